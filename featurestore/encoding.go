@@ -1,0 +1,480 @@
+package featurestore
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/leadscorer/leadscorer/features"
+)
+
+// Hash field names. The layout is documented in docs/REDIS.md; a change here
+// is a change of the stored format and must be made there too.
+const (
+	fieldAdvFirm     = "firm"
+	fieldAdvFirmDay  = "firm_start"
+	fieldAdvIndDay   = "industry_start"
+	fieldAdvRepType  = "rep_type"
+	fieldAdvHistory  = "history"
+	fieldSnapshot    = "snapshot_at"
+	fieldFirmReps    = "reps"
+	fieldFirmWire    = "wirehouse"
+	fieldFirmBroker  = "broker_protocol"
+	fieldFirmRIA     = "independent_ria"
+	fieldFirmArrive  = "arrivals"
+	fieldFirmDepart  = "departures"
+	fieldSinkScore   = "score"
+	fieldSinkPct     = "percentile"
+	fieldSinkDeprio  = "deprioritize"
+	fieldSinkVersion = "version"
+	fieldSinkExpl    = "explanation_hash"
+)
+
+// The field lists, in the order HMGET asks for them and the decoders read them.
+var (
+	advisorFields = []string{fieldAdvFirm, fieldAdvFirmDay, fieldAdvIndDay, fieldAdvRepType, fieldAdvHistory, fieldSnapshot}
+	firmFields    = []string{fieldFirmReps, fieldFirmWire, fieldFirmBroker, fieldFirmRIA, fieldFirmArrive, fieldFirmDepart, fieldSnapshot}
+	sinkFields    = []string{fieldSinkScore, fieldSinkPct, fieldSinkDeprio, fieldSinkVersion, fieldSinkExpl}
+)
+
+// MalformedError reports a stored record that cannot be decoded: a field
+// missing from a hash that exists, a value that does not parse, or a key of
+// the wrong Redis type. It belongs to the one record, never to the batch:
+// the scorer sends the event that needed it to the DLQ with class
+// "features" and goes on with the others.
+type MalformedError struct {
+	Key   string // full Redis key, prefix included
+	Field string // hash field; empty when the key as a whole is wrong
+	Value string // the stored value, as read
+	Err   error  // what is wrong with it
+}
+
+func (e *MalformedError) Error() string {
+	v := e.Value
+	if len(v) > 64 {
+		v = v[:64] + "..."
+	}
+	if e.Field == "" {
+		return fmt.Sprintf("featurestore: malformed record %q: %v", e.Key, e.Err)
+	}
+	return fmt.Sprintf("featurestore: malformed record %q field %q value %q: %v", e.Key, e.Field, v, e.Err)
+}
+
+func (e *MalformedError) Unwrap() error { return e.Err }
+
+var (
+	errMissing  = errors.New("field missing from the hash")
+	errNotBool  = errors.New(`want "0" or "1"`)
+	errNotAsc   = errors.New("days are not in ascending order")
+	errRepType  = errors.New(`want "IA", "DR", "BR" or empty`)
+	errNotValue = errors.New("not a string value")
+)
+
+// ---- encoding (writes) ----
+
+// appendDay appends a time as its UTC day number, or nothing when t is the
+// zero time (unknown).
+func appendDay(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	return strconv.AppendInt(b, int64(features.DayOf(t)), 10)
+}
+
+func appendSnapshot(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	return strconv.AppendInt(b, t.Unix(), 10)
+}
+
+func boolField(v bool) string {
+	if v {
+		return "1"
+	}
+	return "0"
+}
+
+// appendDays appends days as the first day then the non-negative gaps
+// between consecutive days, comma separated: 20100,0,3,12.
+func appendDays(b []byte, days []features.Day) []byte {
+	for i, d := range days {
+		if i == 0 {
+			b = strconv.AppendInt(b, int64(d), 10)
+			continue
+		}
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(d-days[i-1]), 10)
+	}
+	return b
+}
+
+func validRepType(s string) bool {
+	switch s {
+	case "", "IA", "DR", "BR":
+		return true
+	}
+	return false
+}
+
+// ValidateAdvisor reports what would make a an unstorable record.
+func ValidateAdvisor(a *features.Advisor) error {
+	if a.CRD <= 0 {
+		return fmt.Errorf("advisor crd %d: must be positive", a.CRD)
+	}
+	if a.FirmCRD < 0 {
+		return fmt.Errorf("advisor %d firm_crd %d: must not be negative", a.CRD, a.FirmCRD)
+	}
+	if !validRepType(a.RepType) {
+		return fmt.Errorf("advisor %d rep_type %q: %w", a.CRD, a.RepType, errRepType)
+	}
+	for i, e := range a.History {
+		if e.FirmCRD <= 0 {
+			return fmt.Errorf("advisor %d history[%d].firm_crd %d: must be positive", a.CRD, i, e.FirmCRD)
+		}
+	}
+	return nil
+}
+
+// ValidateFirm reports what would make f an unstorable record.
+func ValidateFirm(f *features.Firm) error {
+	if f.CRD <= 0 {
+		return fmt.Errorf("firm crd %d: must be positive", f.CRD)
+	}
+	if f.RepCount < 0 {
+		return fmt.Errorf("firm %d rep_count %d: must not be negative", f.CRD, f.RepCount)
+	}
+	for name, days := range map[string][]features.Day{"arrivals": f.Arrivals, "departures": f.Departures} {
+		for i := 1; i < len(days); i++ {
+			if days[i] < days[i-1] {
+				return fmt.Errorf("firm %d %s[%d] = %d after %d: %w", f.CRD, name, i, days[i], days[i-1], errNotAsc)
+			}
+		}
+	}
+	return nil
+}
+
+func validateSink(st *SinkState) error {
+	switch {
+	case st.LeadID == "":
+		return errors.New("sink state lead_id: empty")
+	case math.IsNaN(st.Score) || math.IsInf(st.Score, 0):
+		return fmt.Errorf("sink state for lead %s score %v: not finite", st.LeadID, st.Score)
+	case st.Percentile < 1 || st.Percentile > 100:
+		return fmt.Errorf("sink state for lead %s percentile %d: want 1..100", st.LeadID, st.Percentile)
+	case st.Version == "":
+		return fmt.Errorf("sink state for lead %s version: empty", st.LeadID)
+	}
+	return nil
+}
+
+// advisorValues returns the HSET field/value pairs of a. Every field is
+// written every time, so a rewrite leaves nothing stale behind. buf is
+// scratch space; each value is copied out of it before it is reused.
+func advisorValues(a *features.Advisor, buf []byte) []any {
+	b := buf[:0]
+	for i, e := range a.History {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, e.FirmCRD, 10)
+		b = append(b, ':')
+		b = appendDay(b, e.Start)
+	}
+	history := string(b)
+	firmStart := string(appendDay(buf[:0], a.FirmStart))
+	industryStart := string(appendDay(buf[:0], a.IndustryStart))
+	snapshot := string(appendSnapshot(buf[:0], a.SnapshotAt))
+	return []any{
+		fieldAdvFirm, strconv.FormatInt(a.FirmCRD, 10),
+		fieldAdvFirmDay, firmStart,
+		fieldAdvIndDay, industryStart,
+		fieldAdvRepType, a.RepType,
+		fieldAdvHistory, history,
+		fieldSnapshot, snapshot,
+	}
+}
+
+func firmValues(f *features.Firm, buf []byte) []any {
+	arrivals := string(appendDays(buf[:0], f.Arrivals))
+	departures := string(appendDays(buf[:0], f.Departures))
+	snapshot := string(appendSnapshot(buf[:0], f.SnapshotAt))
+	return []any{
+		fieldFirmReps, strconv.Itoa(f.RepCount),
+		fieldFirmWire, boolField(f.Wirehouse),
+		fieldFirmBroker, boolField(f.BrokerProtocol),
+		fieldFirmRIA, boolField(f.IndependentRIA),
+		fieldFirmArrive, arrivals,
+		fieldFirmDepart, departures,
+		fieldSnapshot, snapshot,
+	}
+}
+
+func sinkValues(st *SinkState) []any {
+	return []any{
+		fieldSinkScore, strconv.FormatFloat(st.Score, 'g', -1, 64),
+		fieldSinkPct, strconv.Itoa(st.Percentile),
+		fieldSinkDeprio, boolField(st.Deprioritize),
+		fieldSinkVersion, st.Version,
+		fieldSinkExpl, strconv.FormatUint(st.ExplanationHash, 16),
+	}
+}
+
+// ---- decoding (reads) ----
+
+// decoder reads the values of one HMGET reply and remembers the first
+// problem, naming the key and field.
+type decoder struct {
+	key    string
+	fields []string
+	vals   []any
+	err    *MalformedError
+}
+
+// found reports whether the hash exists: HMGET answers nil for every field
+// of a missing key. A hash that exists but lacks a field is malformed.
+func (d *decoder) found() bool {
+	for _, v := range d.vals {
+		if v != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *decoder) fail(i int, val string, err error) {
+	if d.err == nil {
+		d.err = &MalformedError{Key: d.key, Field: d.fields[i], Value: val, Err: err}
+	}
+}
+
+func (d *decoder) str(i int) (string, bool) {
+	if d.err != nil {
+		return "", false
+	}
+	switch v := d.vals[i].(type) {
+	case string:
+		return v, true
+	case nil:
+		d.fail(i, "", errMissing)
+	default:
+		d.fail(i, fmt.Sprint(v), errNotValue)
+	}
+	return "", false
+}
+
+func (d *decoder) int64(i int, min int64) int64 {
+	s, ok := d.str(i)
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err == nil && n < min {
+		err = fmt.Errorf("below %d", min)
+	}
+	if err != nil {
+		d.fail(i, s, err)
+	}
+	return n
+}
+
+func (d *decoder) bool(i int) bool {
+	s, ok := d.str(i)
+	if !ok {
+		return false
+	}
+	switch s {
+	case "0":
+		return false
+	case "1":
+		return true
+	}
+	d.fail(i, s, errNotBool)
+	return false
+}
+
+func parseDay(s string) (features.Day, error) {
+	n, err := strconv.ParseInt(s, 10, 32)
+	return features.Day(n), err
+}
+
+// day reads a day number; empty means unknown (zero time).
+func (d *decoder) day(i int) time.Time {
+	s, ok := d.str(i)
+	if !ok || s == "" {
+		return time.Time{}
+	}
+	n, err := parseDay(s)
+	if err != nil {
+		d.fail(i, s, err)
+		return time.Time{}
+	}
+	return n.Time()
+}
+
+func (d *decoder) snapshot(i int) time.Time {
+	s, ok := d.str(i)
+	if !ok || s == "" {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		d.fail(i, s, err)
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}
+
+// days decodes a gap-encoded day list into dst[:0].
+func (d *decoder) days(i int, dst []features.Day) []features.Day {
+	dst = dst[:0]
+	s, ok := d.str(i)
+	if !ok || s == "" {
+		return dst
+	}
+	var prev features.Day
+	for n := 0; s != ""; n++ {
+		part := s
+		if j := strings.IndexByte(s, ','); j >= 0 {
+			part, s = s[:j], s[j+1:]
+			if s == "" { // trailing comma
+				d.fail(i, d.vals[i].(string), fmt.Errorf("entry %d: empty", n+1))
+				return dst[:0]
+			}
+		} else {
+			s = ""
+		}
+		v, err := parseDay(part)
+		if err != nil {
+			d.fail(i, d.vals[i].(string), fmt.Errorf("entry %d: %w", n, err))
+			return dst[:0]
+		}
+		if n > 0 {
+			if v < 0 {
+				d.fail(i, d.vals[i].(string), fmt.Errorf("entry %d: negative gap: %w", n, errNotAsc))
+				return dst[:0]
+			}
+			v += prev
+		}
+		dst = append(dst, v)
+		prev = v
+	}
+	return dst
+}
+
+// history decodes "firm:day,firm:day" (day empty when unknown) into dst[:0].
+func (d *decoder) history(i int, dst []features.Employment) []features.Employment {
+	dst = dst[:0]
+	s, ok := d.str(i)
+	if !ok || s == "" {
+		return dst
+	}
+	whole := s
+	for n := 0; ; n++ {
+		part := s
+		j := strings.IndexByte(s, ',')
+		if j >= 0 {
+			part, s = s[:j], s[j+1:]
+		}
+		c := strings.IndexByte(part, ':')
+		if c < 0 {
+			d.fail(i, whole, fmt.Errorf("entry %d %q: want firm:day", n, part))
+			return dst[:0]
+		}
+		firm, err := strconv.ParseInt(part[:c], 10, 64)
+		if err == nil && firm <= 0 {
+			err = errors.New("firm crd must be positive")
+		}
+		if err != nil {
+			d.fail(i, whole, fmt.Errorf("entry %d firm: %w", n, err))
+			return dst[:0]
+		}
+		e := features.Employment{FirmCRD: firm}
+		if c+1 < len(part) {
+			day, err := parseDay(part[c+1:])
+			if err != nil {
+				d.fail(i, whole, fmt.Errorf("entry %d day: %w", n, err))
+				return dst[:0]
+			}
+			e.Start = day.Time()
+		}
+		dst = append(dst, e)
+		if j < 0 {
+			return dst
+		}
+	}
+}
+
+// decodeAdvisor fills a from an HMGET reply over advisorFields, reusing
+// a.History's backing array.
+func decodeAdvisor(d *decoder, crd int64, a *features.Advisor) {
+	hist := a.History
+	*a = features.Advisor{
+		CRD:           crd,
+		FirmCRD:       d.int64(0, 0),
+		FirmStart:     d.day(1),
+		IndustryStart: d.day(2),
+	}
+	if rt, ok := d.str(3); ok {
+		if !validRepType(rt) {
+			d.fail(3, rt, errRepType)
+		}
+		a.RepType = rt
+	}
+	a.History = d.history(4, hist)
+	a.SnapshotAt = d.snapshot(5)
+}
+
+// decodeFirm fills f from an HMGET reply over firmFields, reusing the
+// backing arrays of f's day lists.
+func decodeFirm(d *decoder, crd int64, f *features.Firm) {
+	arr, dep := f.Arrivals, f.Departures
+	reps := d.int64(0, 0)
+	if reps > math.MaxInt32 {
+		d.fail(0, strconv.FormatInt(reps, 10), errors.New("out of range"))
+	}
+	*f = features.Firm{
+		CRD:            crd,
+		RepCount:       int(reps),
+		Wirehouse:      d.bool(1),
+		BrokerProtocol: d.bool(2),
+		IndependentRIA: d.bool(3),
+	}
+	f.Arrivals = d.days(4, arr)
+	f.Departures = d.days(5, dep)
+	f.SnapshotAt = d.snapshot(6)
+}
+
+func decodeSink(d *decoder, leadID string, st *SinkState) {
+	st.LeadID = leadID
+	if s, ok := d.str(0); ok {
+		v, err := strconv.ParseFloat(s, 64)
+		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			err = errors.New("not finite")
+		}
+		if err != nil {
+			d.fail(0, s, err)
+		}
+		st.Score = v
+	}
+	pct := d.int64(1, 1)
+	if d.err == nil && pct > 100 {
+		d.fail(1, strconv.FormatInt(pct, 10), errors.New("above 100"))
+	}
+	st.Percentile = int(pct)
+	st.Deprioritize = d.bool(2)
+	st.Version, _ = d.str(3)
+	if d.err == nil && st.Version == "" {
+		d.fail(3, "", errors.New("empty"))
+	}
+	if s, ok := d.str(4); ok {
+		h, err := strconv.ParseUint(s, 16, 64)
+		if err != nil {
+			d.fail(4, s, err)
+		}
+		st.ExplanationHash = h
+	}
+}

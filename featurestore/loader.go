@@ -1,0 +1,189 @@
+package featurestore
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/leadscorer/leadscorer/features"
+)
+
+// maxLine bounds one line of a population file: a firm with tens of
+// thousands of arrival and departure days still fits.
+const maxLine = 16 << 20
+
+// Summary says what Load wrote.
+type Summary struct {
+	Advisors int
+	Firms    int
+	Lines    int // lines read, blank ones included
+	Elapsed  time.Duration
+}
+
+func (s Summary) String() string {
+	return fmt.Sprintf("loaded %d advisors and %d firms from %d lines in %.2fs",
+		s.Advisors, s.Firms, s.Lines, s.Elapsed.Seconds())
+}
+
+// populationLine is one line of a population file: exactly one of the two.
+type populationLine struct {
+	Advisor *features.Advisor `json:"advisor"`
+	Firm    *features.Firm    `json:"firm"`
+}
+
+// Load reads a population file, JSON lines each holding either
+// {"advisor": {...}} or {"firm": {...}} with the json fields of
+// features.Advisor and features.Firm, and writes the records to s in
+// pipelined chunks. Blank lines are skipped.
+//
+// A line that is not valid JSON, has unknown fields, holds neither or both
+// records, or a record that cannot be stored, stops the load with an error
+// naming the line number; the chunks before it are already written (a load
+// is idempotent, so fixing the file and loading again is safe).
+//
+// When progress is not nil, a one-line progress bar is rewritten on it with
+// \r after each chunk, and ended with a newline. The bar shows a percentage
+// when r is a regular file (its size is known), a running count otherwise.
+func Load(ctx context.Context, s *Store, r io.Reader, progress io.Writer) (Summary, error) {
+	start := time.Now()
+	var sum Summary
+	bar := newProgressBar(progress, inputSize(r))
+
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	advisors := make([]features.Advisor, 0, putChunk)
+	firms := make([]features.Firm, 0, putChunk)
+	var read int64
+
+	flush := func() error {
+		if err := s.PutAdvisors(ctx, advisors); err != nil {
+			return err
+		}
+		if err := s.PutFirms(ctx, firms); err != nil {
+			return err
+		}
+		sum.Advisors += len(advisors)
+		sum.Firms += len(firms)
+		advisors, firms = advisors[:0], firms[:0]
+		bar.update(read, sum)
+		return nil
+	}
+
+	for sc.Scan() {
+		sum.Lines++
+		line := sc.Bytes()
+		read += int64(len(line)) + 1
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		rec, err := parseLine(line)
+		if err != nil {
+			sum.Elapsed = time.Since(start)
+			bar.done()
+			return sum, fmt.Errorf("featurestore: load line %d: %w", sum.Lines, err)
+		}
+		if rec.Advisor != nil {
+			advisors = append(advisors, *rec.Advisor)
+		} else {
+			firms = append(firms, *rec.Firm)
+		}
+		if len(advisors)+len(firms) >= putChunk {
+			if err := flush(); err != nil {
+				sum.Elapsed = time.Since(start)
+				bar.done()
+				return sum, fmt.Errorf("featurestore: load before line %d: %w", sum.Lines+1, err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		sum.Elapsed = time.Since(start)
+		bar.done()
+		return sum, fmt.Errorf("featurestore: load line %d: %w", sum.Lines+1, err)
+	}
+	err := flush()
+	sum.Elapsed = time.Since(start)
+	bar.done()
+	if err != nil {
+		return sum, fmt.Errorf("featurestore: load at end of input: %w", err)
+	}
+	return sum, nil
+}
+
+func parseLine(line []byte) (populationLine, error) {
+	var rec populationLine
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec); err != nil {
+		return rec, err
+	}
+	if dec.More() {
+		return rec, errors.New("more than one JSON value on the line")
+	}
+	switch {
+	case rec.Advisor != nil && rec.Firm != nil:
+		return rec, errors.New(`both "advisor" and "firm" on one line`)
+	case rec.Advisor != nil:
+		return rec, ValidateAdvisor(rec.Advisor)
+	case rec.Firm != nil:
+		return rec, ValidateFirm(rec.Firm)
+	}
+	return rec, errors.New(`want {"advisor": {...}} or {"firm": {...}}`)
+}
+
+// inputSize returns the size of r when it is a regular file, else -1.
+func inputSize(r io.Reader) int64 {
+	st, ok := r.(interface{ Stat() (fs.FileInfo, error) })
+	if !ok {
+		return -1
+	}
+	fi, err := st.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return -1
+	}
+	return fi.Size()
+}
+
+// progressBar rewrites one line: [=========>          ]  45%  12000 advisors  300 firms
+type progressBar struct {
+	w     io.Writer
+	total int64
+	drawn bool
+}
+
+const barWidth = 30
+
+func newProgressBar(w io.Writer, total int64) *progressBar {
+	return &progressBar{w: w, total: total}
+}
+
+func (p *progressBar) update(read int64, sum Summary) {
+	if p.w == nil {
+		return
+	}
+	p.drawn = true
+	if p.total <= 0 {
+		fmt.Fprintf(p.w, "\rloading: %d lines, %d advisors, %d firms", sum.Lines, sum.Advisors, sum.Firms)
+		return
+	}
+	frac := min(float64(read)/float64(p.total), 1)
+	n := int(frac * barWidth)
+	head := ""
+	if n < barWidth {
+		head = ">"
+	}
+	fmt.Fprintf(p.w, "\r[%s%s%s] %3.0f%%  %d advisors  %d firms",
+		strings.Repeat("=", n), head, strings.Repeat(" ", max(barWidth-n-1, 0)), frac*100, sum.Advisors, sum.Firms)
+}
+
+func (p *progressBar) done() {
+	if p.w != nil && p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}

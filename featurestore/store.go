@@ -1,0 +1,428 @@
+// Package featurestore keeps the raw advisor and firm attributes the scorer
+// enriches lead-change events with, and the last record written to the
+// Salesforce sink for each lead, in Redis.
+//
+// The key layout and every field's encoding are in docs/REDIS.md. Reads are
+// strict: a stored value that does not parse is a *MalformedError naming the
+// key and field, never a silent zero.
+//
+// A Store is safe for concurrent use. Lookup costs at most two pipelined
+// round trips per batch whatever the batch size.
+package featurestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadscorer/leadscorer/features"
+)
+
+// DefaultPrefix starts every key the store reads or writes unless New is
+// given another prefix.
+const DefaultPrefix = "leadscorer:"
+
+// putChunk is how many records one write pipeline carries: large enough that
+// a load is dominated by Redis work rather than round trips, small enough
+// that one pipeline's request and reply stay a few hundred kilobytes.
+const putChunk = 500
+
+// Store reads and writes feature records in Redis.
+type Store struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	metrics *metrics
+	scratch sync.Pool // *lookupScratch
+}
+
+// New returns a Store on rdb whose keys start with prefix (DefaultPrefix when
+// prefix is empty). It adds a hook to rdb that counts round trips and errors
+// into metrics registered on reg (none when reg is nil): every command sent
+// through rdb is counted, not only the store's. A metric already registered
+// on reg by another Store is shared.
+func New(rdb redis.UniversalClient, prefix string, reg prometheus.Registerer) *Store {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	s := &Store{rdb: rdb, prefix: prefix, metrics: newMetrics(reg)}
+	rdb.AddHook(s.metrics)
+	return s
+}
+
+// Prefix returns the key prefix the store uses.
+func (s *Store) Prefix() string { return s.prefix }
+
+// AdvisorKey returns the key of the advisor hash for crd.
+func (s *Store) AdvisorKey(crd int64) string { return s.prefix + "advisor:" + strconv.FormatInt(crd, 10) }
+
+// FirmKey returns the key of the firm hash for crd.
+func (s *Store) FirmKey(crd int64) string { return s.prefix + "firm:" + strconv.FormatInt(crd, 10) }
+
+// SinkKey returns the key of the sink state hash for a Salesforce Lead Id.
+func (s *Store) SinkKey(leadID string) string { return s.prefix + "sink:" + leadID }
+
+// Request asks for the attributes of one event's advisor and the last sink
+// record of its lead.
+type Request struct {
+	// CRD is the advisor's CRD; zero or negative means the lead has none and
+	// nothing is looked up for it.
+	CRD int64
+	// LeadID is the Salesforce Lead Id; empty means no sink state is read.
+	LeadID string
+}
+
+// Result is what Lookup found for one Request.
+type Result struct {
+	Advisor      features.Advisor
+	AdvisorFound bool
+	// Firm is the advisor's current firm; FirmFound is false when the
+	// advisor is not found, has no firm, or the firm is not in the store.
+	Firm      features.Firm
+	FirmFound bool
+	LastSink  SinkState
+	// HasLastSink is true when a sink record was saved for the lead.
+	HasLastSink bool
+	// Err is a *MalformedError when a record this request needs is stored
+	// malformed; the other fields are then incomplete and must not be used
+	// to score. It belongs to this request only.
+	Err error
+}
+
+// SinkState is the last record written to the Salesforce sink for a lead:
+// what the Lead shows now. The producer compares a new score with it and
+// skips the write, and the Salesforce API call, when nothing shown changed.
+type SinkState struct {
+	LeadID       string
+	Score        float64 // raw model score, 0..1
+	Percentile   int     // 1..100
+	Deprioritize bool
+	Version      string // model version, e.g. "v4.1.0"
+	// ExplanationHash identifies the explanation text written, so a changed
+	// explanation is a change without storing the text.
+	ExplanationHash uint64
+}
+
+// lookupScratch is the per-call working memory of Lookup, pooled so a
+// steady stream of batches allocates little beyond what go-redis does.
+type lookupScratch struct {
+	args     []any // backing array of every command's arguments
+	advCmds  []*redis.SliceCmd
+	sinkCmds []*redis.SliceCmd
+	advIdx   map[int64]int // CRD -> index into advCmds
+	firmIdx  map[int64]int // firm CRD -> index into firmCmds and firms
+	firmCmds []*redis.SliceCmd
+	firmCRDs []int64
+	firms    []features.Firm
+	firmErrs []error
+	reqAdv   []int // request -> index into advCmds, -1 for none
+	key      []byte
+}
+
+// Pre-boxed command names and fields: an interface holding a package-level
+// value costs no allocation when copied into a command's arguments.
+var (
+	argHMGet       any = "hmget"
+	advisorArgs        = boxed(advisorFields)
+	firmArgs           = boxed(firmFields)
+	sinkArgs           = boxed(sinkFields)
+)
+
+func boxed(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// hmget builds an HMGET command whose arguments live in sc.args.
+func (sc *lookupScratch) hmget(ctx context.Context, key string, fields []any) *redis.SliceCmd {
+	start := len(sc.args)
+	sc.args = append(sc.args, argHMGet, key)
+	sc.args = append(sc.args, fields...)
+	return redis.NewSliceCmd(ctx, sc.args[start:len(sc.args):len(sc.args)]...)
+}
+
+func (sc *lookupScratch) appendKey(prefix, kind string, id int64) string {
+	b := append(sc.key[:0], prefix...)
+	b = append(b, kind...)
+	b = strconv.AppendInt(b, id, 10)
+	sc.key = b
+	return string(b)
+}
+
+func (sc *lookupScratch) reset() {
+	clear(sc.args)
+	sc.args = sc.args[:0]
+	clear(sc.advCmds)
+	sc.advCmds = sc.advCmds[:0]
+	clear(sc.sinkCmds)
+	sc.sinkCmds = sc.sinkCmds[:0]
+	clear(sc.firmCmds)
+	sc.firmCmds = sc.firmCmds[:0]
+	clear(sc.advIdx)
+	clear(sc.firmIdx)
+	sc.firmCRDs = sc.firmCRDs[:0]
+	sc.reqAdv = sc.reqAdv[:0]
+	clear(sc.firmErrs)
+	sc.firmErrs = sc.firmErrs[:0]
+}
+
+// Lookup enriches a batch: out[i] receives what the store holds for reqs[i].
+// It costs at most two pipelined round trips: the advisors and sink states
+// of all requests, then the distinct current firms of the advisors found.
+// Requests for the same CRD share one read.
+//
+// out must have len(reqs). Lookup reuses the slices already in out (advisor
+// history, firm arrivals and departures), so a caller that passes the same
+// out for every batch must not keep those slices across calls.
+//
+// A Redis or network error fails the whole batch and is returned as is: it
+// is transient and the caller retries the batch (see Retry). A malformed
+// stored record is set as out[i].Err for the requests that need it and does
+// not fail the others; Lookup then returns nil.
+func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error {
+	if len(out) != len(reqs) {
+		return fmt.Errorf("featurestore: lookup of %d requests into %d results", len(reqs), len(out))
+	}
+	sc, _ := s.scratch.Get().(*lookupScratch)
+	if sc == nil {
+		sc = &lookupScratch{advIdx: map[int64]int{}, firmIdx: map[int64]int{}}
+	}
+	defer func() { sc.reset(); s.scratch.Put(sc) }()
+
+	// Round trip 1: advisors (deduplicated) and sink states.
+	pipe := s.rdb.Pipeline()
+	for i := range reqs {
+		r := &reqs[i]
+		idx := -1
+		if r.CRD > 0 {
+			var ok bool
+			if idx, ok = sc.advIdx[r.CRD]; !ok {
+				idx = len(sc.advCmds)
+				sc.advIdx[r.CRD] = idx
+				cmd := sc.hmget(ctx, sc.appendKey(s.prefix, "advisor:", r.CRD), advisorArgs)
+				sc.advCmds = append(sc.advCmds, cmd)
+				_ = pipe.Process(ctx, cmd)
+			}
+		}
+		sc.reqAdv = append(sc.reqAdv, idx)
+		var sink *redis.SliceCmd
+		if r.LeadID != "" {
+			sink = sc.hmget(ctx, s.SinkKey(r.LeadID), sinkArgs)
+			_ = pipe.Process(ctx, sink)
+		}
+		sc.sinkCmds = append(sc.sinkCmds, sink)
+	}
+	if pipe.Len() > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(pipe, sc.advCmds, sc.sinkCmds) {
+			return fmt.Errorf("featurestore: lookup advisors: %w", err)
+		}
+	}
+
+	for i := range reqs {
+		res := &out[i]
+		res.AdvisorFound, res.FirmFound, res.HasLastSink, res.Err = false, false, false, nil
+		if a := sc.reqAdv[i]; a >= 0 {
+			cmd := sc.advCmds[a]
+			key := cmd.Args()[1].(string)
+			d := decoder{key: key, fields: advisorFields}
+			if err := cmd.Err(); err != nil {
+				res.Err = &MalformedError{Key: key, Err: err}
+			} else if d.vals = cmd.Val(); d.found() {
+				decodeAdvisor(&d, reqs[i].CRD, &res.Advisor)
+				res.AdvisorFound = d.err == nil
+				if d.err != nil {
+					res.Err = d.err
+				}
+			}
+			if res.AdvisorFound && res.Advisor.FirmCRD > 0 {
+				if _, ok := sc.firmIdx[res.Advisor.FirmCRD]; !ok {
+					sc.firmIdx[res.Advisor.FirmCRD] = len(sc.firmCRDs)
+					sc.firmCRDs = append(sc.firmCRDs, res.Advisor.FirmCRD)
+				}
+			}
+		}
+		if cmd := sc.sinkCmds[i]; cmd != nil {
+			key := cmd.Args()[1].(string)
+			d := decoder{key: key, fields: sinkFields}
+			if err := cmd.Err(); err != nil {
+				if res.Err == nil {
+					res.Err = &MalformedError{Key: key, Err: err}
+				}
+			} else if d.vals = cmd.Val(); d.found() {
+				decodeSink(&d, reqs[i].LeadID, &res.LastSink)
+				res.HasLastSink = d.err == nil
+				if d.err != nil && res.Err == nil {
+					res.Err = d.err
+				}
+			}
+		}
+	}
+	if len(sc.firmCRDs) == 0 {
+		return nil
+	}
+
+	// Round trip 2: the distinct firms of the advisors found.
+	pipe = s.rdb.Pipeline()
+	for _, crd := range sc.firmCRDs {
+		cmd := sc.hmget(ctx, sc.appendKey(s.prefix, "firm:", crd), firmArgs)
+		sc.firmCmds = append(sc.firmCmds, cmd)
+		_ = pipe.Process(ctx, cmd)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(pipe, sc.firmCmds, nil) {
+		return fmt.Errorf("featurestore: lookup firms: %w", err)
+	}
+	// Decode each firm once into scratch, then copy it to every result
+	// that needs it, into that result's own backing arrays.
+	for len(sc.firms) < len(sc.firmCmds) {
+		sc.firms = append(sc.firms, features.Firm{})
+	}
+	for j, cmd := range sc.firmCmds {
+		key := cmd.Args()[1].(string)
+		d := decoder{key: key, fields: firmFields}
+		var err error
+		found := false
+		if err = cmd.Err(); err != nil {
+			err = &MalformedError{Key: key, Err: err}
+		} else if d.vals = cmd.Val(); d.found() {
+			decodeFirm(&d, sc.firmCRDs[j], &sc.firms[j])
+			found = true
+			if d.err != nil {
+				err = d.err
+			}
+		}
+		if !found && err == nil {
+			err = errNotFound
+		}
+		sc.firmErrs = append(sc.firmErrs, err)
+	}
+	for i := range reqs {
+		res := &out[i]
+		if !res.AdvisorFound || res.Advisor.FirmCRD <= 0 {
+			continue
+		}
+		j := sc.firmIdx[res.Advisor.FirmCRD]
+		switch err := sc.firmErrs[j]; {
+		case err == errNotFound:
+		case err != nil:
+			if res.Err == nil {
+				res.Err = err
+			}
+		default:
+			copyFirm(&res.Firm, &sc.firms[j])
+			res.FirmFound = true
+		}
+	}
+	return nil
+}
+
+var errNotFound = errors.New("not found")
+
+func copyFirm(dst, src *features.Firm) {
+	arr, dep := dst.Arrivals[:0], dst.Departures[:0]
+	*dst = *src
+	dst.Arrivals = append(arr, src.Arrivals...)
+	dst.Departures = append(dep, src.Departures...)
+}
+
+// allReplyErrors reports whether every failed command in the lists failed
+// with an error reply from Redis (such as WRONGTYPE for a key holding
+// something else): those are per-record problems, not a failed round trip.
+func allReplyErrors(_ redis.Pipeliner, a, b []*redis.SliceCmd) bool {
+	for _, list := range [2][]*redis.SliceCmd{a, b} {
+		for _, cmd := range list {
+			if cmd == nil || cmd.Err() == nil {
+				continue
+			}
+			var rerr redis.Error
+			if !errors.As(cmd.Err(), &rerr) || isConnError(cmd.Err()) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isConnError tells network and context errors, which go-redis also
+// reports through types satisfying redis.Error in some versions, from
+// genuine error replies.
+func isConnError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, redis.ErrClosed) || redis.HasErrorPrefix(err, "LOADING") ||
+		redis.HasErrorPrefix(err, "READONLY") || redis.HasErrorPrefix(err, "CLUSTERDOWN") ||
+		redis.HasErrorPrefix(err, "TRYAGAIN") || redis.HasErrorPrefix(err, "MASTERDOWN")
+}
+
+// SaveSink writes the sink state of many leads in one pipelined round trip
+// per putChunk states. Each state overwrites every field of its hash, so
+// saving the same state twice leaves the same record: at-least-once callers
+// may repeat it. A state that cannot be stored (empty lead id, score not
+// finite, percentile outside 1..100, empty version) fails the call before
+// anything is written.
+func (s *Store) SaveSink(ctx context.Context, states []SinkState) error {
+	for i := range states {
+		if err := validateSink(&states[i]); err != nil {
+			return fmt.Errorf("featurestore: save sink state %d: %w", i, err)
+		}
+	}
+	return s.putChunked(ctx, "sink states", len(states), func(pipe redis.Pipeliner, i int, _ []byte) []byte {
+		pipe.HSet(ctx, s.SinkKey(states[i].LeadID), sinkValues(&states[i])...)
+		return nil
+	})
+}
+
+// PutAdvisors writes advisors in pipelined chunks, replacing every field of
+// each advisor's hash. All advisors are validated before anything is
+// written; an invalid one fails the call with an error naming it.
+func (s *Store) PutAdvisors(ctx context.Context, advisors []features.Advisor) error {
+	for i := range advisors {
+		if err := ValidateAdvisor(&advisors[i]); err != nil {
+			return fmt.Errorf("featurestore: put advisor %d: %w", i, err)
+		}
+	}
+	return s.putChunked(ctx, "advisors", len(advisors), func(pipe redis.Pipeliner, i int, buf []byte) []byte {
+		a := &advisors[i]
+		pipe.HSet(ctx, s.AdvisorKey(a.CRD), advisorValues(a, buf)...)
+		return buf
+	})
+}
+
+// PutFirms writes firms in pipelined chunks, replacing every field of each
+// firm's hash. All firms are validated before anything is written.
+func (s *Store) PutFirms(ctx context.Context, firms []features.Firm) error {
+	for i := range firms {
+		if err := ValidateFirm(&firms[i]); err != nil {
+			return fmt.Errorf("featurestore: put firm %d: %w", i, err)
+		}
+	}
+	return s.putChunked(ctx, "firms", len(firms), func(pipe redis.Pipeliner, i int, buf []byte) []byte {
+		f := &firms[i]
+		pipe.HSet(ctx, s.FirmKey(f.CRD), firmValues(f, buf)...)
+		return buf
+	})
+}
+
+// putChunked queues add(i) for i in [0,n) and executes a pipeline every
+// putChunk records.
+func (s *Store) putChunked(ctx context.Context, what string, n int, add func(pipe redis.Pipeliner, i int, buf []byte) []byte) error {
+	buf := make([]byte, 0, 256)
+	for start := 0; start < n; start += putChunk {
+		end := min(start+putChunk, n)
+		pipe := s.rdb.Pipeline()
+		for i := start; i < end; i++ {
+			if b := add(pipe, i, buf); b != nil {
+				buf = b
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("featurestore: write %s %d..%d: %w", what, start, end-1, err)
+		}
+	}
+	return nil
+}
