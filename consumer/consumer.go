@@ -1,0 +1,290 @@
+// Package consumer runs the exactly-once consume-transform-produce loop:
+// a franz-go consumer group inside a transactional session, reading
+// read_committed, where the output records of a batch and the batch's input
+// offsets commit in one Kafka transaction.
+//
+// The contract with the Transformer: a failure that belongs to one record
+// (bad bytes, invalid values) is the Transformer's to turn into a DLQ
+// record; a failure that belongs to the batch (Redis or the Schema Registry
+// unreachable) is returned as an error, the transaction is aborted, nothing
+// of the batch is committed, and the batch is consumed again after a
+// backoff. A rebalance during a batch aborts it too; the new owner of a
+// partition starts from its last committed offset.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Transformer turns one batch of input records into output records.
+type Transformer interface {
+	// Transform appends the output records for in to out and returns it.
+	// Records of one input partition are given in offset order, and the
+	// outputs are produced in the order returned. An error fails the whole
+	// batch (see the package doc). Transform must not keep in or out.
+	Transform(ctx context.Context, in []*kgo.Record, out []*kgo.Record) ([]*kgo.Record, error)
+	// Committed is called once the batch's transaction has committed, with
+	// the outputs of that batch; the place for side effects that must
+	// follow a commit (the quota guard's state). An error is logged, not
+	// retried: the effects must be safe to lose.
+	Committed(ctx context.Context, out []*kgo.Record) error
+}
+
+// Options configures a Consumer.
+type Options struct {
+	Brokers         []string
+	Group           string
+	Topic           string
+	TransactionalID string
+	// BatchMaxRecords caps the records of one transaction.
+	BatchMaxRecords int
+	// TransactionTimeout is the broker-side limit of an open transaction.
+	TransactionTimeout time.Duration
+	// ShutdownTimeout bounds finishing the current batch after the run
+	// context is cancelled.
+	ShutdownTimeout time.Duration
+	// Backoff after a failed batch, doubling up to MaxBackoff.
+	Backoff, MaxBackoff time.Duration
+	// Extra client options (TLS, SASL, hooks).
+	ClientOpts []kgo.Opt
+	Logger     *slog.Logger
+	Metrics    *Metrics
+}
+
+// Consumer owns one transactional session at a time.
+type Consumer struct {
+	opts  Options
+	kopts []kgo.Opt
+	sess  *kgo.GroupTransactSession
+	t     Transformer
+	log   *slog.Logger
+
+	readyMu sync.Mutex
+	ready   bool
+
+	// beforeEnd, set by tests, runs between the flush of a batch's outputs
+	// and the end of its transaction; an error stops the session there.
+	beforeEnd func() error
+}
+
+// New connects a transactional group session. It does not block on the
+// brokers: the first poll does.
+func New(opts Options, t Transformer) (*Consumer, error) {
+	if opts.BatchMaxRecords <= 0 {
+		opts.BatchMaxRecords = 2000
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 100 * time.Millisecond
+	}
+	if opts.MaxBackoff < opts.Backoff {
+		opts.MaxBackoff = 10 * time.Second
+	}
+	if opts.TransactionTimeout <= 0 {
+		opts.TransactionTimeout = time.Minute
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	kopts := []kgo.Opt{
+		kgo.SeedBrokers(opts.Brokers...),
+		kgo.ConsumerGroup(opts.Group),
+		kgo.ConsumeTopics(opts.Topic),
+		kgo.TransactionalID(opts.TransactionalID),
+		kgo.TransactionTimeout(opts.TransactionTimeout),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.DisableAutoCommit(),
+		kgo.ProducerLinger(0),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.WithHooks(opts.Metrics.hooks()),
+	}
+	kopts = append(kopts, opts.ClientOpts...)
+	// Validate the options now, so a bad setting stops start-up.
+	sess, err := kgo.NewGroupTransactSession(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: %w", err)
+	}
+	return &Consumer{opts: opts, kopts: kopts, sess: sess, t: t, log: opts.Logger}, nil
+}
+
+// Ready reports whether the consumer has completed a poll since it started.
+func (c *Consumer) Ready() bool {
+	c.readyMu.Lock()
+	defer c.readyMu.Unlock()
+	return c.ready
+}
+
+// Run consumes until ctx is cancelled, then finishes the batch in hand,
+// commits it and leaves the group. When the session fails in a way it cannot
+// recover from (a transaction that can neither commit nor abort, say while
+// the brokers are down), Run closes it, waits and starts a new session,
+// which resumes from the committed offsets: nothing is lost or repeated.
+func (c *Consumer) Run(ctx context.Context) error {
+	backoff := c.opts.Backoff
+	for {
+		err := c.runSession(ctx)
+		c.sess.Close() // leaves the group
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.opts.Metrics.sessionRestarts.Inc()
+		c.log.Error("transactional session failed; starting a new one", "backoff", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, c.opts.MaxBackoff)
+		sess, err := kgo.NewGroupTransactSession(c.kopts...)
+		if err != nil {
+			return fmt.Errorf("consumer: %w", err)
+		}
+		c.sess = sess
+	}
+}
+
+func (c *Consumer) runSession(ctx context.Context) error {
+	var (
+		out     []*kgo.Record
+		backoff = c.opts.Backoff
+	)
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		fetches := c.sess.PollRecords(ctx, c.opts.BatchMaxRecords)
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+			c.opts.Metrics.fetchErrors.Inc()
+		})
+		c.readyMu.Lock()
+		c.ready = true
+		c.readyMu.Unlock()
+		in := fetches.Records()
+		if len(in) == 0 {
+			continue
+		}
+		c.opts.Metrics.observeLag(fetches)
+
+		// The batch runs to its end even when ctx is cancelled meanwhile:
+		// SIGTERM finishes the batch and commits it.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ShutdownTimeout)
+		var (
+			committed bool
+			err       error
+		)
+		out, committed, err = c.batch(bctx, ctx, in, out[:0])
+		cancel()
+		if err != nil {
+			var fe *fatalError
+			if errors.As(err, &fe) {
+				return fe.err
+			}
+			c.opts.Metrics.txnAborts.Inc()
+			c.log.Warn("batch failed, retrying after backoff", "records", len(in), "backoff", backoff, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, c.opts.MaxBackoff)
+			continue
+		}
+		backoff = c.opts.Backoff
+		if !committed {
+			c.opts.Metrics.txnAborts.Inc()
+			c.log.Info("transaction aborted by a rebalance; the batch will be consumed again", "records", len(in))
+			continue
+		}
+		c.opts.Metrics.txnCommits.Inc()
+		c.opts.Metrics.batchSize.Observe(float64(len(in)))
+		if err := c.t.Committed(bctx, out); err != nil {
+			c.log.Warn("after-commit effects failed", "err", err)
+		}
+		clear(out) // drop references to the batch's records
+	}
+}
+
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+
+// batch runs one transaction. runCtx is the run's own context: a transform
+// waiting on Redis gives up when the run is asked to stop.
+func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]*kgo.Record, bool, error) {
+	if err := c.sess.Begin(); err != nil {
+		return out, false, &fatalError{fmt.Errorf("consumer: begin transaction: %w", err)}
+	}
+	tctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-runCtx.Done():
+			stop()
+		case <-tctx.Done():
+		}
+	}()
+	out, err := c.t.Transform(tctx, in, out)
+	if err != nil {
+		c.abort(ctx)
+		return out, false, err
+	}
+	var (
+		mu         sync.Mutex
+		produceErr error
+	)
+	for _, r := range out {
+		c.sess.Produce(ctx, r, func(r *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if produceErr == nil {
+					produceErr = fmt.Errorf("produce to %s: %w", r.Topic, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	if err := c.sess.Client().Flush(ctx); err != nil {
+		c.abort(ctx)
+		return out, false, fmt.Errorf("consumer: flush: %w", err)
+	}
+	if produceErr != nil {
+		c.abort(ctx)
+		return out, false, produceErr
+	}
+	if c.beforeEnd != nil {
+		if err := c.beforeEnd(); err != nil {
+			return out, false, &fatalError{err}
+		}
+	}
+	committed, err := c.sess.End(ctx, kgo.TryCommit)
+	if err != nil {
+		return out, false, &fatalError{fmt.Errorf("consumer: end transaction: %w", err)}
+	}
+	return out, committed, nil
+}
+
+func (c *Consumer) abort(ctx context.Context) {
+	if _, err := c.sess.End(ctx, kgo.TryAbort); err != nil {
+		c.log.Error("abort transaction", "err", err)
+	}
+}

@@ -1,0 +1,212 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/leadscorer/leadscorer/sandbox"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// upper is a Transformer that copies each input to the output topic,
+// optionally failing its first batches to exercise the abort path.
+type upper struct {
+	out         string
+	failures    atomic.Int32 // batches still to fail
+	calls       atomic.Int32
+	committedMu sync.Mutex
+	committed   int
+}
+
+func (u *upper) Transform(_ context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
+	u.calls.Add(1)
+	if u.failures.Add(-1) >= 0 {
+		return out, errors.New("injected batch failure")
+	}
+	for _, r := range in {
+		out = append(out, &kgo.Record{Topic: u.out, Key: r.Key, Value: append([]byte("out:"), r.Value...)})
+	}
+	return out, nil
+}
+
+func (u *upper) Committed(_ context.Context, out []*kgo.Record) error {
+	u.committedMu.Lock()
+	u.committed += len(out)
+	u.committedMu.Unlock()
+	return nil
+}
+
+func produceInputs(t *testing.T, brokers []string, topic string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		// 50 keys, so every key has many records whose order matters.
+		recs[i] = &kgo.Record{Key: []byte("lead-" + strconv.Itoa(i%50)), Value: []byte(strconv.Itoa(i))}
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkExactlyOnce reads the committed output and checks that every input
+// appears exactly once and that each key's outputs keep the input order.
+func checkExactlyOnce(t *testing.T, brokers []string, topic string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	recs, err := sandbox.DrainCommitted(ctx, brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[int]int{}
+	last := map[string]int{}
+	for _, r := range recs {
+		i, err := strconv.Atoi(string(r.Value[len("out:"):]))
+		if err != nil {
+			t.Fatalf("unexpected output %q", r.Value)
+		}
+		count[i]++
+		if prev, ok := last[string(r.Key)]; ok && prev > i {
+			t.Errorf("key %s: output %d after %d: order lost", r.Key, i, prev)
+		}
+		last[string(r.Key)] = i
+	}
+	var lost, dup int
+	for i := range n {
+		switch c := count[i]; {
+		case c == 0:
+			lost++
+		case c > 1:
+			dup += c - 1
+		}
+	}
+	if lost != 0 || dup != 0 || len(recs) != n {
+		t.Fatalf("outputs: %d records for %d inputs, lost=%d duplicated=%d", len(recs), n, lost, dup)
+	}
+}
+
+func startSandbox(t *testing.T, topics ...string) *sandbox.Sandbox {
+	t.Helper()
+	sb, err := sandbox.Start(sandbox.Options{Topics: topics, Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	return sb
+}
+
+func newConsumer(t *testing.T, sb *sandbox.Sandbox, txnID string, tr Transformer) *Consumer {
+	t.Helper()
+	c, err := New(Options{
+		Brokers: sb.Brokers(), Group: "g", Topic: "in", TransactionalID: txnID,
+		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+	}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// runUntil runs until the transformer has seen n committed outputs,
+// then stops the consumer and waits for Run to return.
+func runUntil(t *testing.T, c *Consumer, done func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	deadline := time.After(60 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !done() {
+		select {
+		case err := <-errc:
+			cancel()
+			t.Fatalf("Run returned early: %v", err)
+		case <-deadline:
+			cancel()
+			t.Fatal("timed out waiting for the consumer")
+		case <-tick.C:
+		}
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExactlyOnceWithFailedBatchesRetried(t *testing.T) {
+	sb := startSandbox(t, "in", "out")
+	const n = 1000
+	produceInputs(t, sb.Brokers(), "in", n)
+	tr := &upper{out: "out"}
+	tr.failures.Store(3) // the first three batches fail and must be redone
+	c := newConsumer(t, sb, "txn-a", tr)
+	runUntil(t, c, func() bool {
+		tr.committedMu.Lock()
+		defer tr.committedMu.Unlock()
+		return tr.committed >= n
+	})
+	if got := tr.calls.Load(); got < 4 {
+		t.Fatalf("transform called %d times; the injected failures did not happen", got)
+	}
+	checkExactlyOnce(t, sb.Brokers(), "out", n)
+}
+
+// A scorer that produces a batch and then "dies" before the commit: the
+// test hook closes the session with its transaction still open, as a
+// killed process would leave it.
+func TestCrashBetweenProduceAndCommitLeavesNoDuplicates(t *testing.T) {
+	sb := startSandbox(t, "in", "out")
+	const n = 500
+	produceInputs(t, sb.Brokers(), "in", n)
+
+	crashed := make(chan struct{})
+	tr1 := &upper{out: "out"}
+	c1 := newConsumer(t, sb, "txn-same", tr1)
+	c1.beforeEnd = func() error {
+		c1.sess.Client().Close() // connections gone, transaction left open
+		close(crashed)
+		return errors.New("crashed")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- c1.runSession(ctx) }()
+	select {
+	case <-crashed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("first consumer never produced a batch")
+	}
+	cancel()
+	<-errc
+
+	// The restarted scorer has the same transactional id: initialising it
+	// aborts the dangling transaction, and it starts from the committed
+	// offsets, so the crashed batch is produced again, once.
+	tr2 := &upper{out: "out"}
+	c2 := newConsumer(t, sb, "txn-same", tr2)
+	runUntil(t, c2, func() bool {
+		tr2.committedMu.Lock()
+		defer tr2.committedMu.Unlock()
+		return tr2.committed >= n
+	})
+	checkExactlyOnce(t, sb.Brokers(), "out", n)
+}
+
+func TestLagLabelIsPartitionNumber(t *testing.T) {
+	for _, p := range []int32{0, 7, 10, 123} {
+		if got := itoa(p); got != fmt.Sprint(p) {
+			t.Errorf("itoa(%d) = %q", p, got)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package consumer
+
+import (
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Metrics of the consume-transform-produce loop.
+type Metrics struct {
+	txnCommits      prometheus.Counter
+	txnAborts       prometheus.Counter
+	sessionRestarts prometheus.Counter
+	fetchErrors     prometheus.Counter
+	batchSize       prometheus.Histogram
+	lag             *prometheus.GaugeVec
+	brokerErrors    prometheus.Counter
+}
+
+// NewMetrics registers the consumer's metrics on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		txnCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_kafka_transactions_committed_total", Help: "Batches whose outputs and input offsets committed in one transaction."}),
+		txnAborts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_kafka_transactions_aborted_total", Help: "Batches aborted (rebalance, produce or batch failure) and consumed again."}),
+		sessionRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_kafka_session_restarts_total", Help: "Transactional sessions replaced after an unrecoverable error."}),
+		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_kafka_fetch_errors_total", Help: "Errors returned by fetches."}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "leadscorer_batch_records", Help: "Input records per committed batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "leadscorer_kafka_consumer_lag_records", Help: "Records between the last fetched offset and the high watermark, per input partition."},
+			[]string{"partition"}),
+		brokerErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_kafka_broker_connect_errors_total", Help: "Failed connections to a broker."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.txnCommits, m.txnAborts, m.sessionRestarts, m.fetchErrors, m.batchSize, m.lag, m.brokerErrors)
+	}
+	return m
+}
+
+func (m *Metrics) observeLag(f kgo.Fetches) {
+	f.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 {
+			lag := p.HighWatermark - p.Records[n-1].Offset - 1
+			m.lag.WithLabelValues(itoa(p.Partition)).Set(float64(max(lag, 0)))
+		}
+	})
+}
+
+func itoa(p int32) string {
+	const digits = "0123456789"
+	if p >= 0 && p < 10 {
+		return digits[p : p+1]
+	}
+	var b [11]byte
+	i := len(b)
+	for n := p; n > 0; n /= 10 {
+		i--
+		b[i] = digits[n%10]
+	}
+	return string(b[i:])
+}
+
+type hooks struct{ m *Metrics }
+
+func (m *Metrics) hooks() kgo.Hook { return hooks{m} }
+
+var _ kgo.HookBrokerConnect = hooks{}
+
+func (h hooks) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		h.m.brokerErrors.Inc()
+	}
+}

@@ -1,0 +1,186 @@
+// Package sandbox runs a whole Kafka + Schema Registry stack in process:
+// franz-go's kfake (a Kafka wire-protocol broker) and srfake (a Schema
+// Registry), on loopback TCP ports. The demo, `leadscorer sandbox` and the
+// integration tests use it; every client talks to it over real TCP with the
+// real franz-go client.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+)
+
+// Options configures a Sandbox.
+type Options struct {
+	// KafkaPort is the broker's loopback port; 0 picks a free one.
+	KafkaPort int
+	// RegistryAddr is the Schema Registry's listen address; "" picks a
+	// free loopback port.
+	RegistryAddr string
+	// DataDir, when set, persists the broker's data so it survives a
+	// restart.
+	DataDir string
+	// Topics are created with Partitions partitions each.
+	Topics     []string
+	Partitions int32
+	// KafkaOpts are extra kfake options (TLS, SASL users, ...).
+	KafkaOpts []kfake.Opt
+}
+
+// Sandbox is a running broker and registry.
+type Sandbox struct {
+	Cluster  *kfake.Cluster
+	Registry *srfake.Registry
+	srv      *http.Server
+	srURL    string
+}
+
+// Start starts the broker and the registry.
+func Start(opts Options) (*Sandbox, error) {
+	if opts.Partitions <= 0 {
+		opts.Partitions = 6
+	}
+	kopts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.Ports(opts.KafkaPort),
+		kfake.DefaultNumPartitions(int(opts.Partitions)),
+		kfake.AllowAutoTopicCreation(),
+	}
+	if len(opts.Topics) > 0 {
+		kopts = append(kopts, kfake.SeedTopics(opts.Partitions, opts.Topics...))
+	}
+	if opts.DataDir != "" {
+		kopts = append(kopts, kfake.DataDir(opts.DataDir))
+	}
+	kopts = append(kopts, opts.KafkaOpts...)
+	cluster, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: kafka: %w", err)
+	}
+	addr := opts.RegistryAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("sandbox: schema registry: %w", err)
+	}
+	reg := srfake.NewRegistry()
+	srv := &http.Server{Handler: reg.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return &Sandbox{Cluster: cluster, Registry: reg, srv: srv, srURL: "http://" + ln.Addr().String()}, nil
+}
+
+// Brokers returns the broker's address.
+func (s *Sandbox) Brokers() []string { return s.Cluster.ListenAddrs() }
+
+// RegistryURL returns the Schema Registry's base URL.
+func (s *Sandbox) RegistryURL() string { return s.srURL }
+
+// Close stops both.
+func (s *Sandbox) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+	s.Cluster.Close()
+}
+
+// sentinelHeader marks the records DrainCommitted appends to find the end of
+// a partition.
+const sentinelHeader = "leadscorer-drain-sentinel"
+
+// DrainCommitted returns every committed record of topic, in partition and
+// offset order, as a read_committed consumer sees it. To know where the end
+// is without timing, it first appends a non-transactional sentinel record to
+// each partition and reads until it has seen all of them; sentinels are not
+// returned. Meant for tests and the demo's summary: it writes to the topic.
+func DrainCommitted(ctx context.Context, brokers []string, topic string, opts ...kgo.Opt) ([]*kgo.Record, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), // sentinels go where Record.Partition says
+	}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	t, ok := td[topic]
+	if !ok || t.Err != nil {
+		return nil, fmt.Errorf("sandbox: topic %s: %v", topic, t.Err)
+	}
+	n := len(t.Partitions)
+	for p := range n {
+		r := &kgo.Record{Topic: topic, Partition: int32(p), Headers: []kgo.RecordHeader{{Key: sentinelHeader}}}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			return nil, fmt.Errorf("sandbox: sentinel: %w", err)
+		}
+	}
+	rd, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	var (
+		out  []*kgo.Record
+		seen = map[int32]bool{}
+	)
+	for len(seen) < n {
+		f := rd.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return out, fmt.Errorf("sandbox: draining %s: saw the end of %d of %d partitions: %w", topic, len(seen), n, err)
+		}
+		var ferr error
+		f.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
+		if ferr != nil {
+			return out, ferr
+		}
+		f.EachRecord(func(r *kgo.Record) {
+			if len(r.Headers) > 0 && r.Headers[0].Key == sentinelHeader {
+				seen[r.Partition] = true
+				return
+			}
+			out = append(out, r)
+		})
+	}
+	return out, nil
+}
+
+// CreateTopics creates topics with the given partitions, ignoring those that
+// exist.
+func CreateTopics(ctx context.Context, brokers []string, partitions int32, topics ...string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, nil, topics...)
+	if err != nil {
+		return err
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
+}
