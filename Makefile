@@ -1,0 +1,45 @@
+# leadscorer: the two commands that matter are `make demo` and `make test`.
+GO ?= go
+PYTHON ?= /usr/bin/python3
+BIN := bin/leadscorer
+
+.PHONY: all build demo test vet fmt-check redis models bench sandbox
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/leadscorer
+
+# The whole stream on one machine: in-process Kafka and Schema Registry,
+# Redis at REDIS_URL if reachable, else an embedded one.
+demo: build
+	./$(BIN) demo
+
+# Kafka on 127.0.0.1:9092 and a Schema Registry on http://127.0.0.1:8081.
+sandbox: build
+	./$(BIN) sandbox
+
+# Tests need a Redis on 127.0.0.1:6379: scripts/ensure-redis.sh starts one
+# when nothing listens there.
+test: fmt-check vet redis
+	$(GO) test -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+
+redis:
+	@scripts/ensure-redis.sh
+
+# Regenerates the synthetic population, the training export (Go feature
+# code) and both models with Debian's python3-xgboost. The artifacts are
+# committed: nothing else needs Python.
+models:
+	rm -rf build/population && mkdir -p build/population
+	$(GO) run ./cmd/leadscorer population --out build/population
+	$(PYTHON) scripts/train.py --data build/population/leads.csv --models models --testdata testdata/parity
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./scoring/ ./features/
