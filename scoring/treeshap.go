@@ -1,0 +1,173 @@
+package scoring
+
+import "fmt"
+
+// This file computes exact path-dependent TreeSHAP values (Lundberg et al.,
+// "Consistent Individualized Feature Attribution for Tree Ensembles",
+// algorithm 2) with the arithmetic of XGBoost's RegTree::TreeShap and
+// CPUPredictor::PredictContribution: float32 throughout, node covers from
+// sum_hessian, one value per feature plus the bias (the expected value of
+// every tree plus the base margin), per-tree values summed into the row's
+// values in tree order. The result equals Booster.predict(pred_contribs=True).
+
+// pathElem is one feature on the unique path from the root to a node.
+type pathElem struct {
+	feat    int32   // feature index; -1 for the root's placeholder
+	zero    float32 // fraction of zero paths (feature not in the coalition) flowing through
+	one     float32 // fraction of one paths (feature in the coalition) flowing through
+	pweight float32 // permutation weight
+}
+
+// shapScratch is the per-call working memory of Contributions, pooled so
+// that explaining a row allocates nothing.
+type shapScratch struct {
+	path []pathElem // room for every level's copy of the unique path
+	phi  []float32  // row totals, len(features)+1
+	tree []float32  // one tree's values, len(features)+1, kept zero between trees
+}
+
+func (m *XGBoost) newScratch() any {
+	d := m.maxDepth + 2
+	return &shapScratch{
+		path: make([]pathElem, d*(d+1)/2),
+		phi:  make([]float32, len(m.features)+1),
+		tree: make([]float32, len(m.features)+1),
+	}
+}
+
+// Contributions writes the TreeSHAP value of every feature of row x into
+// out[:len(FeatureNames())] and the bias into the last element; the values
+// sum to the margin (before the objective's transformation). NaN marks a
+// missing value. It allocates nothing.
+func (m *XGBoost) Contributions(x []float64, out []float64) error {
+	nf := len(m.features)
+	if len(out) != nf+1 {
+		return fmt.Errorf("xgboost: contributions: out has %d elements, want %d (features + bias)", len(out), nf+1)
+	}
+	if len(x) < nf {
+		return fmt.Errorf("xgboost: contributions: row has %d values, want %d", len(x), nf)
+	}
+	s := m.scratch.Get().(*shapScratch)
+	clear(s.phi)
+	for t, root := range m.roots {
+		s.tree[nf] = m.mean[root]
+		m.treeShap(x, s, root, 0, 0, 1, 1, -1)
+		for _, f := range m.treeFeat[m.featStart[t]:m.featStart[t+1]] {
+			s.phi[f] += s.tree[f]
+			s.tree[f] = 0
+		}
+		s.phi[nf] += s.tree[nf]
+		s.tree[nf] = 0
+	}
+	s.phi[nf] += m.baseMargin
+	for i, v := range s.phi {
+		out[i] = float64(v)
+	}
+	m.scratch.Put(s)
+	return nil
+}
+
+// treeShap is XGBoost's RegTree::TreeShap with condition == 0. The unique
+// path of the node starts at s.path[parent+depth+1]; the parent's path, of
+// depth+1 elements, starts at s.path[parent].
+func (m *XGBoost) treeShap(x []float64, s *shapScratch, ni int32, parent, depth int, zeroFrac, oneFrac float32, parentFeat int32) {
+	start := parent + depth + 1
+	path := s.path[start : start+depth+1]
+	copy(path, s.path[parent:parent+depth+1])
+	extendPath(path, depth, zeroFrac, oneFrac, parentFeat)
+
+	n := &m.nodes[ni]
+	if n.feat < 0 {
+		for i := 1; i <= depth; i++ {
+			w := unwoundPathSum(path, depth, i)
+			el := &path[i]
+			s.tree[el.feat] += float32(float32(w*(el.one-el.zero)) * n.value)
+		}
+		return
+	}
+
+	var hot int32
+	v := float32(x[n.feat])
+	switch {
+	case v < n.value:
+		hot = n.left
+	case v != v:
+		hot = n.miss
+	default:
+		hot = n.left + 1
+	}
+	cold := n.left
+	if hot == n.left {
+		cold = n.left + 1
+	}
+	w := m.cover[ni]
+	hotZero := m.cover[hot] / w
+	coldZero := m.cover[cold] / w
+	inZero, inOne := float32(1), float32(1)
+
+	// A feature split on again below: undo its earlier split so it can be
+	// redone for this node.
+	k := 0
+	for ; k <= depth; k++ {
+		if path[k].feat == n.feat {
+			break
+		}
+	}
+	if k != depth+1 {
+		inZero, inOne = path[k].zero, path[k].one
+		unwindPath(path, depth, k)
+		depth--
+	}
+	m.treeShap(x, s, hot, start, depth+1, hotZero*inZero, inOne, n.feat)
+	m.treeShap(x, s, cold, start, depth+1, coldZero*inZero, 0, n.feat)
+}
+
+func extendPath(path []pathElem, depth int, zeroFrac, oneFrac float32, feat int32) {
+	path[depth] = pathElem{feat: feat, zero: zeroFrac, one: oneFrac}
+	if depth == 0 {
+		path[depth].pweight = 1
+	}
+	d1 := float32(depth + 1)
+	for i := depth - 1; i >= 0; i-- {
+		path[i+1].pweight += float32(float32(oneFrac*path[i].pweight)*float32(i+1)) / d1
+		path[i].pweight = float32(float32(zeroFrac*path[i].pweight)*float32(depth-i)) / d1
+	}
+}
+
+func unwindPath(path []pathElem, depth, k int) {
+	one, zero := path[k].one, path[k].zero
+	next := path[depth].pweight
+	d1 := float32(depth + 1)
+	for i := depth - 1; i >= 0; i-- {
+		if one != 0 {
+			tmp := path[i].pweight
+			path[i].pweight = float32(next*d1) / (float32(i+1) * one)
+			next = tmp - float32(float32(path[i].pweight*zero)*float32(depth-i))/d1
+		} else {
+			path[i].pweight = float32(path[i].pweight*d1) / (zero * float32(depth-i))
+		}
+	}
+	for i := k; i < depth; i++ {
+		path[i].feat = path[i+1].feat
+		path[i].zero = path[i+1].zero
+		path[i].one = path[i+1].one
+	}
+}
+
+func unwoundPathSum(path []pathElem, depth, k int) float32 {
+	one, zero := path[k].one, path[k].zero
+	next := path[depth].pweight
+	d1 := float32(depth + 1)
+	var total float32
+	for i := depth - 1; i >= 0; i-- {
+		switch {
+		case one != 0:
+			tmp := float32(next*d1) / (float32(i+1) * one)
+			total += tmp
+			next = path[i].pweight - float32(float32(tmp*zero)*(float32(depth-i)/d1))
+		case zero != 0:
+			total += (path[i].pweight / zero) / (float32(depth-i) / d1)
+		}
+	}
+	return total
+}
