@@ -14,30 +14,36 @@ import (
 // Hash field names. The layout is documented in docs/REDIS.md; a change here
 // is a change of the stored format and must be made there too.
 const (
-	fieldAdvFirm     = "firm"
-	fieldAdvFirmDay  = "firm_start"
-	fieldAdvIndDay   = "industry_start"
-	fieldAdvRepType  = "rep_type"
-	fieldAdvHistory  = "history"
-	fieldSnapshot    = "snapshot_at"
-	fieldFirmReps    = "reps"
-	fieldFirmWire    = "wirehouse"
-	fieldFirmBroker  = "broker_protocol"
-	fieldFirmRIA     = "independent_ria"
-	fieldFirmArrive  = "arrivals"
-	fieldFirmDepart  = "departures"
+	fieldAdvFirm    = "firm"
+	fieldAdvFirmDay = "firm_start"
+	fieldAdvIndDay  = "industry_start"
+	fieldAdvRepType = "rep_type"
+	fieldAdvHistory = "history"
+	fieldSnapshot   = "snapshot_at"
+	fieldFirmReps   = "reps"
+	fieldFirmWire   = "wirehouse"
+	fieldFirmBroker = "broker_protocol"
+	fieldFirmRIA    = "independent_ria"
+	fieldFirmArrive = "arrivals"
+	fieldFirmDepart = "departures"
+)
+
+// The parts of a sink state value, in their stored order. They are not hash
+// fields (the state is one string, read with one MGET for a whole batch) but
+// a MalformedError names the part that is wrong as its Field.
+const (
 	fieldSinkScore   = "score"
 	fieldSinkPct     = "percentile"
 	fieldSinkDeprio  = "deprioritize"
-	fieldSinkVersion = "version"
 	fieldSinkExpl    = "explanation_hash"
+	fieldSinkVersion = "version"
 )
 
 // The field lists, in the order HMGET asks for them and the decoders read them.
 var (
 	advisorFields = []string{fieldAdvFirm, fieldAdvFirmDay, fieldAdvIndDay, fieldAdvRepType, fieldAdvHistory, fieldSnapshot}
 	firmFields    = []string{fieldFirmReps, fieldFirmWire, fieldFirmBroker, fieldFirmRIA, fieldFirmArrive, fieldFirmDepart, fieldSnapshot}
-	sinkFields    = []string{fieldSinkScore, fieldSinkPct, fieldSinkDeprio, fieldSinkVersion, fieldSinkExpl}
+	sinkFields    = []string{fieldSinkScore, fieldSinkPct, fieldSinkDeprio, fieldSinkExpl, fieldSinkVersion}
 )
 
 // MalformedError reports a stored record that cannot be decoded: a field
@@ -165,8 +171,8 @@ func validateSink(st *SinkState) error {
 		return fmt.Errorf("sink state for lead %s score %v: not finite", st.LeadID, st.Score)
 	case st.Percentile < 1 || st.Percentile > 100:
 		return fmt.Errorf("sink state for lead %s percentile %d: want 1..100", st.LeadID, st.Percentile)
-	case st.Version == "":
-		return fmt.Errorf("sink state for lead %s version: empty", st.LeadID)
+	case st.Version == "" || strings.ContainsAny(st.Version, "|\r\n"):
+		return fmt.Errorf("sink state for lead %s version %q: want a non-empty name without '|'", st.LeadID, st.Version)
 	}
 	return nil
 }
@@ -213,14 +219,19 @@ func firmValues(f *features.Firm, buf []byte) []any {
 	}
 }
 
-func sinkValues(st *SinkState) []any {
-	return []any{
-		fieldSinkScore, strconv.FormatFloat(st.Score, 'g', -1, 64),
-		fieldSinkPct, strconv.Itoa(st.Percentile),
-		fieldSinkDeprio, boolField(st.Deprioritize),
-		fieldSinkVersion, st.Version,
-		fieldSinkExpl, strconv.FormatUint(st.ExplanationHash, 16),
-	}
+// sinkValue encodes a sink state as one string:
+// score|percentile|deprioritize|explanation hash in hex|version,
+// e.g. "0.4213|17|1|fedcba9876543210|v4.1.0".
+func sinkValue(st *SinkState, buf []byte) []byte {
+	b := strconv.AppendFloat(buf[:0], st.Score, 'g', -1, 64)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, int64(st.Percentile), 10)
+	b = append(b, '|')
+	b = append(b, boolField(st.Deprioritize)...)
+	b = append(b, '|')
+	b = strconv.AppendUint(b, st.ExplanationHash, 16)
+	b = append(b, '|')
+	return append(b, st.Version...)
 }
 
 // ---- decoding (reads) ----
@@ -448,33 +459,57 @@ func decodeFirm(d *decoder, crd int64, f *features.Firm) {
 	f.SnapshotAt = d.snapshot(6)
 }
 
-func decodeSink(d *decoder, leadID string, st *SinkState) {
-	st.LeadID = leadID
-	if s, ok := d.str(0); ok {
-		v, err := strconv.ParseFloat(s, 64)
-		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
-			err = errors.New("not finite")
+// decodeSink parses a value written by sinkValue. The version is the last
+// part and may not contain '|', so a value has exactly five parts.
+func decodeSink(key, val, leadID string, st *SinkState) *MalformedError {
+	var parts [5]string
+	rest := val
+	for i := range parts {
+		j := strings.IndexByte(rest, '|')
+		if i == len(parts)-1 {
+			if j >= 0 {
+				return &MalformedError{Key: key, Field: sinkFields[i], Value: val, Err: errors.New("more than 5 parts")}
+			}
+			parts[i] = rest
+			break
 		}
-		if err != nil {
-			d.fail(0, s, err)
+		if j < 0 {
+			return &MalformedError{Key: key, Field: sinkFields[i], Value: val, Err: fmt.Errorf("want 5 parts separated by '|', found %d", i+1)}
 		}
-		st.Score = v
+		parts[i], rest = rest[:j], rest[j+1:]
 	}
-	pct := d.int64(1, 1)
-	if d.err == nil && pct > 100 {
-		d.fail(1, strconv.FormatInt(pct, 10), errors.New("above 100"))
+	bad := func(i int, err error) *MalformedError {
+		return &MalformedError{Key: key, Field: sinkFields[i], Value: val, Err: fmt.Errorf("%q: %w", parts[i], err)}
 	}
-	st.Percentile = int(pct)
-	st.Deprioritize = d.bool(2)
-	st.Version, _ = d.str(3)
-	if d.err == nil && st.Version == "" {
-		d.fail(3, "", errors.New("empty"))
+	score, err := strconv.ParseFloat(parts[0], 64)
+	if err == nil && (math.IsNaN(score) || math.IsInf(score, 0)) {
+		err = errors.New("not finite")
 	}
-	if s, ok := d.str(4); ok {
-		h, err := strconv.ParseUint(s, 16, 64)
-		if err != nil {
-			d.fail(4, s, err)
-		}
-		st.ExplanationHash = h
+	if err != nil {
+		return bad(0, err)
 	}
+	pct, err := strconv.Atoi(parts[1])
+	if err == nil && (pct < 1 || pct > 100) {
+		err = errors.New("want 1..100")
+	}
+	if err != nil {
+		return bad(1, err)
+	}
+	var deprio bool
+	switch parts[2] {
+	case "0":
+	case "1":
+		deprio = true
+	default:
+		return bad(2, errNotBool)
+	}
+	h, err := strconv.ParseUint(parts[3], 16, 64)
+	if err != nil {
+		return bad(3, err)
+	}
+	if parts[4] == "" {
+		return bad(4, errors.New("empty"))
+	}
+	*st = SinkState{LeadID: leadID, Score: score, Percentile: pct, Deprioritize: deprio, ExplanationHash: h, Version: parts[4]}
+	return nil
 }

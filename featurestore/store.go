@@ -58,12 +58,14 @@ func New(rdb redis.UniversalClient, prefix string, reg prometheus.Registerer) *S
 func (s *Store) Prefix() string { return s.prefix }
 
 // AdvisorKey returns the key of the advisor hash for crd.
-func (s *Store) AdvisorKey(crd int64) string { return s.prefix + "advisor:" + strconv.FormatInt(crd, 10) }
+func (s *Store) AdvisorKey(crd int64) string {
+	return s.prefix + "advisor:" + strconv.FormatInt(crd, 10)
+}
 
 // FirmKey returns the key of the firm hash for crd.
 func (s *Store) FirmKey(crd int64) string { return s.prefix + "firm:" + strconv.FormatInt(crd, 10) }
 
-// SinkKey returns the key of the sink state hash for a Salesforce Lead Id.
+// SinkKey returns the key of the sink state string for a Salesforce Lead Id.
 func (s *Store) SinkKey(leadID string) string { return s.prefix + "sink:" + leadID }
 
 // Request asks for the attributes of one event's advisor and the last sink
@@ -112,7 +114,7 @@ type SinkState struct {
 type lookupScratch struct {
 	args     []any // backing array of every command's arguments
 	advCmds  []*redis.SliceCmd
-	sinkCmds []*redis.SliceCmd
+	sinkIdx  []int         // request -> index into the MGET reply, -1 for none
 	advIdx   map[int64]int // CRD -> index into advCmds
 	firmIdx  map[int64]int // firm CRD -> index into firmCmds and firms
 	firmCmds []*redis.SliceCmd
@@ -126,10 +128,10 @@ type lookupScratch struct {
 // Pre-boxed command names and fields: an interface holding a package-level
 // value costs no allocation when copied into a command's arguments.
 var (
-	argHMGet       any = "hmget"
-	advisorArgs        = boxed(advisorFields)
-	firmArgs           = boxed(firmFields)
-	sinkArgs           = boxed(sinkFields)
+	argHMGet    any = "hmget"
+	advisorArgs     = boxed(advisorFields)
+	firmArgs        = boxed(firmFields)
+	argMGet     any = "mget"
 )
 
 func boxed(ss []string) []any {
@@ -161,8 +163,7 @@ func (sc *lookupScratch) reset() {
 	sc.args = sc.args[:0]
 	clear(sc.advCmds)
 	sc.advCmds = sc.advCmds[:0]
-	clear(sc.sinkCmds)
-	sc.sinkCmds = sc.sinkCmds[:0]
+	sc.sinkIdx = sc.sinkIdx[:0]
 	clear(sc.firmCmds)
 	sc.firmCmds = sc.firmCmds[:0]
 	clear(sc.advIdx)
@@ -212,17 +213,34 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 			}
 		}
 		sc.reqAdv = append(sc.reqAdv, idx)
-		var sink *redis.SliceCmd
-		if r.LeadID != "" {
-			sink = sc.hmget(ctx, s.SinkKey(r.LeadID), sinkArgs)
-			_ = pipe.Process(ctx, sink)
+	}
+	// All sink states in one MGET, queued after the advisors.
+	mgetStart := len(sc.args)
+	sc.args = append(sc.args, argMGet)
+	for i := range reqs {
+		idx := -1
+		if reqs[i].LeadID != "" {
+			idx = len(sc.args) - mgetStart - 1
+			sc.args = append(sc.args, s.SinkKey(reqs[i].LeadID))
 		}
-		sc.sinkCmds = append(sc.sinkCmds, sink)
+		sc.sinkIdx = append(sc.sinkIdx, idx)
+	}
+	var sinks *redis.SliceCmd
+	if len(sc.args) > mgetStart+1 {
+		sinks = redis.NewSliceCmd(ctx, sc.args[mgetStart:len(sc.args):len(sc.args)]...)
+		_ = pipe.Process(ctx, sinks)
 	}
 	if pipe.Len() > 0 {
-		if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(pipe, sc.advCmds, sc.sinkCmds) {
+		if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(sc.advCmds) {
 			return fmt.Errorf("featurestore: lookup advisors: %w", err)
 		}
+	}
+	var sinkVals []any
+	if sinks != nil {
+		if err := sinks.Err(); err != nil { // MGET fails only with the connection
+			return fmt.Errorf("featurestore: lookup sink states: %w", err)
+		}
+		sinkVals = sinks.Val()
 	}
 
 	for i := range reqs {
@@ -248,18 +266,21 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 				}
 			}
 		}
-		if cmd := sc.sinkCmds[i]; cmd != nil {
-			key := cmd.Args()[1].(string)
-			d := decoder{key: key, fields: sinkFields}
-			if err := cmd.Err(); err != nil {
-				if res.Err == nil {
-					res.Err = &MalformedError{Key: key, Err: err}
+		if j := sc.sinkIdx[i]; j >= 0 {
+			switch v := sinkVals[j].(type) {
+			case nil: // no state saved (or a key of another type)
+			case string:
+				key := sc.args[mgetStart+1+j].(string)
+				if mal := decodeSink(key, v, reqs[i].LeadID, &res.LastSink); mal != nil {
+					if res.Err == nil {
+						res.Err = mal
+					}
+				} else {
+					res.HasLastSink = true
 				}
-			} else if d.vals = cmd.Val(); d.found() {
-				decodeSink(&d, reqs[i].LeadID, &res.LastSink)
-				res.HasLastSink = d.err == nil
-				if d.err != nil && res.Err == nil {
-					res.Err = d.err
+			default:
+				if res.Err == nil {
+					res.Err = &MalformedError{Key: s.SinkKey(reqs[i].LeadID), Value: fmt.Sprint(v), Err: errNotValue}
 				}
 			}
 		}
@@ -275,7 +296,7 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 		sc.firmCmds = append(sc.firmCmds, cmd)
 		_ = pipe.Process(ctx, cmd)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(pipe, sc.firmCmds, nil) {
+	if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(sc.firmCmds) {
 		return fmt.Errorf("featurestore: lookup firms: %w", err)
 	}
 	// Decode each firm once into scratch, then copy it to every result
@@ -331,19 +352,17 @@ func copyFirm(dst, src *features.Firm) {
 	dst.Departures = append(dep, src.Departures...)
 }
 
-// allReplyErrors reports whether every failed command in the lists failed
-// with an error reply from Redis (such as WRONGTYPE for a key holding
-// something else): those are per-record problems, not a failed round trip.
-func allReplyErrors(_ redis.Pipeliner, a, b []*redis.SliceCmd) bool {
-	for _, list := range [2][]*redis.SliceCmd{a, b} {
-		for _, cmd := range list {
-			if cmd == nil || cmd.Err() == nil {
-				continue
-			}
-			var rerr redis.Error
-			if !errors.As(cmd.Err(), &rerr) || isConnError(cmd.Err()) {
-				return false
-			}
+// allReplyErrors reports whether every failed command failed with an error
+// reply from Redis (such as WRONGTYPE for a key holding something else):
+// those are per-record problems, not a failed round trip.
+func allReplyErrors(cmds []*redis.SliceCmd) bool {
+	for _, cmd := range cmds {
+		if cmd.Err() == nil {
+			continue
+		}
+		var rerr redis.Error
+		if !errors.As(cmd.Err(), &rerr) || isConnError(cmd.Err()) {
+			return false
 		}
 	}
 	return true
@@ -360,20 +379,21 @@ func isConnError(err error) bool {
 }
 
 // SaveSink writes the sink state of many leads in one pipelined round trip
-// per putChunk states. Each state overwrites every field of its hash, so
+// per putChunk states. Each state replaces the whole value of its key, so
 // saving the same state twice leaves the same record: at-least-once callers
 // may repeat it. A state that cannot be stored (empty lead id, score not
-// finite, percentile outside 1..100, empty version) fails the call before
-// anything is written.
+// finite, percentile outside 1..100, empty version or one containing '|')
+// fails the call before anything is written.
 func (s *Store) SaveSink(ctx context.Context, states []SinkState) error {
 	for i := range states {
 		if err := validateSink(&states[i]); err != nil {
 			return fmt.Errorf("featurestore: save sink state %d: %w", i, err)
 		}
 	}
-	return s.putChunked(ctx, "sink states", len(states), func(pipe redis.Pipeliner, i int, _ []byte) []byte {
-		pipe.HSet(ctx, s.SinkKey(states[i].LeadID), sinkValues(&states[i])...)
-		return nil
+	return s.putChunked(ctx, "sink states", len(states), func(pipe redis.Pipeliner, i int, buf []byte) []byte {
+		buf = sinkValue(&states[i], buf)
+		pipe.Set(ctx, s.SinkKey(states[i].LeadID), string(buf), 0)
+		return buf
 	})
 }
 
