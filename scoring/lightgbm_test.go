@@ -1,0 +1,106 @@
+package scoring
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// readTSV reads a file of whitespace-separated numbers, one row a line.
+func readTSV(t *testing.T, path string) [][]float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rows [][]float64
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var row []float64
+		for _, s := range strings.Fields(sc.Text()) {
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			row = append(row, v)
+		}
+		if len(row) > 0 {
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// LightGBM models go through leaves; its predictions must equal the ones
+// LightGBM recorded, for both text format versions.
+func TestLightGBMMatchesLightGBMPredictions(t *testing.T) {
+	for _, tc := range []struct {
+		name, model, rows, truth string
+		features                 int
+	}{
+		{"v2 binary sigmoid (dart)", "lg_dart_breast_cancer.model", "breast_cancer_test.tsv", "lg_dart_breast_cancer_true_predictions.txt", 30},
+		{"v3 gamma (exponential link)", "genlin_fmtp_gamma_AvgClaimAmount.model", "genlin_fmtp_gamma_AvgClaimAmount_features.tsv", "genlin_fmtp_gamma_AvgClaimAmount_true_predictions.txt", 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join("testdata", "lightgbm")
+			b, err := os.ReadFile(filepath.Join(dir, tc.model))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := LoadLightGBM(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(m.FeatureNames()); n != tc.features {
+				t.Fatalf("%d feature names, want %d", n, tc.features)
+			}
+			rows, truth := readTSV(t, filepath.Join(dir, tc.rows)), readTSV(t, filepath.Join(dir, tc.truth))
+			if len(rows) != len(truth) || len(rows) == 0 {
+				t.Fatalf("%d rows, %d predictions", len(rows), len(truth))
+			}
+			maxRel := 0.0
+			for i, x := range rows {
+				got, want := m.Score(x), truth[i][0]
+				maxRel = math.Max(maxRel, math.Abs(got-want)/math.Max(1, math.Abs(want)))
+			}
+			t.Logf("%d rows: max relative diff %.3g", len(rows), maxRel)
+			if maxRel > 1e-6 {
+				t.Errorf("max relative diff %g, want <= 1e-6", maxRel)
+			}
+			if n := testing.AllocsPerRun(100, func() { m.Score(rows[0]) }); n != 0 {
+				t.Errorf("Score: %v allocations per row, want 0", n)
+			}
+			if err := m.Contributions(rows[0], make([]float64, tc.features+1)); !errors.Is(err, ErrNoContributions) {
+				t.Errorf("Contributions error %v, want ErrNoContributions", err)
+			}
+		})
+	}
+}
+
+func TestLoadLightGBMRefuses(t *testing.T) {
+	dart, err := os.ReadFile(filepath.Join("testdata", "lightgbm", "lg_dart_breast_cancer.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, model, wantErr string
+	}{
+		{"not a LightGBM model", "hello\n", "lightgbm:"},
+		{"unknown format version", strings.Replace(string(dart), "version=v2", "version=v9", 1), "lightgbm:"},
+		{"no feature_names line", strings.Replace(string(dart), "feature_names=", "feature_namez=", 1), "feature_names: missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadLightGBM(strings.NewReader(tc.model))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
