@@ -1,0 +1,123 @@
+package featurestore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadscorer/leadscorer/features"
+)
+
+const smallPopulation = `{"firm": {"crd": 7001, "rep_count": 120, "wirehouse": true, "broker_protocol": true, "arrivals": [20000, 20010, 20010], "departures": [20005], "snapshot_at": "2025-12-01T06:00:00Z"}}
+{"advisor": {"crd": 1, "firm_crd": 7001, "firm_start": "2023-04-03T00:00:00Z", "industry_start": "2009-09-01T00:00:00Z", "rep_type": "DR", "history": [{"firm_crd": 7001, "start": "2023-04-03T00:00:00Z"}, {"firm_crd": 7002, "start": "2019-01-15T00:00:00Z"}], "snapshot_at": "2025-12-01T06:00:00Z"}}
+
+{"advisor": {"crd": 2, "rep_type": "IA"}}
+{"firm": {"crd": 7002, "rep_count": 4, "independent_ria": true}}
+`
+
+func TestLoadSmallFile(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	path := filepath.Join(t.TempDir(), "population.jsonl")
+	if err := os.WriteFile(path, []byte(smallPopulation), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var progress strings.Builder
+	sum, err := Load(ctx, s, f, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Advisors != 2 || sum.Firms != 2 || sum.Lines != 5 {
+		t.Errorf("summary = %+v, want 2 advisors, 2 firms, 5 lines", sum)
+	}
+	if p := progress.String(); !strings.HasPrefix(p, "\r[") || !strings.Contains(p, "100%") || !strings.HasSuffix(p, "\n") {
+		t.Errorf("progress = %q, want a \\r-rewritten bar reaching 100%% and ending the line", p)
+	}
+
+	out := make([]Result, 2)
+	if err := s.Lookup(ctx, []Request{{CRD: 1}, {CRD: 2}}, out); err != nil {
+		t.Fatal(err)
+	}
+	snap := time.Date(2025, 12, 1, 6, 0, 0, 0, time.UTC)
+	wantAdv := features.Advisor{CRD: 1, FirmCRD: 7001, FirmStart: day(2023, 4, 3), IndustryStart: day(2009, 9, 1), RepType: "DR",
+		History: []features.Employment{{FirmCRD: 7001, Start: day(2023, 4, 3)}, {FirmCRD: 7002, Start: day(2019, 1, 15)}}, SnapshotAt: snap}
+	wantFirm := features.Firm{CRD: 7001, RepCount: 120, Wirehouse: true, BrokerProtocol: true,
+		Arrivals: []features.Day{20000, 20010, 20010}, Departures: []features.Day{20005}, SnapshotAt: snap}
+	if !reflect.DeepEqual(out[0].Advisor, wantAdv) || !reflect.DeepEqual(out[0].Firm, wantFirm) {
+		t.Errorf("loaded advisor 1 reads back as\n%+v\n%+v\nwant\n%+v\n%+v", out[0].Advisor, out[0].Firm, wantAdv, wantFirm)
+	}
+	if !out[1].AdvisorFound || out[1].FirmFound || out[1].Advisor.RepType != "IA" {
+		t.Errorf("advisor 2 without firm: %+v", out[1])
+	}
+}
+
+func TestLoadMoreThanOneChunk(t *testing.T) {
+	s, _ := newTestStore(t)
+	var b strings.Builder
+	const n = putChunk*2 + 7
+	for i := 1; i <= n; i++ {
+		b.WriteString(`{"advisor": {"crd": ` + itoa(i) + `, "firm_crd": 5}}` + "\n")
+	}
+	var progress strings.Builder
+	sum, err := Load(context.Background(), s, strings.NewReader(b.String()), &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Advisors != n || sum.Lines != n {
+		t.Errorf("summary = %+v, want %d advisors and lines", sum, n)
+	}
+	// Without a known size the bar counts; it is redrawn once per chunk.
+	if got := strings.Count(progress.String(), "\r"); got != 3 {
+		t.Errorf("progress redrawn %d times, want 3: %q", got, progress.String())
+	}
+	out := make([]Result, 1)
+	if err := s.Lookup(context.Background(), []Request{{CRD: n}}, out); err != nil || !out[0].AdvisorFound {
+		t.Errorf("last advisor not loaded: %+v %v", out[0], err)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestLoadMalformedLineNamesIt(t *testing.T) {
+	good := `{"advisor": {"crd": 1}}` + "\n"
+	tests := []struct {
+		name string
+		bad  string
+		line int
+		want string
+	}{
+		{"invalid JSON", `{"advisor": {"crd": 1}`, 3, "line 3"},
+		{"an unknown field", `{"advisor": {"crd": 1, "firm": 3}}`, 3, "firm"},
+		{"a record that is neither advisor nor firm", `{"lead": {}}`, 3, "line 3"},
+		{"an empty object", `{}`, 3, "line 3"},
+		{"both records on one line", `{"advisor": {"crd": 1}, "firm": {"crd": 2}}`, 3, "both"},
+		{"two values on one line", `{"advisor": {"crd": 1}} {"firm": {"crd": 2}}`, 3, "line 3"},
+		{"an advisor without crd", `{"advisor": {"firm_crd": 1}}`, 3, "crd"},
+		{"an unknown rep type", `{"advisor": {"crd": 1, "rep_type": "XX"}}`, 3, "rep_type"},
+		{"departures out of order", `{"firm": {"crd": 1, "departures": [3, 2]}}`, 3, "departures"},
+		{"a date that is not RFC 3339", `{"advisor": {"crd": 1, "firm_start": "2023-04-03"}}`, 3, "line 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newTestStore(t)
+			input := good + "\n" + tc.bad + "\n" + good
+			sum, err := Load(context.Background(), s, strings.NewReader(input), nil)
+			if err == nil {
+				t.Fatalf("loaded %+v without error", sum)
+			}
+			if !strings.Contains(err.Error(), "line "+itoa(tc.line)) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to name line %d and %q", err, tc.line, tc.want)
+			}
+		})
+	}
+}
