@@ -15,8 +15,9 @@ import (
 //
 // checkBounds walks the binary body with the writer's schema before goavro
 // sees it and refuses any count or length the remaining bytes cannot hold,
-// nesting deeper than maxDepth, and trailing bytes. It allocates nothing, so
-// the work on hostile input is linear in its length.
+// nesting deeper than maxDepth, and trailing bytes. It allocates only a memo
+// of minimum type sizes, so the work on hostile input is linear in its
+// length.
 
 // maxDepth bounds the nesting of a decoded value. Our own schemas nest four
 // levels; only recursive writer schemas could go deeper.

@@ -58,7 +58,7 @@ func (c *compat) canRead(r, w *node, path string) error {
 		return nil
 	}
 	if r.kind == "union" {
-		if readerBranch(r, w) == nil {
+		if c.readerBranch(r, w) == nil {
 			return fmt.Errorf("%s: type changed from %s to %s", describe(path), w.typeName(), r.typeName())
 		}
 		return nil
@@ -85,11 +85,13 @@ func (c *compat) canRead(r, w *node, path string) error {
 			p := join(path, rf.name)
 			if wf == nil {
 				if rf.def == nil {
+					delete(c.seen, key) // a later attempt must fail too
 					return fmt.Errorf("field %q: added without a default", p)
 				}
 				continue
 			}
 			if err := c.canRead(rf.typ, wf.typ, p); err != nil {
+				delete(c.seen, key)
 				return err
 			}
 		}
@@ -132,16 +134,19 @@ func writerField(w *node, rf *field) *field {
 // (non-union) writer type w: an exact match first, then a promotion, as the
 // Avro specification orders them.
 func readerBranch(r, w *node) *node {
+	c := compat{seen: map[[2]*node]bool{}}
+	return c.readerBranch(r, w)
+}
+
+func (c *compat) readerBranch(r, w *node) *node {
 	for _, b := range r.union {
 		if b.kind == w.kind && (b.name == "" || shortName(b.name) == shortName(w.name)) {
-			c := compat{seen: map[[2]*node]bool{}}
 			if c.canRead(b, w, "") == nil {
 				return b
 			}
 		}
 	}
 	for _, b := range r.union {
-		c := compat{seen: map[[2]*node]bool{}}
 		if b.kind != "union" && c.canRead(b, w, "") == nil {
 			return b
 		}
