@@ -245,7 +245,7 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 
 	for i := range reqs {
 		res := &out[i]
-		res.AdvisorFound, res.FirmFound, res.HasLastSink, res.Err = false, false, false, nil
+		resetResult(res)
 		if a := sc.reqAdv[i]; a >= 0 {
 			cmd := sc.advCmds[a]
 			key := cmd.Args()[1].(string)
@@ -344,6 +344,15 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 }
 
 var errNotFound = errors.New("not found")
+
+// resetResult clears what an earlier batch left in r, keeping the backing
+// arrays of its slices for reuse.
+func resetResult(r *Result) {
+	*r = Result{
+		Advisor: features.Advisor{History: r.Advisor.History[:0]},
+		Firm:    features.Firm{Arrivals: r.Firm.Arrivals[:0], Departures: r.Firm.Departures[:0]},
+	}
+}
 
 func copyFirm(dst, src *features.Firm) {
 	arr, dep := dst.Arrivals[:0], dst.Departures[:0]

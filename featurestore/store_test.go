@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,7 +242,9 @@ func TestLookupFlagsWhatIsMissing(t *testing.T) {
 	// Results left over from an earlier batch must not leak into this one.
 	out := make([]Result, len(reqs))
 	for i := range out {
-		out[i] = Result{AdvisorFound: true, FirmFound: true, HasLastSink: true, Err: errors.New("stale")}
+		out[i] = Result{AdvisorFound: true, FirmFound: true, HasLastSink: true, Err: errors.New("stale"),
+			Advisor: features.Advisor{CRD: 42, RepType: "IA"}, Firm: features.Firm{CRD: 43, RepCount: 9},
+			LastSink: SinkState{LeadID: "old", Percentile: 3}}
 	}
 	if err := s.Lookup(ctx, reqs, out); err != nil {
 		t.Fatal(err)
@@ -254,6 +257,9 @@ func TestLookupFlagsWhatIsMissing(t *testing.T) {
 			}
 			if r.AdvisorFound != tc.advisor || r.FirmFound != tc.firm || r.HasLastSink != tc.sink {
 				t.Errorf("advisor=%v firm=%v sink=%v, want %v %v %v", r.AdvisorFound, r.FirmFound, r.HasLastSink, tc.advisor, tc.firm, tc.sink)
+			}
+			if !r.AdvisorFound && r.Advisor.CRD != 0 || !r.FirmFound && r.Firm.CRD != 0 || !r.HasLastSink && r.LastSink.LeadID != "" {
+				t.Errorf("what was not found still holds an earlier batch's data: %+v", r)
 			}
 		})
 	}
@@ -475,4 +481,43 @@ func BenchmarkLookup(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric((roundTrips(b, s)-before)/float64(b.N), "roundtrips/op")
 	b.ReportMetric(float64(n), "events/op")
+}
+
+// Lookup pools its working memory; concurrent batches must not share it
+// (run with -race).
+func TestConcurrentLookupsDoNotMix(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	advisors := population(t, s, 40, 8)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			reqs := make([]Request, 30)
+			for i := range reqs {
+				reqs[i] = Request{CRD: advisors[(g*7+i)%len(advisors)].CRD}
+			}
+			out := make([]Result, len(reqs))
+			for round := 0; round < 20; round++ {
+				if err := s.Lookup(ctx, reqs, out); err != nil {
+					errs <- err
+					return
+				}
+				for i, r := range out {
+					want := advisors[(g*7+i)%len(advisors)]
+					if !r.AdvisorFound || r.Advisor.CRD != want.CRD || r.Firm.CRD != want.FirmCRD {
+						errs <- fmt.Errorf("goroutine %d result %d: got advisor %d firm %d, want %d %d", g, i, r.Advisor.CRD, r.Firm.CRD, want.CRD, want.FirmCRD)
+						return
+					}
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
