@@ -70,7 +70,7 @@ type Consumer struct {
 	ready   bool
 
 	// beforeEnd, set by tests, runs between the flush of a batch's outputs
-	// and the end of its transaction; an error stops the session there.
+	// and the end of its transaction; an error aborts the batch.
 	beforeEnd func() error
 }
 
@@ -273,7 +273,8 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 	}
 	if c.beforeEnd != nil {
 		if err := c.beforeEnd(); err != nil {
-			return out, false, &fatalError{err}
+			c.abort(ctx)
+			return out, false, err
 		}
 	}
 	committed, err := c.sess.End(ctx, kgo.TryCommit)

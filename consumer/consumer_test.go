@@ -203,6 +203,32 @@ func TestCrashBetweenProduceAndCommitLeavesNoDuplicates(t *testing.T) {
 	checkExactlyOnce(t, sb.Brokers(), "out", n)
 }
 
+func TestAbortAfterProduceHidesOutputsAndRedoesTheBatch(t *testing.T) {
+	sb := startSandbox(t, "in", "out")
+	const n = 700
+	produceInputs(t, sb.Brokers(), "in", n)
+	tr := &upper{out: "out"}
+	c := newConsumer(t, sb, "txn-b", tr)
+	var aborts atomic.Int32
+	c.beforeEnd = func() error {
+		// Every other batch is aborted after its outputs reached the
+		// broker: read_committed readers must never see them.
+		if aborts.Add(1)%2 == 1 {
+			return errors.New("injected abort after produce")
+		}
+		return nil
+	}
+	runUntil(t, c, func() bool {
+		tr.committedMu.Lock()
+		defer tr.committedMu.Unlock()
+		return tr.committed >= n
+	})
+	if aborts.Load() < 2 {
+		t.Fatalf("only %d transactions ended: no abort happened", aborts.Load())
+	}
+	checkExactlyOnce(t, sb.Brokers(), "out", n)
+}
+
 func TestLagLabelIsPartitionNumber(t *testing.T) {
 	for _, p := range []int32{0, 7, 10, 123} {
 		if got := itoa(p); got != fmt.Sprint(p) {

@@ -159,7 +159,7 @@ func (c *Codec) AppendShadow(dst []byte, r *LeadScoreShadow) ([]byte, error) {
 		for j, f := range s.Factors {
 			factors[j] = map[string]any{
 				"feature":      f.Feature,
-				"value":        f.Value,
+				"value":        nullableDouble(f.Value),
 				"contribution": f.Contribution,
 				"phrase":       f.Phrase,
 			}
@@ -210,7 +210,7 @@ func (s *VersionScore) check() error {
 		return fmt.Errorf("decile: %d does not fit an int", s.Decile)
 	}
 	for j, f := range s.Factors {
-		if !finite(f.Value) {
+		if math.IsInf(f.Value, 0) {
 			return fmt.Errorf("factors[%d].value: %v is not finite", j, f.Value)
 		}
 		if !finite(f.Contribution) {
@@ -237,7 +237,7 @@ func (c *Codec) DecodeShadow(ctx context.Context, b []byte, dst *LeadScoreShadow
 			f, _ := y.(map[string]any)
 			factors[j] = Factor{
 				Feature:      str(f, "feature"),
-				Value:        double(f, "value"),
+				Value:        nullableDoubleOf(f, "value"),
 				Contribution: double(f, "contribution"),
 				Phrase:       str(f, "phrase"),
 			}
@@ -326,4 +326,25 @@ func stringList(m map[string]any, k string) []string {
 		out[i], _ = x.(string)
 	}
 	return out
+}
+
+// nullableDouble encodes NaN, a missing feature value, as null.
+func nullableDouble(f float64) any {
+	if math.IsNaN(f) {
+		return nil
+	}
+	return goavro.Union("double", f)
+}
+
+// nullableDoubleOf decodes a ["null","double"] field; null is NaN.
+func nullableDoubleOf(m map[string]any, k string) float64 {
+	switch v := m[k].(type) {
+	case float64:
+		return v
+	case map[string]any:
+		if d, ok := v["double"].(float64); ok {
+			return d
+		}
+	}
+	return math.NaN()
 }

@@ -134,7 +134,7 @@ type VersionScore struct {
 // Factor is one feature's contribution to a score.
 type Factor struct {
 	Feature string
-	Value   float64
+	Value   float64 // NaN when the value is missing; encoded as null
 	// Contribution is in log-odds (margin) units.
 	Contribution float64
 	Phrase       string

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/service"
+)
+
+func init() {
+	register("run", "run the streaming scorer (Kafka in, Redis enrichment, sink + shadow + DLQ out)", runRun)
+	register("config", "print the effective configuration of run, secrets redacted", runConfig)
+}
+
+// loadConfig parses run's flags and resolves the configuration.
+func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := config.Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return f.Load(os.Getenv)
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
+	cfg, err := loadConfig("run", args, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	svc, err := service.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return svc.Run(ctx)
+}
+
+func runConfig(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig("config", args, stderr)
+	if err != nil {
+		return err
+	}
+	return cfg.Write(stdout)
+}

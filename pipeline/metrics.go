@@ -1,0 +1,63 @@
+package pipeline
+
+import (
+	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics of the scoring pipeline. No label carries a Lead Id or a CRD.
+type Metrics struct {
+	eventsIn        prometheus.Counter
+	scored          prometheus.Counter
+	echoes          prometheus.Counter
+	suppressed      prometheus.Counter
+	sinkRecords     prometheus.Counter
+	unknownAdvisors prometheus.Counter
+	redisRetries    prometheus.Counter
+	dlq             *prometheus.CounterVec
+	stage           *prometheus.HistogramVec
+	scores          *prometheus.HistogramVec
+	modelInfo       *prometheus.GaugeVec
+}
+
+// NewMetrics registers the pipeline's metrics on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		eventsIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_events_in_total", Help: "Input records read, good or bad."}),
+		scored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_events_scored_total", Help: "Lead changes scored by every serving version."}),
+		echoes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_events_skipped_echo_total", Help: "Lead changes skipped because only V4_* score fields changed (the sink's own write echoed back)."}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_sink_suppressed_total", Help: "Sink records not written because nothing the Lead shows changed (Salesforce quota guard)."}),
+		sinkRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_sink_records_total", Help: "Records written to the Salesforce sink topic."}),
+		unknownAdvisors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_unknown_advisors_total", Help: "Lead changes whose advisor CRD is not in the feature store."}),
+		redisRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_redis_lookup_retries_total", Help: "Failed batch lookups in Redis, each retried."}),
+		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadscorer_dlq_records_total", Help: "Input records sent to the dead-letter topic, by error class."}, []string{"class"}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "leadscorer_stage_duration_seconds", Help: "Time per batch in each stage: decode, enrich, score (score includes explain and encode).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"stage"}),
+		scores: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "leadscorer_score", Help: "Scores given, per model version.",
+			Buckets: prometheus.LinearBuckets(0.05, 0.05, 19)}, []string{"version"}),
+		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "leadscorer_model_info", Help: "1 for each model version in the registry the scorer serves with, by role."}, []string{"version", "role"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.eventsIn, m.scored, m.echoes, m.suppressed, m.sinkRecords, m.unknownAdvisors,
+			m.redisRetries, m.dlq, m.stage, m.scores, m.modelInfo)
+	}
+	return m
+}
+
+func (m *Metrics) setModels(reg *scoring.Registry) {
+	m.modelInfo.Reset()
+	for _, v := range reg.Serving() {
+		m.modelInfo.WithLabelValues(v.Name, v.Role).Set(1)
+	}
+}

@@ -1,0 +1,376 @@
+// Package pipeline turns one batch of lead-change records into the
+// service's output records: decode and validate each event, skip the sink's
+// own echoes, enrich the batch from Redis, derive the features as of the
+// scoring time, score every serving model version with one registry
+// snapshot, explain, apply the Salesforce quota guard and encode the sink,
+// shadow and dead-letter records.
+//
+// It implements consumer.Transformer: a failure of one record becomes a
+// dead-letter record; a failure of the batch (Redis or the Schema Registry
+// unreachable) is returned, and the consumer aborts and redoes the batch.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/leadscorer/leadscorer/features"
+	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/producer"
+	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Options configures a Pipeline.
+type Options struct {
+	SfdcTopic, ShadowTopic, DLQTopic string
+	// MaxRecordBytes: larger input values go to the DLQ undecoded.
+	MaxRecordBytes int
+	// FeatureMaxAge: older advisor or firm data is flagged stale.
+	FeatureMaxAge time.Duration
+	// UnknownAdvisorToDLQ sends events whose CRD is not in Redis to the DLQ
+	// instead of scoring them with missing values.
+	UnknownAdvisorToDLQ bool
+	// ScoreEpsilon is the quota guard's threshold on score changes.
+	ScoreEpsilon float64
+	// RedisBackoff paces retries of a failed Redis lookup.
+	RedisBackoff featurestore.Backoff
+	// Now returns the scoring time; time.Now when nil.
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+// Pipeline is not safe for concurrent Transform calls: the consumer calls it
+// for one batch at a time. SetRegistry may be called at any time.
+type Pipeline struct {
+	opts  Options
+	codec *schemas.Codec
+	store *featurestore.Store
+	snap  atomic.Pointer[snapshot]
+	log   *slog.Logger
+	m     *Metrics
+
+	// Per-batch working memory, reused.
+	events  []event
+	reqs    []featurestore.Request
+	results []featurestore.Result
+	pending map[string]featurestore.SinkState // quota state to save once the batch commits
+	values  features.Values
+}
+
+type event struct {
+	in  *kgo.Record
+	msg schemas.LeadChanged
+}
+
+// snapshot is one registry with what scoring needs per serving version.
+type snapshot struct {
+	reg     *scoring.Registry
+	serving []*served
+}
+
+type served struct {
+	v       *scoring.Version
+	layout  features.Layout
+	x       []float64
+	contrib []float64
+	factors []scoring.Factor
+	explain bool
+}
+
+// TopFactors is how many factors each score carries.
+const TopFactors = 3
+
+// New returns a Pipeline scoring with reg.
+func New(opts Options, codec *schemas.Codec, store *featurestore.Store, reg *scoring.Registry) (*Pipeline, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	p := &Pipeline{opts: opts, codec: codec, store: store, log: opts.Logger, m: opts.Metrics,
+		pending: map[string]featurestore.SinkState{}}
+	if err := p.SetRegistry(reg); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// SetRegistry makes reg the snapshot the next batch scores with; a batch
+// in progress finishes with the one it started with. It fails, keeping the
+// current snapshot, when a serving version needs a feature the features
+// package cannot compute.
+func (p *Pipeline) SetRegistry(reg *scoring.Registry) error {
+	s := &snapshot{reg: reg}
+	for _, v := range reg.Serving() {
+		l, err := features.NewLayout(v.Features)
+		if err != nil {
+			return fmt.Errorf("pipeline: version %s: %w", v.Name, err)
+		}
+		n := len(v.Features)
+		sv := &served{v: v, layout: l, x: make([]float64, n), contrib: make([]float64, n+1),
+			factors: make([]scoring.Factor, 0, TopFactors)}
+		sv.explain = v.Model.Contributions(sv.x, sv.contrib) == nil
+		s.serving = append(s.serving, sv)
+	}
+	p.snap.Store(s)
+	p.m.setModels(reg)
+	return nil
+}
+
+// Registry returns the registry the next batch scores with.
+func (p *Pipeline) Registry() *scoring.Registry { return p.snap.Load().reg }
+
+// Transform implements consumer.Transformer.
+func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
+	start := time.Now()
+	snap := p.snap.Load() // one registry snapshot for the whole batch
+	now := p.opts.Now().UTC()
+	clear(p.pending)
+	p.m.eventsIn.Add(float64(len(in)))
+
+	// Decode, validate and guard each record.
+	p.events = p.events[:0]
+	for _, r := range in {
+		if len(r.Value) > p.opts.MaxRecordBytes {
+			out = p.deadLetter(out, r, producer.ClassSize,
+				fmt.Sprintf("record of %d bytes exceeds max_record_bytes %d", len(r.Value), p.opts.MaxRecordBytes), now)
+			continue
+		}
+		p.events = append(p.events, event{in: r})
+		e := &p.events[len(p.events)-1]
+		if err := p.codec.DecodeLeadChanged(ctx, r.Value, &e.msg); err != nil {
+			if re, ok := schemas.IsRecordError(err); ok {
+				p.events = p.events[:len(p.events)-1]
+				out = p.deadLetter(out, r, re.Class, re.Error(), now)
+				continue
+			}
+			return out, fmt.Errorf("pipeline: decode: %w", err) // registry unreachable: retry the batch
+		}
+		if err := e.msg.Validate(); err != nil {
+			re, _ := schemas.IsRecordError(err)
+			p.events = p.events[:len(p.events)-1]
+			out = p.deadLetter(out, r, re.Class, re.Error(), now)
+			continue
+		}
+		if isEcho(e.msg.ChangedFields) {
+			p.events = p.events[:len(p.events)-1]
+			p.m.echoes.Inc()
+			continue
+		}
+	}
+	decoded := time.Now()
+	p.m.stage.WithLabelValues("decode").Observe(decoded.Sub(start).Seconds())
+
+	// Enrich the whole batch: at most two round trips.
+	p.reqs = p.reqs[:0]
+	for i := range p.events {
+		m := &p.events[i].msg
+		p.reqs = append(p.reqs, featurestore.Request{CRD: m.CRD, LeadID: m.LeadID})
+	}
+	if cap(p.results) < len(p.reqs) {
+		p.results = make([]featurestore.Result, len(p.reqs))
+	}
+	p.results = p.results[:len(p.reqs)]
+	if len(p.reqs) > 0 {
+		err := featurestore.Retry(ctx, p.opts.RedisBackoff, func(ctx context.Context) error {
+			err := p.store.Lookup(ctx, p.reqs, p.results)
+			if err != nil {
+				p.m.redisRetries.Inc()
+				p.log.Warn("redis lookup failed; retrying", "err", err)
+			}
+			return err
+		})
+		if err != nil {
+			return out, fmt.Errorf("pipeline: enrich: %w", err)
+		}
+	}
+	enriched := time.Now()
+	p.m.stage.WithLabelValues("enrich").Observe(enriched.Sub(decoded).Seconds())
+
+	// Score, explain, guard and encode.
+	for i := range p.events {
+		var err error
+		out, err = p.score(snap, &p.events[i], &p.results[i], now, start, out)
+		if err != nil {
+			return out, err
+		}
+	}
+	p.m.stage.WithLabelValues("score").Observe(time.Since(enriched).Seconds())
+	return out, nil
+}
+
+// isEcho reports whether a change touched only the V4_* score fields: the
+// sink's own write, echoed back by change data capture.
+func isEcho(changed []string) bool {
+	if len(changed) == 0 {
+		return false
+	}
+	for _, f := range changed {
+		if !strings.HasPrefix(f, "V4_") {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Pipeline) deadLetter(out []*kgo.Record, r *kgo.Record, class, msg string, now time.Time) []*kgo.Record {
+	p.m.dlq.WithLabelValues(class).Inc()
+	return append(out, producer.DeadLetter(p.opts.DLQTopic, r, class, msg, now))
+}
+
+func (p *Pipeline) score(snap *snapshot, e *event, res *featurestore.Result, now, start time.Time, out []*kgo.Record) ([]*kgo.Record, error) {
+	m := &e.msg
+	if res.Err != nil {
+		return p.deadLetter(out, e.in, producer.ClassFeatures, res.Err.Error(), now), nil
+	}
+	if !res.AdvisorFound {
+		p.m.unknownAdvisors.Inc()
+		if p.opts.UnknownAdvisorToDLQ {
+			return p.deadLetter(out, e.in, producer.ClassFeatures, fmt.Sprintf("advisor CRD %d is not in the feature store", m.CRD), now), nil
+		}
+	}
+	var adv *features.Advisor
+	if res.AdvisorFound {
+		adv = &res.Advisor
+	}
+	var firm *features.Firm
+	if res.FirmFound {
+		firm = &res.Firm
+	}
+	features.Derive(now, features.Lead{HasEmail: m.HasEmail, HasLinkedIn: m.HasLinkedIn}, adv, firm, &p.values)
+
+	shadow := schemas.LeadScoreShadow{
+		EventID: m.EventID, LeadID: m.LeadID, CRD: m.CRD, EventTime: m.EventTime, ScoredAt: now,
+		Scores:    make([]schemas.VersionScore, 0, len(snap.serving)),
+		Freshness: freshness(res, now, p.opts.FeatureMaxAge),
+	}
+	var sink *schemas.LeadScoreSfdc
+	for _, sv := range snap.serving {
+		v := sv.v
+		sv.layout.Fill(&p.values, sv.x)
+		score := v.Model.Score(sv.x)
+		pct := v.Percentile(score)
+		vs := schemas.VersionScore{
+			Version: v.Name, Role: v.Role, Score: score, Percentile: pct, Decile: scoring.Decile(pct),
+			Deprioritize: v.Deprioritize(pct), UpgradeCandidate: v.Upgrade(pct),
+		}
+		sv.factors = sv.factors[:0]
+		if sv.explain {
+			if err := v.Model.Contributions(sv.x, sv.contrib); err != nil {
+				return out, fmt.Errorf("pipeline: explain %s: %w", v.Name, err)
+			}
+			sv.factors = v.TopFactors(sv.x, sv.contrib, sv.factors[:TopFactors])
+		}
+		vs.Factors = make([]schemas.Factor, len(sv.factors))
+		for i, f := range sv.factors {
+			vs.Factors[i] = schemas.Factor{Feature: f.Feature, Value: f.Value, Contribution: f.Contribution, Phrase: f.Phrase}
+		}
+		shadow.Scores = append(shadow.Scores, vs)
+		p.m.scores.WithLabelValues(v.Name).Observe(score)
+		if v.Role == scoring.RoleProduction {
+			sink = &schemas.LeadScoreSfdc{
+				ID: m.LeadID, Score: score, Percentile: pct, Deprioritize: vs.Deprioritize,
+				ModelVersion: v.Name, ScoredAt: now, Explanation: explanation(sv.factors),
+				TraceEventID: m.EventID, TraceSourcePartition: e.in.Partition, TraceSourceOffset: e.in.Offset,
+			}
+		}
+	}
+	p.m.scored.Inc()
+
+	if sink != nil {
+		st := featurestore.SinkState{LeadID: m.LeadID, Score: sink.Score, Percentile: sink.Percentile,
+			Deprioritize: sink.Deprioritize, Version: sink.ModelVersion, ExplanationHash: hash(sink.Explanation)}
+		last, ok := p.pending[m.LeadID] // an earlier event of this batch wins over Redis
+		if !ok && res.HasLastSink {
+			last, ok = res.LastSink, true
+		}
+		if ok && unchanged(last, st, p.opts.ScoreEpsilon) {
+			p.m.suppressed.Inc()
+		} else {
+			val, err := p.codec.AppendSfdc(nil, sink)
+			if err != nil {
+				return out, fmt.Errorf("pipeline: encode sink record: %w", err)
+			}
+			out = append(out, &kgo.Record{Topic: p.opts.SfdcTopic, Key: []byte(m.LeadID), Value: val})
+			p.pending[m.LeadID] = st
+			p.m.sinkRecords.Inc()
+		}
+	}
+	shadow.ProcessingLatencyUS = time.Since(start).Microseconds()
+	val, err := p.codec.AppendShadow(nil, &shadow)
+	if err != nil {
+		return out, fmt.Errorf("pipeline: encode shadow record: %w", err)
+	}
+	return append(out, &kgo.Record{Topic: p.opts.ShadowTopic, Key: []byte(m.LeadID), Value: val}), nil
+}
+
+// unchanged reports whether the Lead would show the same thing: same
+// percentile, flag, version and explanation, and a score within eps.
+func unchanged(last, next featurestore.SinkState, eps float64) bool {
+	return last.Percentile == next.Percentile && last.Deprioritize == next.Deprioritize &&
+		last.Version == next.Version && last.ExplanationHash == next.ExplanationHash &&
+		math.Abs(last.Score-next.Score) < eps
+}
+
+func hash(s string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(s))
+	return h.Sum64()
+}
+
+func explanation(factors []scoring.Factor) string {
+	ph := make([]producer.Phrase, len(factors))
+	for i, f := range factors {
+		ph[i] = producer.Phrase{Text: f.Phrase, Positive: f.Contribution > 0}
+	}
+	return producer.Explanation(ph, schemas.MaxExplanationLen)
+}
+
+func freshness(res *featurestore.Result, now time.Time, maxAge time.Duration) schemas.Freshness {
+	f := schemas.Freshness{AdvisorFound: res.AdvisorFound, FirmFound: res.FirmFound}
+	if res.AdvisorFound {
+		age := now.Sub(res.Advisor.SnapshotAt)
+		f.AdvisorAgeSeconds = int64(age.Seconds())
+		f.AdvisorStale = age > maxAge
+	}
+	if res.FirmFound {
+		age := now.Sub(res.Firm.SnapshotAt)
+		f.FirmAgeSeconds = int64(age.Seconds())
+		f.FirmStale = age > maxAge
+	}
+	return f
+}
+
+// Committed implements consumer.Transformer: it saves the quota-guard state
+// of the sink records the committed batch wrote. Losing it costs one
+// repeated, idempotent Salesforce update, so it is tried a few times only.
+func (p *Pipeline) Committed(ctx context.Context, _ []*kgo.Record) error {
+	if len(p.pending) == 0 {
+		return nil
+	}
+	states := make([]featurestore.SinkState, 0, len(p.pending))
+	for _, st := range p.pending {
+		states = append(states, st)
+	}
+	b := p.opts.RedisBackoff
+	b.Attempts = 3
+	err := featurestore.Retry(ctx, b, func(ctx context.Context) error { return p.store.SaveSink(ctx, states) })
+	if err != nil {
+		return errors.Join(errors.New("pipeline: save quota state"), err)
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+// Package service assembles the streaming scorer from a configuration:
+// registry and models, Redis, the Schema Registry, the pipeline, the
+// exactly-once consumer and the HTTP endpoints, and runs it until its
+// context ends.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/consumer"
+	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/pipeline"
+	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// Version is the build's version, set with -ldflags "-X ...service.Version=...".
+var Version = "dev"
+
+// Service is a started scorer.
+type Service struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	rdb      *redis.Client
+	pipeline *pipeline.Pipeline
+	consumer *consumer.Consumer
+	ln       net.Listener
+}
+
+// Option adjusts a Service for tests and the demo.
+type Option func(*options)
+
+type options struct {
+	now      func() time.Time
+	listener net.Listener
+}
+
+// WithClock makes now the scoring time source.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithListener serves the HTTP endpoints on ln instead of cfg.HTTPAddr.
+func WithListener(ln net.Listener) Option { return func(o *options) { o.listener = ln } }
+
+// New loads and checks everything the scorer needs and fails naming what is
+// wrong: the registry and models, Redis, the Schema Registry and the
+// compatibility of our schemas with the registered ones.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*Service, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "leadscorer_build_info", Help: "1, labelled with the build version."}, []string{"version"})
+	buildInfo.WithLabelValues(Version).Set(1)
+	reg.MustRegister(buildInfo)
+
+	models, err := scoring.LoadRegistry(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("config: redis_url: %w", errors.New("not a valid Redis URL"))
+	}
+	rdb := redis.NewClient(ropts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis at %s: %w", config.Redact(cfg.RedisURL), err)
+	}
+	store := featurestore.New(rdb, cfg.RedisPrefix, reg)
+
+	srcl, err := sr.NewClient(sr.URLs(cfg.SchemaRegistry))
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("config: schema_registry: %w", err)
+	}
+	topics := schemas.DefaultTopics()
+	topics.LeadChanged, topics.Sfdc, topics.Shadow = cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow
+	ids, err := schemas.Register(ctx, srcl, topics)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	codec := schemas.NewCodec(srcl, ids)
+
+	pl, err := pipeline.New(pipeline.Options{
+		SfdcTopic: cfg.TopicSfdc, ShadowTopic: cfg.TopicShadow, DLQTopic: cfg.TopicDLQ,
+		MaxRecordBytes: cfg.MaxRecordBytes, FeatureMaxAge: cfg.FeatureMaxAge,
+		UnknownAdvisorToDLQ: cfg.UnknownAdvisor == "dlq", ScoreEpsilon: cfg.ScoreEpsilon,
+		RedisBackoff: featurestore.DefaultBackoff, Now: o.now, Logger: log, Metrics: pipeline.NewMetrics(reg),
+	}, codec, store, models)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	c, err := consumer.New(consumer.Options{
+		Brokers: cfg.Brokers, Group: cfg.Group, Topic: cfg.TopicIn, TransactionalID: cfg.TransactionalID,
+		BatchMaxRecords: cfg.BatchMaxRecords, TransactionTimeout: cfg.TransactionLimit,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Metrics: consumer.NewMetrics(reg),
+	}, pl)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: log, reg: reg, rdb: rdb, pipeline: pl, consumer: c, ln: o.listener}
+	if s.ln == nil && cfg.HTTPAddr != "" {
+		s.ln, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			rdb.Close()
+			return nil, fmt.Errorf("config: http_addr: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Registry returns the Prometheus registry of the service's metrics.
+func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
+// Pipeline returns the service's pipeline (registry reloads go through it).
+func (s *Service) Pipeline() *pipeline.Pipeline { return s.pipeline }
+
+// Run scores until ctx ends, then finishes the batch in hand, commits it,
+// leaves the group and returns.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.rdb.Close()
+	var wg sync.WaitGroup
+	var srv *http.Server
+	if s.ln != nil {
+		srv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("http server", "err", err)
+			}
+		}()
+	}
+	s.log.Info("scoring", "input", s.cfg.TopicIn, "group", s.cfg.Group, "production", s.pipeline.Registry().Production().Name)
+	err := s.consumer.Run(ctx)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	wg.Wait()
+	s.log.Info("stopped")
+	return err
+}
+
+func (s *Service) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.consumer.Ready() {
+			http.Error(w, "not ready: no poll completed yet", http.StatusServiceUnavailable)
+			return
+		}
+		if err := s.rdb.Ping(r.Context()).Err(); err != nil {
+			http.Error(w, "not ready: redis unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
