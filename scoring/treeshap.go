@@ -18,12 +18,78 @@ type pathElem struct {
 	pweight float32 // permutation weight
 }
 
+// Trees with few internal nodes are explained by table: a tree's TreeSHAP
+// values depend on the row only through which child is "hot" at each
+// internal node, so for a tree of k internal nodes the values of all 2^k
+// hot patterns are computed at load, by the same float32 code, and a row
+// costs k comparisons and a lookup. A v4.1.0 tree (depth 2) has 3 internal
+// nodes: 8 patterns. Larger trees run the recursion per row.
+const (
+	maxTableInternal = 7       // 128 patterns per tree at most
+	maxTableFloats   = 1 << 22 // 16 MiB of tables per model at most
+)
+
+// buildShapTables fills shapStart and shapTable for every tree small
+// enough; the others get shapStart -1.
+func (m *XGBoost) buildShapTables() {
+	s := m.newScratch().(*shapScratch)
+	m.shapStart = make([]int32, len(m.roots))
+	for t, root := range m.roots {
+		m.shapStart[t] = -1
+		lo, hi := root, m.treeEnd(t)
+		var internal []int32
+		for i := lo; i < hi; i++ {
+			if m.nodes[i].feat >= 0 {
+				internal = append(internal, i)
+			}
+		}
+		feats := m.treeFeat[m.featStart[t]:m.featStart[t+1]]
+		size := (1 << len(internal)) * len(feats)
+		if len(internal) > maxTableInternal || len(m.shapTable)+size > maxTableFloats {
+			continue
+		}
+		m.shapStart[t] = int32(len(m.shapTable))
+		for pat := range 1 << len(internal) {
+			for j, i := range internal {
+				s.hot[i] = m.nodes[i].left + int32(pat>>j&1)
+			}
+			m.treeShap(s, root, 0, 0, 1, 1, -1)
+			for _, f := range feats {
+				m.shapTable = append(m.shapTable, s.tree[f])
+				s.tree[f] = 0
+			}
+		}
+	}
+}
+
+// treeEnd is one past the last node of tree t.
+func (m *XGBoost) treeEnd(t int) int32 {
+	if t+1 < len(m.roots) {
+		return m.roots[t+1]
+	}
+	return int32(len(m.nodes))
+}
+
+// hotChild is the child row x follows at internal node n.
+func hotChild(x []float64, n *node) int32 {
+	v := float32(x[n.feat])
+	switch {
+	case v < n.value:
+		return n.left
+	case v != v:
+		return n.miss
+	default:
+		return n.left + 1
+	}
+}
+
 // shapScratch is the per-call working memory of Contributions, pooled so
 // that explaining a row allocates nothing.
 type shapScratch struct {
 	path []pathElem // room for every level's copy of the unique path
 	phi  []float32  // row totals, len(features)+1
 	tree []float32  // one tree's values, len(features)+1, kept zero between trees
+	hot  []int32    // per node: the child the row follows
 }
 
 func (m *XGBoost) newScratch() any {
@@ -32,6 +98,7 @@ func (m *XGBoost) newScratch() any {
 		path: make([]pathElem, d*(d+1)/2),
 		phi:  make([]float32, len(m.features)+1),
 		tree: make([]float32, len(m.features)+1),
+		hot:  make([]int32, len(m.nodes)),
 	}
 }
 
@@ -50,14 +117,37 @@ func (m *XGBoost) Contributions(x []float64, out []float64) error {
 	s := m.scratch.Get().(*shapScratch)
 	clear(s.phi)
 	for t, root := range m.roots {
-		s.tree[nf] = m.mean[root]
-		m.treeShap(x, s, root, 0, 0, 1, 1, -1)
-		for _, f := range m.treeFeat[m.featStart[t]:m.featStart[t+1]] {
-			s.phi[f] += s.tree[f]
-			s.tree[f] = 0
+		lo, hi := root, m.treeEnd(t)
+		feats := m.treeFeat[m.featStart[t]:m.featStart[t+1]]
+		if off := m.shapStart[t]; off >= 0 {
+			pat, bit := 0, 0
+			for i := lo; i < hi; i++ {
+				n := &m.nodes[i]
+				if n.feat < 0 {
+					continue
+				}
+				if hotChild(x, n) != n.left {
+					pat |= 1 << bit
+				}
+				bit++
+			}
+			vals := m.shapTable[int(off)+pat*len(feats):]
+			for j, f := range feats {
+				s.phi[f] += vals[j]
+			}
+		} else {
+			for i := lo; i < hi; i++ {
+				if n := &m.nodes[i]; n.feat >= 0 {
+					s.hot[i] = hotChild(x, n)
+				}
+			}
+			m.treeShap(s, root, 0, 0, 1, 1, -1)
+			for _, f := range feats {
+				s.phi[f] += s.tree[f]
+				s.tree[f] = 0
+			}
 		}
-		s.phi[nf] += s.tree[nf]
-		s.tree[nf] = 0
+		s.phi[nf] += m.mean[root] // the tree's expected value, XGBoost's per-tree bias
 	}
 	s.phi[nf] += m.baseMargin
 	for i, v := range s.phi {
@@ -67,10 +157,12 @@ func (m *XGBoost) Contributions(x []float64, out []float64) error {
 	return nil
 }
 
-// treeShap is XGBoost's RegTree::TreeShap with condition == 0. The unique
+// treeShap is XGBoost's RegTree::TreeShap with condition == 0, adding one
+// tree's values into s.tree; s.hot holds the row's child at every internal
+// node. The unique
 // path of the node starts at s.path[parent+depth+1]; the parent's path, of
 // depth+1 elements, starts at s.path[parent].
-func (m *XGBoost) treeShap(x []float64, s *shapScratch, ni int32, parent, depth int, zeroFrac, oneFrac float32, parentFeat int32) {
+func (m *XGBoost) treeShap(s *shapScratch, ni int32, parent, depth int, zeroFrac, oneFrac float32, parentFeat int32) {
 	start := parent + depth + 1
 	path := s.path[start : start+depth+1]
 	copy(path, s.path[parent:parent+depth+1])
@@ -86,16 +178,7 @@ func (m *XGBoost) treeShap(x []float64, s *shapScratch, ni int32, parent, depth 
 		return
 	}
 
-	var hot int32
-	v := float32(x[n.feat])
-	switch {
-	case v < n.value:
-		hot = n.left
-	case v != v:
-		hot = n.miss
-	default:
-		hot = n.left + 1
-	}
+	hot := s.hot[ni]
 	cold := n.left
 	if hot == n.left {
 		cold = n.left + 1
@@ -118,8 +201,8 @@ func (m *XGBoost) treeShap(x []float64, s *shapScratch, ni int32, parent, depth 
 		unwindPath(path, depth, k)
 		depth--
 	}
-	m.treeShap(x, s, hot, start, depth+1, hotZero*inZero, inOne, n.feat)
-	m.treeShap(x, s, cold, start, depth+1, coldZero*inZero, 0, n.feat)
+	m.treeShap(s, hot, start, depth+1, hotZero*inZero, inOne, n.feat)
+	m.treeShap(s, cold, start, depth+1, coldZero*inZero, 0, n.feat)
 }
 
 func extendPath(path []pathElem, depth int, zeroFrac, oneFrac float32, feat int32) {

@@ -38,7 +38,9 @@ type XGBoost struct {
 	mean      []float32 // cover-weighted mean leaf value below the node
 	treeFeat  []int32   // distinct split features of tree t: treeFeat[featStart[t]:featStart[t+1]]
 	featStart []int32
-	maxDepth  int // deepest leaf over all trees, root = 0
+	maxDepth  int       // deepest leaf over all trees, root = 0
+	shapStart []int32   // per tree: offset of its TreeSHAP table in shapTable, -1 if none
+	shapTable []float32 // per tree, per hot pattern: the values of the tree's features
 
 	bestIteration int // learner attribute best_iteration, -1 when absent
 
@@ -273,6 +275,7 @@ func LoadXGBoostJSON(r io.Reader) (*XGBoost, error) {
 		}
 	}
 	m.featStart = append(m.featStart, int32(len(m.treeFeat)))
+	m.buildShapTables()
 	m.scratch.New = func() any { return m.newScratch() }
 	return m, nil
 }
