@@ -341,3 +341,20 @@ func Redact(v string) string {
 	}
 	return u.String()
 }
+
+// WriteMarkdown writes the table of settings the README shows.
+func WriteMarkdown(w io.Writer) error {
+	if _, err := fmt.Fprintln(w, "| key (YAML) | flag | environment | default | meaning |\n|---|---|---|---|---|"); err != nil {
+		return err
+	}
+	for _, k := range Keys {
+		def := k.Default
+		if k.Name == "transactional_id" {
+			def = "leadscorer-<hostname>"
+		}
+		if _, err := fmt.Fprintf(w, "| `%s` | `--%s` | `%s` | `%s` | %s |\n", k.Name, k.Flag(), k.Env(), def, k.Doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}

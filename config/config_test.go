@@ -9,6 +9,8 @@ import (
 	"testing"
 )
 
+var update = flag.Bool("update", false, "rewrite the README table")
+
 func load(t *testing.T, args []string, env map[string]string, yamlText string) (*Config, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -97,5 +99,35 @@ func TestDefaultsAreValid(t *testing.T) {
 	c := Default()
 	if c.TopicIn != "leads.changed.v1" || c.BatchMaxRecords != 2000 {
 		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+// The README's table of settings is generated from Keys: this fails when a
+// key is added, renamed or re-documented without updating the README
+// (go test ./config -run README -update rewrites it).
+func TestREADMEDocumentsEveryKey(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- config:begin -->\n", "<!-- config:end -->"
+	s := string(readme)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md lacks the %q ... %q markers", begin, end)
+	}
+	if got := s[i+len(begin) : j]; got != b.String() {
+		if *update {
+			s = s[:i+len(begin)] + b.String() + s[j:]
+			if err := os.WriteFile("../README.md", []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Fatalf("README.md's settings table is out of date; run go test ./config -run README -update\nwant:\n%s", b.String())
 	}
 }

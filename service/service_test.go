@@ -1,0 +1,466 @@
+package service
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/features"
+	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/producer"
+	"github.com/leadscorer/leadscorer/sandbox"
+	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+const registryFile = "../models/registry.json"
+
+var (
+	asOf = time.Date(2025, 11, 3, 15, 4, 5, 0, time.UTC)
+	day  = func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+)
+
+// fixture is a small world: two firms, three advisors, and the records
+// that are stored in Redis for them.
+var (
+	firms = []features.Firm{
+		{CRD: 9001, RepCount: 40, BrokerProtocol: true, SnapshotAt: asOf.Add(-24 * time.Hour),
+			Arrivals:   []features.Day{features.DayOf(day(2025, 3, 1))},
+			Departures: []features.Day{features.DayOf(day(2025, 1, 5)), features.DayOf(day(2025, 8, 9)), features.DayOf(day(2025, 9, 1)), features.DayOf(day(2025, 10, 2))}},
+		{CRD: 9002, RepCount: 5000, Wirehouse: true, SnapshotAt: asOf.Add(-90 * 24 * time.Hour)}, // stale
+	}
+	advisors = []features.Advisor{
+		{CRD: 1001, FirmCRD: 9001, FirmStart: day(2024, 12, 1), IndustryStart: day(2012, 5, 1), RepType: "IA",
+			History:    []features.Employment{{FirmCRD: 9001, Start: day(2024, 12, 1)}, {FirmCRD: 9002, Start: day(2023, 2, 1)}},
+			SnapshotAt: asOf.Add(-24 * time.Hour)},
+		{CRD: 1002, FirmCRD: 9002, FirmStart: day(2010, 1, 1), IndustryStart: day(2001, 1, 1), RepType: "BR",
+			History: []features.Employment{{FirmCRD: 9002, Start: day(2010, 1, 1)}}, SnapshotAt: asOf.Add(-24 * time.Hour)},
+		{CRD: 1003, RepType: "DR", SnapshotAt: asOf.Add(-24 * time.Hour)}, // no firm data
+	}
+)
+
+type harness struct {
+	t      *testing.T
+	sb     *sandbox.Sandbox
+	cfg    *config.Config
+	codec  *schemas.Codec
+	rdb    *redis.Client
+	models *scoring.Registry
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	cfg := config.Default()
+	topics := []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ}
+	sb, err := sandbox.Start(sandbox.Options{Topics: topics, Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	cfg.Brokers, cfg.SchemaRegistry = sb.Brokers(), sb.RegistryURL()
+	cfg.Registry = registryFile
+	cfg.RedisPrefix = fmt.Sprintf("test-service-%d:", time.Now().UnixNano())
+	cfg.HTTPAddr = ""
+	cfg.TransactionalID = "test-" + t.Name()
+	cfg.ScoreEpsilon = 0.001
+
+	ropts, _ := redis.ParseURL(cfg.RedisURL)
+	rdb := redis.NewClient(ropts)
+	t.Cleanup(func() {
+		keys, _ := rdb.Keys(context.Background(), cfg.RedisPrefix+"*").Result()
+		if len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+		rdb.Close()
+	})
+	store := featurestore.New(rdb, cfg.RedisPrefix, nil)
+	if err := store.PutFirms(ctx, firms); err != nil {
+		t.Fatalf("redis on 127.0.0.1:6379 is required (make test starts one): %v", err)
+	}
+	if err := store.PutAdvisors(ctx, advisors); err != nil {
+		t.Fatal(err)
+	}
+	srcl, err := sr.NewClient(sr.URLs(sb.RegistryURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := schemas.Register(ctx, srcl, schemas.DefaultTopics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	models, err := scoring.LoadRegistry(registryFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, sb: sb, cfg: cfg, codec: schemas.NewCodec(srcl, ids), rdb: rdb, models: models}
+}
+
+func (h *harness) event(id, lead string, crd int64, changed ...string) *kgo.Record {
+	h.t.Helper()
+	if len(changed) == 0 {
+		changed = []string{"Status"}
+	}
+	e := schemas.LeadChanged{EventID: id, LeadID: lead, CRD: crd, HasCRD: crd != 0, HasEmail: true,
+		Stage: "Contacting", ChangedFields: changed, EventTime: asOf.Add(-time.Minute)}
+	v, err := h.codec.AppendLeadChanged(nil, &e)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &kgo.Record{Topic: h.cfg.TopicIn, Key: []byte(lead), Value: v}
+}
+
+func (h *harness) produce(recs ...*kgo.Record) {
+	h.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.sb.Brokers()...), kgo.ProducerBatchMaxBytes(8<<20))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// score runs the service until the group has committed every input record.
+func (h *harness) score() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	svc, err := New(ctx, h.cfg, nil, WithClock(func() time.Time { return asOf }))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Run(runCtx) }()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.sb.Brokers()...))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	end, err := adm.ListEndOffsets(ctx, h.cfg.TopicIn)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case err := <-errc:
+			h.t.Fatalf("service stopped early: %v", err)
+		case <-ctx.Done():
+			h.t.Fatal("timed out waiting for the scorer to commit every input")
+		case <-tick.C:
+		}
+		committed, err := adm.FetchOffsets(ctx, h.cfg.Group)
+		if err != nil {
+			continue
+		}
+		done = true
+		end.Each(func(o kadm.ListedOffset) {
+			if c, ok := committed.Lookup(h.cfg.TopicIn, o.Partition); !ok || c.At < o.Offset {
+				done = done && o.Offset == 0
+			}
+		})
+	}
+	stop()
+	if err := <-errc; err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) drain(topic string) []*kgo.Record {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	recs, err := sandbox.DrainCommitted(ctx, h.sb.Brokers(), topic)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return recs
+}
+
+// expected computes, independently of the pipeline's plumbing, what each
+// serving version must say about an advisor as of asOf.
+func (h *harness) expected(crd int64) []schemas.VersionScore {
+	h.t.Helper()
+	var adv *features.Advisor
+	for i := range advisors {
+		if advisors[i].CRD == crd {
+			adv = &advisors[i]
+		}
+	}
+	var firm *features.Firm
+	for i := range firms {
+		if adv != nil && firms[i].CRD == adv.FirmCRD {
+			firm = &firms[i]
+		}
+	}
+	var vals features.Values
+	features.Derive(asOf, features.Lead{HasEmail: true}, adv, firm, &vals)
+	var out []schemas.VersionScore
+	for _, v := range h.models.Serving() {
+		l, err := features.NewLayout(v.Features)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		x := make([]float64, len(v.Features))
+		l.Fill(&vals, x)
+		s := v.Model.Score(x)
+		p := v.Percentile(s)
+		c := make([]float64, len(x)+1)
+		if err := v.Model.Contributions(x, c); err != nil {
+			h.t.Fatal(err)
+		}
+		fs := v.TopFactors(x, c, make([]scoring.Factor, 3))
+		vs := schemas.VersionScore{Version: v.Name, Role: v.Role, Score: s, Percentile: p, Decile: scoring.Decile(p),
+			Deprioritize: v.Deprioritize(p), UpgradeCandidate: v.Upgrade(p)}
+		for _, f := range fs {
+			vs.Factors = append(vs.Factors, schemas.Factor{Feature: f.Feature, Value: f.Value, Contribution: f.Contribution, Phrase: f.Phrase})
+		}
+		out = append(out, vs)
+	}
+	return out
+}
+
+func sameFloat(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }
+
+func TestStreamProducesExactlyTheExpectedRecords(t *testing.T) {
+	h := newHarness(t)
+	const (
+		lead1 = "00Q5e00000AbCdEAAA"
+		lead2 = "00Q5e00000AbCdFAAA"
+		lead3 = "00Q5e00000AbCdGAAA"
+		lead4 = "00Q5e00000AbCdHAAA"
+	)
+	good := h.event("e1", lead1, 1001)
+	wrongMagic := append([]byte(nil), good.Value...)
+	wrongMagic[0] = 7
+	unknownID := append([]byte(nil), good.Value...)
+	binary.BigEndian.PutUint32(unknownID[1:5], 4242)
+	oversized := make([]byte, h.cfg.MaxRecordBytes+1)
+	poison := map[string]*kgo.Record{
+		"decode/random":     {Topic: h.cfg.TopicIn, Key: []byte("k1"), Value: []byte("definitely not avro")},
+		"decode/magic":      {Topic: h.cfg.TopicIn, Key: []byte("k2"), Value: wrongMagic},
+		"schema/unknown":    {Topic: h.cfg.TopicIn, Key: []byte("k3"), Value: unknownID},
+		"validation/leadid": h.event("e8", "short", 1001),
+		"validation/crd":    h.event("e9", lead2, 0),
+		"size/oversized":    {Topic: h.cfg.TopicIn, Key: []byte("k4"), Value: oversized},
+	}
+	in := []*kgo.Record{
+		good,
+		h.event("e2", lead1, 1001), // same lead, same features: suppressed
+		h.event("e3", lead2, 1002, "V4_Score__c", "V4_Scored_At__c"), // the sink's echo: skipped
+		h.event("e4", lead2, 1002),                                   // stale firm data
+		h.event("e5", lead3, 1003),                                   // advisor without firm data
+		h.event("e6", lead4, 5555),                                   // unknown advisor: scored, flagged
+	}
+	for _, r := range poison {
+		in = append(in, r)
+	}
+	h.produce(in...)
+	h.score()
+
+	// Shadow: one per scored event, every serving version, exact values.
+	shadow := h.drain(h.cfg.TopicShadow)
+	want := map[string]int64{"e1": 1001, "e2": 1001, "e4": 1002, "e5": 1003, "e6": 5555}
+	if len(shadow) != len(want) {
+		t.Fatalf("%d shadow records, want %d (one per scored event)", len(shadow), len(want))
+	}
+	for _, r := range shadow {
+		var s schemas.LeadScoreShadow
+		if err := h.codec.DecodeShadow(context.Background(), r.Value, &s); err != nil {
+			t.Fatal(err)
+		}
+		crd, ok := want[s.EventID]
+		if !ok {
+			t.Fatalf("unexpected shadow record for event %q", s.EventID)
+		}
+		delete(want, s.EventID)
+		if string(r.Key) != s.LeadID || s.CRD != crd || !s.ScoredAt.Equal(asOf) {
+			t.Errorf("%s: key %s lead %s crd %d scored at %v", s.EventID, r.Key, s.LeadID, s.CRD, s.ScoredAt)
+		}
+		exp := h.expected(crd)
+		if len(s.Scores) != len(exp) || len(exp) < 2 {
+			t.Fatalf("%s: %d version scores, want %d (both versions)", s.EventID, len(s.Scores), len(exp))
+		}
+		for i, vs := range s.Scores {
+			e := exp[i]
+			if vs.Version != e.Version || vs.Role != e.Role || vs.Score != e.Score || vs.Percentile != e.Percentile ||
+				vs.Decile != e.Decile || vs.Deprioritize != e.Deprioritize || vs.UpgradeCandidate != e.UpgradeCandidate ||
+				len(vs.Factors) != len(e.Factors) {
+				t.Errorf("%s %s: got %+v, want %+v", s.EventID, vs.Version, vs, e)
+				continue
+			}
+			for j := range vs.Factors {
+				g, w := vs.Factors[j], e.Factors[j]
+				if g.Feature != w.Feature || !sameFloat(g.Value, w.Value) || g.Contribution != w.Contribution || g.Phrase != w.Phrase {
+					t.Errorf("%s %s factor %d: got %+v, want %+v", s.EventID, vs.Version, j, g, w)
+				}
+			}
+		}
+		switch s.EventID {
+		case "e4":
+			if !s.Freshness.FirmStale || s.Freshness.AdvisorStale {
+				t.Errorf("e4: freshness %+v, want the firm flagged stale only", s.Freshness)
+			}
+		case "e5":
+			if !s.Freshness.AdvisorFound || s.Freshness.FirmFound {
+				t.Errorf("e5: freshness %+v, want advisor found without firm", s.Freshness)
+			}
+		case "e6":
+			if s.Freshness.AdvisorFound {
+				t.Errorf("e6: unknown advisor not flagged: %+v", s.Freshness)
+			}
+		}
+	}
+
+	// Sink: production version only, one per lead whose Lead changes (e2 is
+	// suppressed: same lead, same features, same score).
+	sink := h.drain(h.cfg.TopicSfdc)
+	prod := h.models.Production()
+	wantSink := map[string]int64{"e1": 1001, "e4": 1002, "e5": 1003, "e6": 5555}
+	if len(sink) != len(wantSink) {
+		t.Fatalf("%d sink records, want %d", len(sink), len(wantSink))
+	}
+	for _, r := range sink {
+		var s schemas.LeadScoreSfdc
+		if err := h.codec.DecodeSfdc(context.Background(), r.Value, &s); err != nil {
+			t.Fatal(err)
+		}
+		crd, ok := wantSink[s.TraceEventID]
+		if !ok {
+			t.Fatalf("unexpected sink record for event %q", s.TraceEventID)
+		}
+		delete(wantSink, s.TraceEventID)
+		var e schemas.VersionScore
+		for _, vs := range h.expected(crd) {
+			if vs.Version == prod.Name {
+				e = vs
+			}
+		}
+		if string(r.Key) != s.ID || s.Score != e.Score || s.Percentile != e.Percentile || s.Deprioritize != e.Deprioritize ||
+			s.ModelVersion != prod.Name || s.ObjectType != "Lead" || s.EventType != "updated" || !s.ScoredAt.Equal(asOf) {
+			t.Errorf("sink %s: %+v, want production %+v", s.TraceEventID, s, e)
+		}
+		if s.Explanation == "" || !strings.Contains(s.Explanation, e.Factors[0].Phrase) {
+			t.Errorf("sink %s: explanation %q lacks the top factor %q", s.TraceEventID, s.Explanation, e.Factors[0].Phrase)
+		}
+	}
+
+	// DLQ: every poison record, bytes untouched, with its class.
+	dlq := h.drain(h.cfg.TopicDLQ)
+	if len(dlq) != len(poison) {
+		t.Fatalf("%d DLQ records, want %d", len(dlq), len(poison))
+	}
+	for _, r := range dlq {
+		class := producer.Header(r, producer.HeaderErrorClass)
+		matched := false
+		for name, p := range poison {
+			if string(p.Value) == string(r.Value) && string(p.Key) == string(r.Key) {
+				if !strings.HasPrefix(name, class+"/") {
+					t.Errorf("%s went to the DLQ as %q", name, class)
+				}
+				if producer.Header(r, producer.HeaderErrorMessage) == "" || producer.Header(r, producer.HeaderSourceTopic) != h.cfg.TopicIn {
+					t.Errorf("%s: DLQ headers incomplete: %v", name, r.Headers)
+				}
+				delete(poison, name)
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			t.Errorf("DLQ record with class %s is not one of the poison records", class)
+		}
+	}
+}
+
+func TestSecondRunSuppressesUnchangedScores(t *testing.T) {
+	h := newHarness(t)
+	h.produce(h.event("a1", "00Q5e00000AbCdEAAA", 1001), h.event("a2", "00Q5e00000AbCdFAAA", 1002))
+	h.score()
+	// The same changes again, in a later batch and a new process: the quota
+	// state in Redis suppresses both sink records; shadows are still written.
+	h.produce(h.event("b1", "00Q5e00000AbCdEAAA", 1001), h.event("b2", "00Q5e00000AbCdFAAA", 1002))
+	h.score()
+	if n := len(h.drain(h.cfg.TopicSfdc)); n != 2 {
+		t.Fatalf("%d sink records, want 2 (the second run's are suppressed)", n)
+	}
+	if n := len(h.drain(h.cfg.TopicShadow)); n != 4 {
+		t.Fatalf("%d shadow records, want 4", n)
+	}
+}
+
+func TestStartupFailsNamingTheProblem(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name string
+		edit func(c *config.Config)
+		want string
+	}{
+		{"missing registry file", func(c *config.Config) { c.Registry = "does-not-exist.json" }, "does-not-exist.json"},
+		{"redis unreachable", func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0" }, "redis"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := *h.cfg
+			tc.edit(&c)
+			_, err := New(context.Background(), &c, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to name %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Every metric the service exports is documented in the README, and none
+// is labelled with a Lead Id or CRD.
+func TestMetricsAreDocumented(t *testing.T) {
+	h := newHarness(t)
+	svc, err := New(context.Background(), h.cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.rdb.Close()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := svc.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		name := mf.GetName()
+		if !strings.HasPrefix(name, "leadscorer_") {
+			continue
+		}
+		n++
+		if !strings.Contains(string(readme), "`"+name) {
+			t.Errorf("metric %s is not in the README", name)
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "lead_id", "crd", "email", "name":
+					t.Errorf("metric %s has label %s", name, l.GetName())
+				}
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("only %d leadscorer metrics gathered", n)
+	}
+}
