@@ -128,7 +128,7 @@ var Keys = []Key{
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.BatchMaxRecords) }},
-	{Name: "max_record_bytes", Default: "1048576", Doc: "Input records larger than this go to the DLQ (class size) undecoded (1 KiB..16 MiB).",
+	{Name: "max_record_bytes", Default: "262144", Doc: "Input records larger than this go to the DLQ (class size) undecoded, cut to this size (1 KiB..16 MiB; keep it below the DLQ topic's max.message.bytes).",
 		set: func(c *Config, v string) (err error) {
 			c.MaxRecordBytes, err = intIn(v, 1024, 16<<20)
 			return err

@@ -193,6 +193,11 @@ func (c *Consumer) runSession(ctx context.Context) error {
 			err       error
 		)
 		out, committed, err = c.batch(bctx, ctx, in, out[:0])
+		if err == nil && committed {
+			if err := c.t.Committed(bctx, out); err != nil {
+				c.log.Warn("after-commit effects failed", "err", err)
+			}
+		}
 		cancel()
 		if err != nil {
 			var fe *fatalError
@@ -217,9 +222,6 @@ func (c *Consumer) runSession(ctx context.Context) error {
 		}
 		c.opts.Metrics.txnCommits.Inc()
 		c.opts.Metrics.batchSize.Observe(float64(len(in)))
-		if err := c.t.Committed(bctx, out); err != nil {
-			c.log.Warn("after-commit effects failed", "err", err)
-		}
 		clear(out) // drop references to the batch's records
 	}
 }

@@ -229,7 +229,7 @@ func isEcho(changed []string) bool {
 
 func (p *Pipeline) deadLetter(out []*kgo.Record, r *kgo.Record, class, msg string, now time.Time) []*kgo.Record {
 	p.m.dlq.WithLabelValues(class).Inc()
-	return append(out, producer.DeadLetter(p.opts.DLQTopic, r, class, msg, now))
+	return append(out, producer.DeadLetter(p.opts.DLQTopic, r, class, msg, now, p.opts.MaxRecordBytes))
 }
 
 func (p *Pipeline) score(snap *snapshot, e *event, res *featurestore.Result, now, start time.Time, out []*kgo.Record) ([]*kgo.Record, error) {

@@ -22,6 +22,10 @@ const (
 	HeaderErrorClass      = "dlq.error.class"
 	HeaderErrorMessage    = "dlq.error.message"
 	HeaderTime            = "dlq.time"
+	// HeaderValueSize is set when the value was cut to fit the DLQ: the
+	// original size in bytes. The whole record stays readable at its
+	// source topic, partition and offset.
+	HeaderValueSize = "dlq.value.size"
 )
 
 // Error classes of dead-letter records, besides the schemas package's
@@ -36,12 +40,20 @@ const (
 const maxMessage = 1024
 
 // DeadLetter returns the DLQ record for in: same key and value, with the
-// reason headers. now is the time the record was rejected.
-func DeadLetter(topic string, in *kgo.Record, class, message string, now time.Time) *kgo.Record {
+// reason headers. now is the time the record was rejected. A value longer
+// than maxValue (an oversized record) is cut to maxValue bytes and its
+// original size given in HeaderValueSize, so the dead letter itself always
+// fits the broker's limit and cannot block the partition.
+func DeadLetter(topic string, in *kgo.Record, class, message string, now time.Time, maxValue int) *kgo.Record {
 	if len(message) > maxMessage {
 		message = truncateUTF8(message, maxMessage)
 	}
-	h := make([]kgo.RecordHeader, 0, 6+len(in.Headers))
+	value := in.Value
+	h := make([]kgo.RecordHeader, 0, 7+len(in.Headers))
+	if len(value) > maxValue {
+		h = append(h, kgo.RecordHeader{Key: HeaderValueSize, Value: strconv.AppendInt(nil, int64(len(value)), 10)})
+		value = value[:maxValue]
+	}
 	h = append(h,
 		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(in.Topic)},
 		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(in.Partition), 10)},
@@ -51,7 +63,7 @@ func DeadLetter(topic string, in *kgo.Record, class, message string, now time.Ti
 		kgo.RecordHeader{Key: HeaderTime, Value: now.UTC().AppendFormat(nil, time.RFC3339Nano)},
 	)
 	h = append(h, in.Headers...)
-	return &kgo.Record{Topic: topic, Key: in.Key, Value: in.Value, Headers: h}
+	return &kgo.Record{Topic: topic, Key: in.Key, Value: value, Headers: h}
 }
 
 // Header returns the value of the first header named key, or "".

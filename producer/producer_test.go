@@ -14,7 +14,7 @@ func TestDeadLetterKeepsOriginalBytesAndSaysWhy(t *testing.T) {
 		Key: []byte("00Q000000000001AAA"), Value: []byte{0, 0, 0, 0, 9, 0xff},
 		Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("abc")}}}
 	now := time.Date(2025, 12, 30, 10, 0, 0, 0, time.UTC)
-	r := DeadLetter("leads.dlq.v1", in, "decode", "bad varint", now)
+	r := DeadLetter("leads.dlq.v1", in, "decode", "bad varint", now, 1<<20)
 	if r.Topic != "leads.dlq.v1" || string(r.Key) != string(in.Key) || string(r.Value) != string(in.Value) {
 		t.Fatalf("record %+v does not carry the original key and value to the DLQ topic", r)
 	}
@@ -31,10 +31,22 @@ func TestDeadLetterKeepsOriginalBytesAndSaysWhy(t *testing.T) {
 
 func TestDeadLetterMessageIsBoundedAndValidUTF8(t *testing.T) {
 	msg := strings.Repeat("é", 5000) // 2 bytes each: the cut lands mid-rune
-	r := DeadLetter("dlq", &kgo.Record{}, "decode", msg, time.Unix(0, 0))
+	r := DeadLetter("dlq", &kgo.Record{}, "decode", msg, time.Unix(0, 0), 1<<20)
 	got := Header(r, HeaderErrorMessage)
 	if len(got) > maxMessage || !utf8.ValidString(got) {
 		t.Fatalf("message of %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
+	}
+}
+
+func TestOversizedValueIsCutToFitTheDLQ(t *testing.T) {
+	in := &kgo.Record{Topic: "in", Value: make([]byte, 5000)}
+	r := DeadLetter("dlq", in, ClassSize, "too big", time.Unix(0, 0), 1000)
+	if len(r.Value) != 1000 || Header(r, HeaderValueSize) != "5000" {
+		t.Fatalf("value of %d bytes, size header %q; want 1000 and 5000", len(r.Value), Header(r, HeaderValueSize))
+	}
+	small := DeadLetter("dlq", &kgo.Record{Value: []byte("abc")}, "decode", "x", time.Unix(0, 0), 1000)
+	if Header(small, HeaderValueSize) != "" || string(small.Value) != "abc" {
+		t.Fatal("a value within the limit was changed")
 	}
 }
 

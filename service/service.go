@@ -39,6 +39,7 @@ type Service struct {
 	pipeline *pipeline.Pipeline
 	consumer *consumer.Consumer
 	ln       net.Listener
+	reload   *reloadMetrics
 }
 
 // Option adjusts a Service for tests and the demo.
@@ -62,6 +63,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	var o options
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -118,7 +122,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		rdb.Close()
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, reg: reg, rdb: rdb, pipeline: pl, consumer: c, ln: o.listener}
+	s := &Service{cfg: cfg, log: log, reg: reg, rdb: rdb, pipeline: pl, consumer: c, ln: o.listener, reload: newReloadMetrics(reg)}
 	if s.ln == nil && cfg.HTTPAddr != "" {
 		s.ln, err = net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -151,8 +155,16 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watchRegistry(wctx, 200*time.Millisecond)
+	}()
+	defer stopWatch()
 	s.log.Info("scoring", "input", s.cfg.TopicIn, "group", s.cfg.Group, "production", s.pipeline.Registry().Production().Name)
 	err := s.consumer.Run(ctx)
+	stopWatch()
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = srv.Shutdown(sctx)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -369,7 +370,13 @@ func TestStreamProducesExactlyTheExpectedRecords(t *testing.T) {
 		class := producer.Header(r, producer.HeaderErrorClass)
 		matched := false
 		for name, p := range poison {
-			if string(p.Value) == string(r.Value) && string(p.Key) == string(r.Key) {
+			same := string(p.Value) == string(r.Value)
+			if size := producer.Header(r, producer.HeaderValueSize); size != "" {
+				// Cut to max_record_bytes, with the original size.
+				same = strings.HasPrefix(string(p.Value), string(r.Value)) && size == fmt.Sprint(len(p.Value)) &&
+					len(r.Value) == h.cfg.MaxRecordBytes
+			}
+			if same && string(p.Key) == string(r.Key) {
 				if !strings.HasPrefix(name, class+"/") {
 					t.Errorf("%s went to the DLQ as %q", name, class)
 				}
@@ -463,4 +470,90 @@ func TestMetricsAreDocumented(t *testing.T) {
 	if n < 5 {
 		t.Fatalf("only %d leadscorer metrics gathered", n)
 	}
+}
+
+// copyModels copies the registry and model files to a temporary folder the
+// test may break.
+func copyModels(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	err := filepath.WalkDir("../models", func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("../models", p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "registry.json")
+}
+
+func TestReloadRefusesACorruptModelAndKeepsServing(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Registry = copyModels(t)
+	svc, err := New(context.Background(), h.cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.rdb.Close()
+	before := svc.Pipeline().Registry()
+
+	// A corrupt model file: the registry's sha256 no longer matches.
+	prod := before.Production()
+	modelPath := filepath.Join(filepath.Dir(h.cfg.Registry), prod.Path)
+	if err := os.WriteFile(modelPath, []byte(`{"learner": garbage`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Reload(); err == nil {
+		t.Fatal("reload of a corrupt model succeeded")
+	}
+	if svc.Pipeline().Registry() != before {
+		t.Fatal("a refused registry replaced the serving one")
+	}
+	if got := gauge(t, svc, "leadscorer_registry_reload_failing"); got != 1 {
+		t.Fatalf("leadscorer_registry_reload_failing = %v, want 1", got)
+	}
+
+	// Restoring a valid model file is picked up and clears the failure.
+	h2 := copyModels(t)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(h2), prod.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(modelPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Pipeline().Registry() == before {
+		t.Fatal("a valid reload did not replace the snapshot")
+	}
+	if got := gauge(t, svc, "leadscorer_registry_reload_failing"); got != 0 {
+		t.Fatalf("leadscorer_registry_reload_failing = %v after a good reload", got)
+	}
+}
+
+func gauge(t *testing.T, svc *Service, name string) float64 {
+	t.Helper()
+	mfs, err := svc.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
 }
