@@ -68,7 +68,7 @@ type Version struct {
 	Path         string // model file, relative to the registry file's folder
 	SHA256       string // hex SHA-256 of the model file
 	Features     []string
-	Descriptions map[string]string // feature -> phrase with {value}
+	Descriptions map[string]string // feature -> "phrase|phrase when 0|phrase when missing", with {value}
 	Metrics      map[string]float64
 	Thresholds   Thresholds
 	CutPoints    []float64 // 99 ascending reference scores
@@ -392,12 +392,27 @@ func (v *Version) TopFactors(x, contrib []float64, dst []Factor) []Factor {
 	return dst[:k]
 }
 
+// phrase renders a feature's description for a value. A description is
+// up to three alternatives separated by "|": the phrase for a value, the
+// phrase when the value is 0, the phrase when it is missing; "{value}" in
+// any of them is replaced by the value. Without a zero or missing
+// alternative the first one serves; without a description the phrase is
+// "feature = value".
 func (v *Version) phrase(feature string, value float64) string {
 	s := formatValue(value)
-	if d, ok := v.Descriptions[feature]; ok {
-		return strings.ReplaceAll(d, "{value}", s)
+	d, ok := v.Descriptions[feature]
+	if !ok {
+		return feature + " = " + s
 	}
-	return feature + " = " + s
+	alts := strings.SplitN(d, "|", 3)
+	text := alts[0]
+	switch {
+	case math.IsNaN(value) && len(alts) == 3:
+		text = alts[2]
+	case value == 0 && len(alts) >= 2:
+		text = alts[1]
+	}
+	return strings.ReplaceAll(text, "{value}", s)
 }
 
 func formatValue(x float64) string {

@@ -319,6 +319,33 @@ func TestDecileAndThresholds(t *testing.T) {
 	}
 }
 
+func TestPhraseAlternatives(t *testing.T) {
+	v := &Version{Descriptions: map[string]string{
+		"flag":  "works at a wirehouse|not at a wirehouse",
+		"count": "firm has {value} reps|firm has no reps|firm size unknown",
+		"plain": "{value} years in the industry",
+	}}
+	for _, tc := range []struct {
+		feature string
+		value   float64
+		want    string
+	}{
+		{"flag", 1, "works at a wirehouse"},
+		{"flag", 0, "not at a wirehouse"},
+		{"flag", math.NaN(), "works at a wirehouse"}, // no missing alternative: the first serves
+		{"count", 40, "firm has 40 reps"},
+		{"count", 0, "firm has no reps"},
+		{"count", math.NaN(), "firm size unknown"},
+		{"plain", 0, "0 years in the industry"},
+		{"plain", math.NaN(), "unknown years in the industry"},
+		{"undescribed", 2.5, "undescribed = 2.5"},
+	} {
+		if got := v.phrase(tc.feature, tc.value); got != tc.want {
+			t.Errorf("phrase(%s, %v) = %q, want %q", tc.feature, tc.value, got, tc.want)
+		}
+	}
+}
+
 func TestTopFactors(t *testing.T) {
 	v := &Version{
 		Features: []string{"tenure_months", "mobility_3yr", "experience_years", "has_email", "is_wirehouse"},
@@ -326,6 +353,7 @@ func TestTopFactors(t *testing.T) {
 			"mobility_3yr":     "moved firms {value} times in 3 years",
 			"experience_years": "{value} years in the industry",
 			"tenure_months":    "{value} months at the firm",
+			"is_wirehouse":     "works at a wirehouse|not at a wirehouse",
 		},
 	}
 	x := []float64{math.NaN(), 2, 12.583333, 1, 0}
@@ -344,7 +372,7 @@ func TestTopFactors(t *testing.T) {
 			{"mobility_3yr", 2, -0.3, "moved firms 2 times in 3 years"},
 			{"experience_years", 12.583333, 0.3, "12.58 years in the industry"},
 			{"tenure_months", math.NaN(), 0.1, "unknown months at the firm"},
-			{"is_wirehouse", 0, -0.1, "is_wirehouse = 0"},
+			{"is_wirehouse", 0, -0.1, "not at a wirehouse"},
 			{"has_email", 1, 0.05, "has_email = 1"},
 		}},
 		{"more room than features", 8, nil},
