@@ -96,58 +96,49 @@ func (s *Sandbox) Close() {
 	s.Cluster.Close()
 }
 
-// sentinelHeader marks the records DrainCommitted appends to find the end of
-// a partition.
-const sentinelHeader = "leadscorer-drain-sentinel"
-
 // DrainCommitted returns every committed record of topic, in partition and
-// offset order, as a read_committed consumer sees it. To know where the end
-// is without timing, it first appends a non-transactional sentinel record to
-// each partition and reads until it has seen all of them; sentinels are not
-// returned. Meant for tests and the demo's summary: it writes to the topic.
+// offset order, as a read_committed consumer sees it. Every transaction
+// writing to the topic must have ended (the scorer stopped): it reads each
+// partition up to its high watermark, keeping the transaction markers only
+// to know where the end is. It writes nothing.
 func DrainCommitted(ctx context.Context, brokers []string, topic string, opts ...kgo.Opt) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), // sentinels go where Record.Partition says
-	}, opts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	td, err := adm.ListTopics(ctx, topic)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	t, ok := td[topic]
-	if !ok || t.Err != nil {
-		return nil, fmt.Errorf("sandbox: topic %s: %v", topic, t.Err)
+	if err := ends.Error(); err != nil {
+		return nil, fmt.Errorf("sandbox: end offsets of %s: %w", topic, err)
 	}
-	n := len(t.Partitions)
-	for p := range n {
-		r := &kgo.Record{Topic: topic, Partition: int32(p), Headers: []kgo.RecordHeader{{Key: sentinelHeader}}}
-		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-			return nil, fmt.Errorf("sandbox: sentinel: %w", err)
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
 		}
+	})
+	var out []*kgo.Record
+	if len(want) == 0 {
+		return out, nil
 	}
 	rd, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumeTopics(topic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.KeepControlRecords(),
 	}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer rd.Close()
-	var (
-		out  []*kgo.Record
-		seen = map[int32]bool{}
-	)
-	for len(seen) < n {
+	for len(want) > 0 {
 		f := rd.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return out, fmt.Errorf("sandbox: draining %s: saw the end of %d of %d partitions: %w", topic, len(seen), n, err)
+			return out, fmt.Errorf("sandbox: draining %s: %d partitions not read to their end: %w", topic, len(want), err)
 		}
 		var ferr error
 		f.EachError(func(_ string, _ int32, err error) { ferr = errors.Join(ferr, err) })
@@ -155,11 +146,12 @@ func DrainCommitted(ctx context.Context, brokers []string, topic string, opts ..
 			return out, ferr
 		}
 		f.EachRecord(func(r *kgo.Record) {
-			if len(r.Headers) > 0 && r.Headers[0].Key == sentinelHeader {
-				seen[r.Partition] = true
-				return
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
 			}
-			out = append(out, r)
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
 		})
 	}
 	return out, nil
