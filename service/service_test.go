@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -556,4 +559,163 @@ func gauge(t *testing.T, svc *Service, name string) float64 {
 	}
 	t.Fatalf("metric %s not found", name)
 	return 0
+}
+
+func TestUnknownAdvisorPolicyDLQ(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.UnknownAdvisor = "dlq"
+	h.produce(h.event("u1", "00Q5e00000AbCdEAAA", 1001), h.event("u2", "00Q5e00000AbCdHAAA", 5555))
+	h.score()
+	dlq := h.drain(h.cfg.TopicDLQ)
+	if len(dlq) != 1 || producer.Header(dlq[0], producer.HeaderErrorClass) != producer.ClassFeatures {
+		t.Fatalf("DLQ %d records; want the unknown advisor's event, class features", len(dlq))
+	}
+	if n := len(h.drain(h.cfg.TopicShadow)); n != 1 {
+		t.Fatalf("%d shadow records, want 1 (the known advisor)", n)
+	}
+}
+
+// proxy forwards TCP to the real Redis until cut, so a test can take Redis
+// away from the scorer without touching the server other tests use.
+type proxy struct {
+	t     *testing.T
+	addr  string
+	mu    sync.Mutex
+	ln    net.Listener
+	conns []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	p := &proxy{t: t}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln, target)
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *proxy) serve(ln net.Listener, target string) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+// cut closes the listener and every connection: Redis is unreachable.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// restore listens again on the same address.
+func (p *proxy) restore(target string) {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.serve(ln, target)
+}
+
+func counter(t *testing.T, svc *Service, name string) float64 {
+	t.Helper()
+	mfs, err := svc.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			sum := 0.0
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
+}
+
+// A Redis outage is the batch's failure, not the records': the scorer
+// retries, commits nothing and sends nothing to the DLQ meanwhile, and
+// scores everything once Redis is back.
+func TestRedisOutagePausesWithoutLossOrDLQ(t *testing.T) {
+	h := newHarness(t)
+	const target = "127.0.0.1:6379"
+	px := newProxy(t, target)
+	h.cfg.RedisURL = "redis://" + px.addr + "/0"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	svc, err := New(ctx, h.cfg, nil, WithClock(func() time.Time { return asOf }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.cut()
+	h.produce(h.event("r1", "00Q5e00000AbCdEAAA", 1001), h.event("r2", "00Q5e00000AbCdFAAA", 1002))
+	runCtx, stop := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Run(runCtx) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for counter(t, svc, "leadscorer_redis_lookup_retries_total") < 3 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the scorer never retried the lookup")
+		case err := <-errc:
+			t.Fatalf("service stopped: %v", err)
+		case <-tick.C:
+		}
+	}
+	if n := counter(t, svc, "leadscorer_kafka_transactions_committed_total"); n != 0 {
+		t.Fatalf("%v batches committed while Redis was down", n)
+	}
+	if n := counter(t, svc, "leadscorer_dlq_records_total"); n != 0 {
+		t.Fatalf("%v records sent to the DLQ for a Redis outage", n)
+	}
+	px.restore(target)
+	for counter(t, svc, "leadscorer_events_scored_total") < 2 || counter(t, svc, "leadscorer_kafka_transactions_committed_total") < 1 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the scorer did not catch up after Redis came back")
+		case err := <-errc:
+			t.Fatalf("service stopped: %v", err)
+		case <-tick.C:
+		}
+	}
+	stop()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.drain(h.cfg.TopicShadow)); n != 2 {
+		t.Fatalf("%d shadow records after the outage, want 2", n)
+	}
+	if n := len(h.drain(h.cfg.TopicDLQ)); n != 0 {
+		t.Fatalf("%d DLQ records, want none", n)
+	}
 }
