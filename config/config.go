@@ -44,6 +44,39 @@ type Config struct {
 	LogLevel         string
 	ShutdownTimeout  time.Duration
 	TransactionLimit time.Duration
+
+	// Kafka transport security (docs/SECURITY.md).
+	KafkaTLS           bool
+	KafkaCAFile        string
+	KafkaCertFile      string
+	KafkaKeyFile       string
+	KafkaSASLMechanism string // "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	KafkaSASLUsername  string
+	KafkaSASLPassword  string
+
+	// Redis credentials beside (and overriding) the URL's, and TLS trust.
+	RedisUsername string
+	RedisPassword string
+	RedisCAFile   string
+
+	// Schema Registry basic auth and TLS trust.
+	SchemaRegistryUsername string
+	SchemaRegistryPassword string
+	SchemaRegistryCAFile   string
+
+	// HTTP endpoint protection.
+	MetricsAddr     string
+	HTTPBearerToken string
+
+	// Limits on pending work (bytes and records held in memory).
+	FetchMaxBytes          int
+	FetchMaxPartitionBytes int
+	MaxConcurrentFetches   int
+	MaxBufferedRecords     int
+	MaxBufferedBytes       int
+
+	// files holds the paths given by the *_file keys, by the key they fill.
+	files map[string]string
 }
 
 // Key declares one setting.
@@ -52,7 +85,13 @@ type Key struct {
 	Default string
 	Doc     string
 	Secret  bool // redacted by String and `leadscorer config`
-	set     func(c *Config, v string) error
+	// NoFlag keys cannot be given on the command line: a secret there is
+	// visible to every user of the machine (ps, /proc/PID/cmdline).
+	NoFlag bool
+	// FileOf names the secret key whose value this key's file holds
+	// (kafka_sasl_password_file fills kafka_sasl_password).
+	FileOf string
+	set    func(c *Config, v string) error
 	get     func(c *Config) string
 }
 
@@ -184,6 +223,180 @@ var Keys = []Key{
 			return err
 		},
 		get: func(c *Config) string { return c.TransactionLimit.String() }},
+
+	{Name: "kafka_tls", Default: "false", Doc: "Connect to Kafka over TLS (implied by kafka_ca_file or kafka_cert_file).",
+		set: func(c *Config, v string) (err error) {
+			c.KafkaTLS, err = strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("must be true or false, not %q", v)
+			}
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatBool(c.KafkaTLS) }},
+	{Name: "kafka_ca_file", Doc: "PEM file of the CA certificates that sign the brokers' certificates; empty trusts the system pool.",
+		set: func(c *Config, v string) error { c.KafkaCAFile = v; return nil },
+		get: func(c *Config) string { return c.KafkaCAFile }},
+	{Name: "kafka_cert_file", Doc: "PEM client certificate for Kafka mutual TLS (with kafka_key_file).",
+		set: func(c *Config, v string) error { c.KafkaCertFile = v; return nil },
+		get: func(c *Config) string { return c.KafkaCertFile }},
+	{Name: "kafka_key_file", Doc: "PEM private key of kafka_cert_file.",
+		set: func(c *Config, v string) error { c.KafkaKeyFile = v; return nil },
+		get: func(c *Config) string { return c.KafkaKeyFile }},
+	{Name: "kafka_sasl_mechanism", Doc: "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty disables SASL. PLAIN sends the password as is: use it with TLS only.",
+		set: func(c *Config, v string) error {
+			c.KafkaSASLMechanism = strings.ToUpper(v)
+			switch c.KafkaSASLMechanism {
+			case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+				return nil
+			}
+			return fmt.Errorf("must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or empty, not %q", v)
+		},
+		get: func(c *Config) string { return c.KafkaSASLMechanism }},
+	{Name: "kafka_sasl_username", Doc: "Kafka SASL user name.",
+		set: func(c *Config, v string) error { c.KafkaSASLUsername = v; return nil },
+		get: func(c *Config) string { return c.KafkaSASLUsername }},
+	{Name: "kafka_sasl_password", Secret: true, NoFlag: true, Doc: "Kafka SASL password (environment, YAML or kafka_sasl_password_file; never a flag). Redacted in output.",
+		set: func(c *Config, v string) error { c.KafkaSASLPassword = v; return nil },
+		get: func(c *Config) string { return c.KafkaSASLPassword }},
+	fileKey("kafka_sasl_password"),
+	{Name: "redis_username", Doc: "Redis ACL user name; overrides the user in redis_url.",
+		set: func(c *Config, v string) error { c.RedisUsername = v; return nil },
+		get: func(c *Config) string { return c.RedisUsername }},
+	{Name: "redis_password", Secret: true, NoFlag: true, Doc: "Redis password; overrides the one in redis_url (environment, YAML or redis_password_file; never a flag). Redacted in output.",
+		set: func(c *Config, v string) error { c.RedisPassword = v; return nil },
+		get: func(c *Config) string { return c.RedisPassword }},
+	fileKey("redis_password"),
+	{Name: "redis_ca_file", Doc: "PEM file of the CA certificates that sign Redis's certificate (needs a rediss:// redis_url); empty trusts the system pool.",
+		set: func(c *Config, v string) error { c.RedisCAFile = v; return nil },
+		get: func(c *Config) string { return c.RedisCAFile }},
+	{Name: "schema_registry_username", Doc: "Schema Registry basic-auth user name.",
+		set: func(c *Config, v string) error { c.SchemaRegistryUsername = v; return nil },
+		get: func(c *Config) string { return c.SchemaRegistryUsername }},
+	{Name: "schema_registry_password", Secret: true, NoFlag: true, Doc: "Schema Registry basic-auth password (environment, YAML or schema_registry_password_file; never a flag). Redacted in output.",
+		set: func(c *Config, v string) error { c.SchemaRegistryPassword = v; return nil },
+		get: func(c *Config) string { return c.SchemaRegistryPassword }},
+	fileKey("schema_registry_password"),
+	{Name: "schema_registry_ca_file", Doc: "PEM file of the CA certificates that sign the Schema Registry's certificate (needs an https:// schema_registry); empty trusts the system pool.",
+		set: func(c *Config, v string) error { c.SchemaRegistryCAFile = v; return nil },
+		get: func(c *Config) string { return c.SchemaRegistryCAFile }},
+	{Name: "metrics_addr", Doc: "When set, /metrics and every other endpoint except /healthz and /readyz are served on this address instead of http_addr.",
+		set: func(c *Config, v string) error { c.MetricsAddr = v; return nil },
+		get: func(c *Config) string { return c.MetricsAddr }},
+	{Name: "http_bearer_token", Secret: true, NoFlag: true, Doc: "When set (16 bytes or more), every endpoint except /healthz and /readyz requires the header Authorization: Bearer <token> (environment, YAML or http_bearer_token_file; never a flag). Redacted in output.",
+		set: func(c *Config, v string) error {
+			c.HTTPBearerToken = v
+			if v != "" && len(v) < 16 {
+				return errors.New("must be at least 16 bytes long")
+			}
+			return nil
+		},
+		get: func(c *Config) string { return c.HTTPBearerToken }},
+	fileKey("http_bearer_token"),
+	{Name: "fetch_max_bytes", Default: "16777216", Doc: "Most bytes one Kafka fetch response may hold (64 KiB..256 MiB); with max_concurrent_fetches it bounds the fetched input held in memory, whatever the backlog.",
+		set: func(c *Config, v string) (err error) {
+			c.FetchMaxBytes, err = intIn(v, 64<<10, 256<<20)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.FetchMaxBytes) }},
+	{Name: "fetch_max_partition_bytes", Default: "1048576", Doc: "Most bytes one partition contributes to a fetch (64 KiB..fetch_max_bytes); a single larger record batch is still returned whole.",
+		set: func(c *Config, v string) (err error) {
+			c.FetchMaxPartitionBytes, err = intIn(v, 64<<10, 256<<20)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.FetchMaxPartitionBytes) }},
+	{Name: "max_concurrent_fetches", Default: "2", Doc: "Most Kafka fetches in flight or buffered unpolled at once (1..64).",
+		set: func(c *Config, v string) (err error) {
+			c.MaxConcurrentFetches, err = intIn(v, 1, 64)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.MaxConcurrentFetches) }},
+	{Name: "max_buffered_records", Default: "20000", Doc: "Most output records buffered unacknowledged by the producer (1000..1000000); producing waits beyond it.",
+		set: func(c *Config, v string) (err error) {
+			c.MaxBufferedRecords, err = intIn(v, 1000, 1000000)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.MaxBufferedRecords) }},
+	{Name: "max_buffered_bytes", Default: "67108864", Doc: "Most bytes of output records buffered unacknowledged by the producer (1 MiB..1 GiB); producing waits beyond it.",
+		set: func(c *Config, v string) (err error) {
+			c.MaxBufferedBytes, err = intIn(v, 1<<20, 1<<30)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.MaxBufferedBytes) }},
+}
+
+// maxSecretFile caps what a *_file key reads: a secret is short, and a
+// path pointing at a large file by mistake must not fill memory.
+const maxSecretFile = 64 << 10
+
+// fileKey declares the <secret>_file companion of a secret key: a file
+// whose contents (a trailing newline removed) are the secret.
+func fileKey(secret string) Key {
+	return Key{Name: secret + "_file", FileOf: secret,
+		Doc: "File holding " + secret + " (a trailing newline is ignored); excludes setting " + secret + " itself.",
+		set: func(c *Config, v string) error {
+			if c.files == nil {
+				c.files = map[string]string{}
+			}
+			c.files[secret] = v
+			return nil
+		},
+		get: func(c *Config) string { return c.files[secret] }}
+}
+
+// readSecretFile reads a secret from path. Its errors name the path, never
+// the contents.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(b) > maxSecretFile {
+		return "", fmt.Errorf("%s is larger than %d bytes: not a secret file", path, maxSecretFile)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return s, nil
+}
+
+// check rejects settings that contradict each other, naming both.
+func (c *Config) check() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("config: "+format, a...)) }
+	if (c.KafkaCertFile == "") != (c.KafkaKeyFile == "") {
+		bad("kafka_cert_file and kafka_key_file go together: set both or neither")
+	}
+	if c.KafkaCAFile != "" || c.KafkaCertFile != "" {
+		c.KafkaTLS = true
+	}
+	if c.KafkaSASLMechanism != "" && (c.KafkaSASLUsername == "" || c.KafkaSASLPassword == "") {
+		bad("kafka_sasl_mechanism %s needs kafka_sasl_username and kafka_sasl_password", c.KafkaSASLMechanism)
+	}
+	if c.KafkaSASLMechanism == "" && (c.KafkaSASLUsername != "" || c.KafkaSASLPassword != "") {
+		bad("kafka_sasl_username or kafka_sasl_password is set but kafka_sasl_mechanism is empty")
+	}
+	if (c.SchemaRegistryUsername == "") != (c.SchemaRegistryPassword == "") {
+		bad("schema_registry_username and schema_registry_password go together: set both or neither")
+	}
+	if c.SchemaRegistryCAFile != "" && !strings.HasPrefix(c.SchemaRegistry, "https://") {
+		bad("schema_registry_ca_file needs an https:// schema_registry")
+	}
+	if c.RedisCAFile != "" && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		bad("redis_ca_file needs a rediss:// redis_url")
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.HTTPAddr {
+		bad("metrics_addr must differ from http_addr (leave it empty to serve everything on http_addr)")
+	}
+	if c.FetchMaxPartitionBytes > c.FetchMaxBytes {
+		bad("fetch_max_partition_bytes (%d) must not exceed fetch_max_bytes (%d)", c.FetchMaxPartitionBytes, c.FetchMaxBytes)
+	}
+	return errors.Join(errs...)
 }
 
 func nonEmpty(v string) error {
@@ -243,6 +456,10 @@ func Bind(fs *flag.FlagSet) *Flags {
 	f := &Flags{fs: fs, values: map[string]*string{}}
 	f.file = fs.String("config", "", "YAML file of settings (keys as in the README); flags and LEADSCORER_* variables override it")
 	for _, k := range Keys {
+		if k.NoFlag {
+			f.values[k.Name] = fs.String(k.Flag(), "", fmt.Sprintf("refused: a secret on the command line is visible in ps; set env %s or %s_file", k.Env(), k.Name))
+			continue
+		}
 		f.values[k.Name] = fs.String(k.Flag(), "", fmt.Sprintf("%s (default %q, env %s)", k.Doc, k.Default, k.Env()))
 	}
 	return f
@@ -281,6 +498,7 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 	}
 
 	c := &Config{}
+	sources := map[string]string{}
 	for _, k := range Keys {
 		v, from := k.Default, "default"
 		if fv, ok := file[k.Name]; ok {
@@ -290,6 +508,9 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 			v, from = ev, "env "+k.Env()
 		}
 		if set[k.Flag()] {
+			if k.NoFlag {
+				return nil, fmt.Errorf("config: %s: refused on the command line, where every user of the machine can read it; set %s or %s_file", k.Name, k.Env(), k.Name)
+			}
 			v, from = *f.values[k.Name], "flag --"+k.Flag()
 		}
 		if err := k.set(c, v); err != nil {
@@ -298,8 +519,39 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 			}
 			return nil, fmt.Errorf("config: %s (from %s): %w", k.Name, from, err)
 		}
+		sources[k.Name] = from
+	}
+	if err := c.readSecretFiles(sources); err != nil {
+		return nil, err
+	}
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// readSecretFiles fills each secret whose *_file key is set from that file.
+func (c *Config) readSecretFiles(sources map[string]string) error {
+	for _, k := range Keys {
+		if k.FileOf == "" || c.files[k.FileOf] == "" {
+			continue
+		}
+		if from := sources[k.FileOf]; from != "default" {
+			return fmt.Errorf("config: %s (from %s) and %s (from %s) exclude each other: set one", k.FileOf, from, k.Name, sources[k.Name])
+		}
+		v, err := readSecretFile(c.files[k.FileOf])
+		if err != nil {
+			return fmt.Errorf("config: %s (from %s): %w", k.Name, sources[k.Name], err)
+		}
+		for _, s := range Keys {
+			if s.Name == k.FileOf {
+				if err := s.set(c, v); err != nil {
+					return fmt.Errorf("config: %s (from file %s): %w", s.Name, c.files[k.FileOf], redactErr(err, v))
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Default returns the configuration with every key at its default.
@@ -317,7 +569,7 @@ func Default() *Config {
 func (c *Config) Write(w io.Writer) error {
 	for _, k := range Keys {
 		v := k.get(c)
-		if k.Secret {
+		if k.Secret && v != "" {
 			v = Redact(v)
 		}
 		if _, err := fmt.Fprintf(w, "%s: %q\n", k.Name, v); err != nil {
@@ -352,7 +604,15 @@ func WriteMarkdown(w io.Writer) error {
 		if k.Name == "transactional_id" {
 			def = "leadscorer-<hostname>"
 		}
-		if _, err := fmt.Fprintf(w, "| `%s` | `--%s` | `%s` | `%s` | %s |\n", k.Name, k.Flag(), k.Env(), def, k.Doc); err != nil {
+		def = "`" + def + "`"
+		if k.Default == "" {
+			def = "empty"
+		}
+		fl := "`--" + k.Flag() + "`"
+		if k.NoFlag {
+			fl = "none"
+		}
+		if _, err := fmt.Fprintf(w, "| `%s` | %s | `%s` | %s | %s |\n", k.Name, fl, k.Env(), def, k.Doc); err != nil {
 			return err
 		}
 	}

@@ -131,3 +131,159 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 		t.Fatalf("README.md's settings table is out of date; run go test ./config -run README -update\nwant:\n%s", b.String())
 	}
 }
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSecretFromFileOrEnv(t *testing.T) {
+	const pw = "kafka-pw-from-file"
+	file := writeFile(t, "pw", pw+"\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		yaml string
+		want string
+	}{
+		{"file named by a flag, trailing newline dropped", []string{"--kafka-sasl-password-file", file}, nil, "", pw},
+		{"file named by the environment", nil, map[string]string{"LEADSCORER_KAFKA_SASL_PASSWORD_FILE": file}, "", pw},
+		{"file named in YAML", nil, nil, "kafka_sasl_password_file: " + file + "\n", pw},
+		{"value from the environment", nil, map[string]string{"LEADSCORER_KAFKA_SASL_PASSWORD": "env-pw"}, "", "env-pw"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--kafka-sasl-mechanism", "SCRAM-SHA-256", "--kafka-sasl-username", "scorer"}, tc.args...)
+			c, err := load(t, args, tc.env, tc.yaml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.KafkaSASLPassword != tc.want {
+				t.Fatalf("password %q, want %q", c.KafkaSASLPassword, tc.want)
+			}
+		})
+	}
+}
+
+func TestSecretRefusals(t *testing.T) {
+	const pw = "never-show-this-secret-1"
+	pwFile := writeFile(t, "pw", pw)
+	big := writeFile(t, "big", strings.Repeat("x", maxSecretFile+1))
+	empty := writeFile(t, "empty", "\n")
+	sasl := []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"a secret flag is refused, pointing at env and file", []string{"--kafka-sasl-password", pw}, nil, "LEADSCORER_KAFKA_SASL_PASSWORD or kafka_sasl_password_file"},
+		{"a bearer token flag is refused", []string{"--http-bearer-token", pw}, nil, "http_bearer_token: refused on the command line"},
+		{"value and file together are ambiguous", append(sasl, "--kafka-sasl-password-file", pwFile), map[string]string{"LEADSCORER_KAFKA_SASL_PASSWORD": pw}, "exclude each other"},
+		{"a missing file is named", append(sasl, "--kafka-sasl-password-file", "/nonexistent/pw"), nil, "kafka_sasl_password_file (from flag --kafka-sasl-password-file)"},
+		{"a huge file is not read", append(sasl, "--kafka-sasl-password-file", big), nil, "not a secret file"},
+		{"an empty file is refused", append(sasl, "--kafka-sasl-password-file", empty), nil, "is empty"},
+		{"a short bearer token from a file is refused without quoting it", []string{"--http-bearer-token-file", writeFile(t, "tok", "short")}, nil, "at least 16 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.args, tc.env, "")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "short") && !strings.Contains(tc.want, "short") {
+				t.Fatalf("error quotes the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestConflictingSettings(t *testing.T) {
+	cert := writeFile(t, "c.pem", "x")
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"client cert without key", []string{"--kafka-cert-file", cert}, nil, "kafka_cert_file and kafka_key_file go together"},
+		{"SASL mechanism without credentials", []string{"--kafka-sasl-mechanism", "SCRAM-SHA-512"}, nil, "needs kafka_sasl_username and kafka_sasl_password"},
+		{"SASL credentials without mechanism", []string{"--kafka-sasl-username", "u"}, nil, "kafka_sasl_mechanism is empty"},
+		{"unknown SASL mechanism", []string{"--kafka-sasl-mechanism", "GSSAPI"}, nil, "must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"},
+		{"registry user without password", []string{"--schema-registry-username", "u"}, nil, "schema_registry_username and schema_registry_password go together"},
+		{"registry CA over plain http", []string{"--schema-registry-ca-file", cert}, nil, "needs an https:// schema_registry"},
+		{"redis CA over plain redis", []string{"--redis-ca-file", cert}, nil, "needs a rediss:// redis_url"},
+		{"metrics on the health address", []string{"--metrics-addr", "127.0.0.1:9464"}, nil, "metrics_addr must differ from http_addr"},
+		{"partition fetch above the fetch", []string{"--fetch-max-bytes", "1048576", "--fetch-max-partition-bytes", "2097152"}, nil, "must not exceed fetch_max_bytes"},
+		{"fetch limit below its floor", []string{"--fetch-max-bytes", "1000"}, nil, "fetch_max_bytes (from flag --fetch-max-bytes): must be an integer in 65536..268435456"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.args, tc.env, "")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCAFileImpliesKafkaTLS(t *testing.T) {
+	c, err := load(t, []string{"--kafka-ca-file", writeFile(t, "ca.pem", "x")}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.KafkaTLS {
+		t.Fatal("kafka_ca_file set but kafka_tls false")
+	}
+	if d := Default(); d.KafkaTLS || d.FetchMaxBytes != 16<<20 || d.MaxConcurrentFetches != 2 {
+		t.Fatalf("defaults: tls %v fetch %d concurrent %d", d.KafkaTLS, d.FetchMaxBytes, d.MaxConcurrentFetches)
+	}
+}
+
+// Every secret the service takes is redacted by Write, whether it came from
+// the environment or a file, and an unset secret prints empty (not as
+// "[redacted]", which would claim one is set).
+func TestWriteRedactsEverySecret(t *testing.T) {
+	secrets := map[string]string{
+		"LEADSCORER_KAFKA_SASL_PASSWORD":      "kafka-secret-value-1",
+		"LEADSCORER_REDIS_PASSWORD":           "redis-secret-value-2",
+		"LEADSCORER_SCHEMA_REGISTRY_PASSWORD": "sr-secret-value-3",
+	}
+	tokFile := writeFile(t, "tok", "bearer-secret-value-4\n")
+	c, err := load(t, []string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u",
+		"--schema-registry-username", "u", "--http-bearer-token-file", tokFile}, secrets, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := c.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range append(mapValues(secrets), "bearer-secret-value-4") {
+		if strings.Contains(b.String(), v) {
+			t.Errorf("config output shows %q:\n%s", v, b.String())
+		}
+	}
+	for _, want := range []string{`kafka_sasl_password: "[redacted]"`, `http_bearer_token_file: "` + tokFile + `"`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %s:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	if err := Default().Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "kafka_sasl_password: \"\"\n") {
+		t.Errorf("an unset secret must print empty:\n%s", b.String())
+	}
+}
+
+func mapValues(m map[string]string) []string {
+	var out []string
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
