@@ -92,7 +92,7 @@ type Key struct {
 	// (kafka_sasl_password_file fills kafka_sasl_password).
 	FileOf string
 	set    func(c *Config, v string) error
-	get     func(c *Config) string
+	get    func(c *Config) string
 }
 
 // Env is the environment variable that sets k.
