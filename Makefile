@@ -43,3 +43,11 @@ models:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./scoring/ ./features/
+
+# The container image (Dockerfile): a static binary on distroless nonroot,
+# with models/. Needs a Docker engine; IMAGE and VERSION can be overridden.
+IMAGE ?= leadscorer
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+.PHONY: docker
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
