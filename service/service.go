@@ -38,16 +38,21 @@ type Service struct {
 	rdb      *redis.Client
 	pipeline *pipeline.Pipeline
 	consumer *consumer.Consumer
-	ln       net.Listener
-	reload   *reloadMetrics
+	ln       net.Listener // /healthz, /readyz, and the rest unless metricsLn
+	// metricsLn, when metrics_addr is set, serves /metrics and every
+	// endpoint added with Handle; ln then serves the health checks only.
+	metricsLn net.Listener
+	mux       *http.ServeMux // the protected endpoints
+	reload    *reloadMetrics
 }
 
 // Option adjusts a Service for tests and the demo.
 type Option func(*options)
 
 type options struct {
-	now      func() time.Time
-	listener net.Listener
+	now             func() time.Time
+	listener        net.Listener
+	metricsListener net.Listener
 }
 
 // WithClock makes now the scoring time source.
@@ -56,9 +61,18 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // WithListener serves the HTTP endpoints on ln instead of cfg.HTTPAddr.
 func WithListener(ln net.Listener) Option { return func(o *options) { o.listener = ln } }
 
+// WithMetricsListener serves the protected endpoints on ln instead of
+// cfg.MetricsAddr.
+func WithMetricsListener(ln net.Listener) Option {
+	return func(o *options) { o.metricsListener = ln }
+}
+
 // New loads and checks everything the scorer needs and fails naming what is
 // wrong: the registry and models, Redis, the Schema Registry and the
-// compatibility of our schemas with the registered ones.
+// compatibility of our schemas with the registered ones, and Kafka (one
+// metadata request with the configured TLS and SASL, so a wrong password
+// stops start-up rather than a consumer retrying it forever). Errors never
+// quote a secret.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (*Service, error) {
 	var o options
 	for _, opt := range opts {
@@ -78,9 +92,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, err
 	}
 
-	ropts, err := redis.ParseURL(cfg.RedisURL)
+	ropts, err := redisOptions(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("config: redis_url: %w", errors.New("not a valid Redis URL"))
+		return nil, err
 	}
 	rdb := redis.NewClient(ropts)
 	if err := rdb.Ping(ctx).Err(); err != nil {
@@ -89,7 +103,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	store := featurestore.New(rdb, cfg.RedisPrefix, reg)
 
-	srcl, err := sr.NewClient(sr.URLs(cfg.SchemaRegistry))
+	sropts, err := schemaRegistryOpts(cfg)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	srcl, err := sr.NewClient(sropts...)
 	if err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("config: schema_registry: %w", err)
@@ -99,7 +118,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	ids, err := schemas.Register(ctx, srcl, topics)
 	if err != nil {
 		rdb.Close()
-		return nil, err
+		return nil, fmt.Errorf("schema registry at %s: %w", cfg.SchemaRegistry, err)
 	}
 	codec := schemas.NewCodec(srcl, ids)
 
@@ -113,21 +132,40 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		rdb.Close()
 		return nil, err
 	}
+	kopts, err := kafkaOpts(cfg)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	if err := pingKafka(ctx, cfg, kopts); err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	c, err := consumer.New(consumer.Options{
 		Brokers: cfg.Brokers, Group: cfg.Group, Topic: cfg.TopicIn, TransactionalID: cfg.TransactionalID,
 		BatchMaxRecords: cfg.BatchMaxRecords, TransactionTimeout: cfg.TransactionLimit,
-		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Metrics: consumer.NewMetrics(reg),
+		ShutdownTimeout: cfg.ShutdownTimeout, ClientOpts: kopts, Logger: log, Metrics: consumer.NewMetrics(reg),
 	}, pl)
 	if err != nil {
 		rdb.Close()
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, reg: reg, rdb: rdb, pipeline: pl, consumer: c, ln: o.listener, reload: newReloadMetrics(reg)}
+	s := &Service{cfg: cfg, log: log, reg: reg, rdb: rdb, pipeline: pl, consumer: c,
+		ln: o.listener, metricsLn: o.metricsListener, mux: http.NewServeMux(), reload: newReloadMetrics(reg)}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	if s.ln == nil && cfg.HTTPAddr != "" {
-		s.ln, err = net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
+		if s.ln, err = listen("http_addr", cfg.HTTPAddr); err != nil {
 			rdb.Close()
-			return nil, fmt.Errorf("config: http_addr: %w", err)
+			return nil, err
+		}
+	}
+	if s.metricsLn == nil && cfg.MetricsAddr != "" {
+		if s.metricsLn, err = listen("metrics_addr", cfg.MetricsAddr); err != nil {
+			if s.ln != nil {
+				s.ln.Close()
+			}
+			rdb.Close()
+			return nil, err
 		}
 	}
 	return s, nil
@@ -135,6 +173,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 
 // Registry returns the Prometheus registry of the service's metrics.
 func (s *Service) Registry() *prometheus.Registry { return s.reg }
+
+// Handle adds an endpoint beside /metrics (a dashboard, a JSON API): it is
+// served on metrics_addr when set, else on http_addr, and requires the
+// bearer token when http_bearer_token is set. Call it before Run.
+func (s *Service) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Pipeline returns the service's pipeline (registry reloads go through it).
 func (s *Service) Pipeline() *pipeline.Pipeline { return s.pipeline }
@@ -144,16 +187,27 @@ func (s *Service) Pipeline() *pipeline.Pipeline { return s.pipeline }
 func (s *Service) Run(ctx context.Context) error {
 	defer s.rdb.Close()
 	var wg sync.WaitGroup
-	var srv *http.Server
-	if s.ln != nil {
-		srv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+	var servers []*http.Server
+	serve := func(ln net.Listener, h http.Handler) {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+		servers = append(servers, srv)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error("http server", "err", err)
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("http server", "addr", ln.Addr().String(), "err", err)
 			}
 		}()
+	}
+	protected := requireBearer(s.cfg.HTTPBearerToken, s.mux)
+	switch {
+	case s.ln != nil && s.metricsLn != nil:
+		serve(s.ln, s.health(nil))
+		serve(s.metricsLn, protected)
+	case s.ln != nil:
+		serve(s.ln, s.health(protected))
+	case s.metricsLn != nil:
+		serve(s.metricsLn, protected)
 	}
 	wctx, stopWatch := context.WithCancel(ctx)
 	wg.Add(1)
@@ -165,7 +219,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("scoring", "input", s.cfg.TopicIn, "group", s.cfg.Group, "production", s.pipeline.Registry().Production().Name)
 	err := s.consumer.Run(ctx)
 	stopWatch()
-	if srv != nil {
+	for _, srv := range servers {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = srv.Shutdown(sctx)
 		cancel()
@@ -175,9 +229,14 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-func (s *Service) handler() http.Handler {
+// health serves /healthz and /readyz without authentication (load
+// balancers and orchestrators probe them; they reveal nothing) and hands
+// every other path to rest, or answers 404 when rest is nil.
+func (s *Service) health(rest http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	if rest != nil {
+		mux.Handle("/", rest)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

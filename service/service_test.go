@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/leadscorer/leadscorer/scoring"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 )
@@ -56,6 +58,8 @@ var (
 type harness struct {
 	t      *testing.T
 	sb     *sandbox.Sandbox
+	kopts  []kgo.Opt    // what a test client needs to reach sb (TLS, SASL)
+	log    *slog.Logger // the service's logger; nil discards
 	cfg    *config.Config
 	codec  *schemas.Codec
 	rdb    *redis.Client
@@ -64,10 +68,17 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newSecureHarness(t, nil, nil)
+}
+
+// newSecureHarness starts the sandbox with extra kfake options (TLS, SASL)
+// and reaches it with kopts.
+func newSecureHarness(t *testing.T, kafkaOpts []kfake.Opt, kopts []kgo.Opt) *harness {
+	t.Helper()
 	ctx := context.Background()
 	cfg := config.Default()
 	topics := []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ}
-	sb, err := sandbox.Start(sandbox.Options{Topics: topics, Partitions: 3})
+	sb, err := sandbox.Start(sandbox.Options{Topics: topics, Partitions: 3, KafkaOpts: kafkaOpts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +118,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, sb: sb, cfg: cfg, codec: schemas.NewCodec(srcl, ids), rdb: rdb, models: models}
+	return &harness{t: t, sb: sb, kopts: kopts, cfg: cfg, codec: schemas.NewCodec(srcl, ids), rdb: rdb, models: models}
 }
 
 func (h *harness) event(id, lead string, crd int64, changed ...string) *kgo.Record {
@@ -126,7 +137,7 @@ func (h *harness) event(id, lead string, crd int64, changed ...string) *kgo.Reco
 
 func (h *harness) produce(recs ...*kgo.Record) {
 	h.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.sb.Brokers()...), kgo.ProducerBatchMaxBytes(8<<20))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(h.sb.Brokers()...), kgo.ProducerBatchMaxBytes(8 << 20)}, h.kopts...)...)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -141,14 +152,14 @@ func (h *harness) score() {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	svc, err := New(ctx, h.cfg, nil, WithClock(func() time.Time { return asOf }))
+	svc, err := New(ctx, h.cfg, h.log, WithClock(func() time.Time { return asOf }))
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- svc.Run(runCtx) }()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.sb.Brokers()...))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(h.sb.Brokers()...)}, h.kopts...)...)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -189,7 +200,7 @@ func (h *harness) drain(topic string) []*kgo.Record {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	recs, err := sandbox.DrainCommitted(ctx, h.sb.Brokers(), topic)
+	recs, err := sandbox.DrainCommitted(ctx, h.sb.Brokers(), topic, h.kopts...)
 	if err != nil {
 		h.t.Fatal(err)
 	}
