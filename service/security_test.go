@@ -122,7 +122,6 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 	}
 }
 
-
 // A real broker refuses a login with an error code rather than closing the
 // connection: both say which settings to check.
 func TestExplainKafkaErrNamesTheSetting(t *testing.T) {
