@@ -50,16 +50,16 @@ type Config struct {
 // RegistryEvent is the JSON value written to the registry topic when the
 // validator rolls the registry back, keyed by the version rolled back from.
 type RegistryEvent struct {
-	Time    time.Time `json:"time"`
-	Action  string    `json:"action"` // "rollback"
-	From    string    `json:"from"`
-	To      string    `json:"to"`
-	Reason  string    `json:"reason"`
-	Auto    bool      `json:"auto"`
-	Rules   []Rule    `json:"rules"`
-	Weeks   []string  `json:"weeks"` // the weeks judged
-	AsOf    time.Time `json:"as_of"` // the validator's clock at the decision
-	SchemaVersion int `json:"schema_version"` // 1
+	Time          time.Time `json:"time"`
+	Action        string    `json:"action"` // "rollback"
+	From          string    `json:"from"`
+	To            string    `json:"to"`
+	Reason        string    `json:"reason"`
+	Auto          bool      `json:"auto"`
+	Rules         []Rule    `json:"rules"`
+	Weeks         []string  `json:"weeks"`          // the weeks judged
+	AsOf          time.Time `json:"as_of"`          // the validator's clock at the decision
+	SchemaVersion int       `json:"schema_version"` // 1
 }
 
 // Validator rebuilds a State from the shadow and outcome topics and keeps
