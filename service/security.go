@@ -149,6 +149,21 @@ func explainKafkaErr(cfg *config.Config, err error, timedOut bool) error {
 	return fmt.Errorf("kafka at %s: %w", brokers, err)
 }
 
+// explainRegistryErr names the settings behind a refused Schema Registry
+// request.
+func explainRegistryErr(cfg *config.Config, err error) error {
+	var re *sr.ResponseError
+	if errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden) {
+		return fmt.Errorf("schema registry at %s: HTTP %d, credentials refused (check schema_registry_username and schema_registry_password): %w",
+			cfg.SchemaRegistry, re.StatusCode, err)
+	}
+	var tlsErr *tls.CertificateVerificationError
+	if errors.As(err, &tlsErr) {
+		return fmt.Errorf("schema registry at %s: its certificate is not trusted (schema_registry_ca_file): %w", cfg.SchemaRegistry, err)
+	}
+	return fmt.Errorf("schema registry at %s: %w", cfg.SchemaRegistry, err)
+}
+
 // redisOptions parses redis_url and applies the separate user name,
 // password and CA file settings over it.
 func redisOptions(cfg *config.Config) (*redis.Options, error) {

@@ -1,20 +1,30 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http/httptest"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
 
 const (
@@ -142,6 +152,191 @@ func TestExplainKafkaErrNamesTheSetting(t *testing.T) {
 			got := explainKafkaErr(cfg, tc.err, tc.timedOut)
 			if !strings.Contains(got.Error(), tc.want) || !errors.Is(got, tc.err) {
 				t.Fatalf("got %v, want it to contain %q and wrap %v", got, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+// redisACLUser creates a Redis ACL user that may touch only the harness's
+// keys, and removes it when the test ends.
+func redisACLUser(t *testing.T, h *harness) (user, pass string) {
+	t.Helper()
+	ctx := context.Background()
+	user, pass = fmt.Sprintf("leadscorer-test-%d", time.Now().UnixNano()), "redis-right-password-51c2"
+	if err := h.rdb.Do(ctx, "ACL", "SETUSER", user, "reset", "on", ">"+pass, "~"+h.cfg.RedisPrefix+"*", "+@all", "-@dangerous").Err(); err != nil {
+		t.Fatalf("ACL SETUSER on the test Redis: %v", err)
+	}
+	t.Cleanup(func() { h.rdb.Do(context.Background(), "ACL", "DELUSER", user) })
+	return user, pass
+}
+
+// The scorer logs in to Redis as an ACL user limited to its own key prefix,
+// with credentials from the settings or the URL; a wrong password stops
+// start-up without quoting it.
+func TestRedisACLUser(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		configure func(h *harness, user, pass string)
+		wantErr   string
+	}{
+		{"user and password settings", func(h *harness, user, pass string) {
+			h.cfg.RedisUsername, h.cfg.RedisPassword = user, pass
+		}, ""},
+		{"user and password in the URL", func(h *harness, user, pass string) {
+			h.cfg.RedisURL = fmt.Sprintf("redis://%s:%s@127.0.0.1:6379/0", user, pass)
+		}, ""},
+		{"a wrong password is refused at start-up", func(h *harness, user, _ string) {
+			h.cfg.RedisUsername, h.cfg.RedisPassword = user, "wrong-password-0b7e"
+		}, "WRONGPASS"},
+		{"the password setting overrides the URL's", func(h *harness, user, pass string) {
+			h.cfg.RedisURL = fmt.Sprintf("redis://%s:%s@127.0.0.1:6379/0", user, pass)
+			h.cfg.RedisPassword = "wrong-password-0b7e"
+		}, "WRONGPASS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			user, pass := redisACLUser(t, h)
+			tc.configure(h, user, pass)
+			if tc.wantErr == "" {
+				h.produce(h.event("r1", "00Q5e00000AbCdEAAA", 1001))
+				h.score()
+				shadow := h.drain(h.cfg.TopicShadow)
+				if len(shadow) != 1 {
+					t.Fatalf("%d shadow records, want 1", len(shadow))
+				}
+				var s schemas.LeadScoreShadow
+				if err := h.codec.DecodeShadow(context.Background(), shadow[0].Value, &s); err != nil {
+					t.Fatal(err)
+				}
+				if !s.Freshness.AdvisorFound {
+					t.Fatal("the ACL user did not read the advisor's features")
+				}
+				return
+			}
+			_, err := New(context.Background(), h.cfg, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "redis at") {
+				t.Fatalf("error %v, want it to name Redis and contain %q", err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), pass) || strings.Contains(err.Error(), "wrong-password-0b7e") {
+				t.Fatalf("error quotes a password: %v", err)
+			}
+		})
+	}
+}
+
+// startTLSRedis runs a second redis-server that speaks only TLS, with a
+// certificate of pki, and stops it when the test ends.
+func startTLSRedis(t *testing.T, pki *testPKI) string {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is needed for the Redis TLS test (make test installs it): %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(path, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--tls-cert-file", pki.serverCertFile, "--tls-key-file", pki.serverKeyFile, "--tls-ca-cert-file", pki.caFile,
+		"--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	rdb := redis.NewClient(&redis.Options{Addr: addr, TLSConfig: &tls.Config{RootCAs: pki.pool}, MaxRetries: -1})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for rdb.Ping(ctx).Err() != nil {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("TLS redis-server did not answer on %s:\n%s", addr, out.String())
+		case <-tick.C:
+		}
+	}
+	return addr
+}
+
+// Redis over TLS (rediss://) with the CA in redis_ca_file; a certificate
+// from another CA is refused.
+func TestRedisTLS(t *testing.T) {
+	pki, other := newPKI(t), newPKI(t)
+	addr := startTLSRedis(t, pki)
+	h := newHarness(t)
+	h.cfg.RedisURL = "rediss://" + addr + "/0"
+	for _, tc := range []struct {
+		name, ca, wantErr string
+	}{
+		{"trusted by redis_ca_file", pki.caFile, ""},
+		{"a certificate from another CA is refused", other.caFile, "certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := *h.cfg
+			cfg.RedisCAFile = tc.ca
+			svc, err := New(context.Background(), &cfg, nil)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer svc.rdb.Close()
+				if err := svc.rdb.Set(context.Background(), cfg.RedisPrefix+"tls-probe", "1", time.Minute).Err(); err != nil {
+					t.Fatalf("write over TLS: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "redis at rediss://") {
+				t.Fatalf("error %v, want it to name Redis and contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// The Schema Registry behind basic auth and TLS: the right credentials and
+// CA register the schemas; a wrong password or an untrusted certificate
+// stops start-up, never quoting the password.
+func TestSchemaRegistryAuthAndTLS(t *testing.T) {
+	pki, other := newPKI(t), newPKI(t)
+	const user, pass = "scorer", "sr-right-password-a41d"
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	srv := httptest.NewUnstartedServer(srfake.NewRegistry(srfake.WithAuth(auth)).Handler())
+	srv.TLS = pki.serverTLS(false)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name, user, pass, ca, wantErr string
+	}{
+		{"basic auth over TLS registers the schemas", user, pass, pki.caFile, ""},
+		{"a wrong password is refused", user, "wrong-password-3e9f", pki.caFile, "credentials refused (check schema_registry_username and schema_registry_password)"},
+		{"no credentials are refused", "", "", pki.caFile, "HTTP 401"},
+		{"a certificate from another CA is refused", user, pass, other.caFile, "certificate is not trusted (schema_registry_ca_file)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := *h.cfg
+			cfg.SchemaRegistry, cfg.SchemaRegistryCAFile = srv.URL, tc.ca
+			cfg.SchemaRegistryUsername, cfg.SchemaRegistryPassword = tc.user, tc.pass
+			svc, err := New(context.Background(), &cfg, nil)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				svc.rdb.Close()
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "schema registry at "+srv.URL) {
+				t.Fatalf("error %v, want it to name the registry and contain %q", err, tc.wantErr)
+			}
+			for _, secret := range []string{pass, "wrong-password-3e9f", base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))} {
+				if strings.Contains(err.Error(), secret) {
+					t.Fatalf("error quotes a credential: %v", err)
+				}
 			}
 		})
 	}

@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	ids, err := schemas.Register(ctx, srcl, topics)
 	if err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("schema registry at %s: %w", cfg.SchemaRegistry, err)
+		return nil, explainRegistryErr(cfg, err)
 	}
 	codec := schemas.NewCodec(srcl, ids)
 

@@ -147,8 +147,9 @@ func (h *harness) produce(recs ...*kgo.Record) {
 	}
 }
 
-// score runs the service until the group has committed every input record.
-func (h *harness) score() {
+// score runs the service until the group has committed every input record,
+// and returns it stopped (its metrics can still be gathered).
+func (h *harness) score() *Service {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -194,6 +195,7 @@ func (h *harness) score() {
 	if err := <-errc; err != nil {
 		h.t.Fatal(err)
 	}
+	return svc
 }
 
 func (h *harness) drain(topic string) []*kgo.Record {
