@@ -39,6 +39,7 @@ const (
 	KindDay       = "day"       // a UTC calendar day
 	KindWeek      = "week"      // an ISO week (Monday to Sunday, UTC)
 	KindPromotion = "promotion" // from a version's promotion to production until now
+	KindAll       = "all"       // everything the topics hold
 )
 
 // Report is the validation as of one instant. Performance windows hold the
@@ -211,6 +212,10 @@ func (s *State) Report(now time.Time, reg *scoring.Registry, opts Options) *Repo
 	}
 	for _, w := range weeks {
 		rep.Windows = append(rep.Windows, rep.window(KindWeek, isoWeekKey(w), w, w.AddDate(0, 0, 7), now, leads, events))
+	}
+	if len(days) > 0 || len(weeks) > 0 {
+		start := weeks[0]
+		rep.Windows = append(rep.Windows, rep.window(KindAll, "all", start, now.Add(time.Nanosecond), now, leads, events))
 	}
 	for _, info := range rep.Versions {
 		if info.PromotedAt != nil && (info.Role == scoring.RoleProduction) {

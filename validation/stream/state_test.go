@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -322,6 +323,37 @@ func TestReportIgnoresOrderAndDuplicates(t *testing.T) {
 		got := build(rng.Perm(len(shadows)), k > 0)
 		if string(got) != string(want) {
 			t.Fatalf("permutation %d gives a different report", k)
+		}
+	}
+}
+
+func TestHTMLAndTableShowTheReport(t *testing.T) {
+	s := NewState()
+	rng := rand.New(rand.NewPCG(5, 6))
+	start := time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC)
+	for w := range 3 {
+		weekOfLeads(s, rng, start.AddDate(0, 0, 7*w), 150, 15, fmt.Sprint("w", w))
+	}
+	rep := s.Report(start.AddDate(0, 0, 21).Add(LabelWindow), testRegistry("bad", start, "bad", "good"), Options{})
+	var html, table strings.Builder
+	if err := WriteHTML(&html, rep, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`id="lift-chart"`, `id="heatmap"`, `class="chart hist"`, `data-fired="true"`, "Rollback recommended", `data-key="auc"`} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("HTML lacks %s", want)
+		}
+	}
+	if strings.Contains(html.String(), "http://") || strings.Contains(html.String(), "<script") {
+		t.Error("the HTML report must be self-contained: no links fetched, no script")
+	}
+	auc := fmt.Sprintf("%.4f", float64(rep.Main().Performance[0].AUC))
+	for _, want := range []string{"bad lift", "good lift", "ROLLBACK RECOMMENDED", auc} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
 }
