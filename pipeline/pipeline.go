@@ -12,6 +12,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -26,6 +27,7 @@ import (
 	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -65,6 +67,8 @@ type Pipeline struct {
 	results []featurestore.Result
 	pending map[string]featurestore.SinkState // quota state to save once the batch commits
 	values  features.Values
+	scores  []schemas.VersionScore // one event's, encoded before the next
+	sink    schemas.LeadScoreSfdc
 }
 
 type event struct {
@@ -85,6 +89,59 @@ type served struct {
 	contrib []float64
 	factors []scoring.Factor
 	explain bool
+	obs     prometheus.Observer
+	// memo maps a feature vector (its float64 bits) to what scoring it
+	// gives. A model's score, contributions and factors are a function of
+	// the vector alone, and leads share vectors (bucketed features, the
+	// same advisor changed again), so most events skip the trees.
+	memo map[string]*outcome
+	key  []byte
+}
+
+// outcome is what one version gives for one feature vector. Shared by every
+// event with that vector: read only.
+type outcome struct {
+	score       float64
+	pct         int
+	factors     []schemas.Factor
+	explanation string // the sink's text of factors
+	explHash    uint64
+}
+
+// maxMemo bounds each version's memo; a full memo starts over. 64k entries
+// of a few hundred bytes each.
+const maxMemo = 1 << 16
+
+// outcome returns the memoised outcome of sv.x, computing it on a miss.
+func (sv *served) outcome() (*outcome, error) {
+	sv.key = sv.key[:0]
+	for _, f := range sv.x {
+		sv.key = binary.LittleEndian.AppendUint64(sv.key, math.Float64bits(f))
+	}
+	if o, ok := sv.memo[string(sv.key)]; ok {
+		return o, nil
+	}
+	v := sv.v
+	o := &outcome{score: v.Model.Score(sv.x)}
+	o.pct = v.Percentile(o.score)
+	sv.factors = sv.factors[:0]
+	if sv.explain {
+		if err := v.Model.Contributions(sv.x, sv.contrib); err != nil {
+			return nil, fmt.Errorf("pipeline: explain %s: %w", v.Name, err)
+		}
+		sv.factors = v.TopFactors(sv.x, sv.contrib, sv.factors[:TopFactors])
+	}
+	o.factors = make([]schemas.Factor, len(sv.factors))
+	for i, f := range sv.factors {
+		o.factors[i] = schemas.Factor{Feature: f.Feature, Value: f.Value, Contribution: f.Contribution, Phrase: f.Phrase}
+	}
+	o.explanation = explanation(sv.factors)
+	o.explHash = hash(o.explanation)
+	if len(sv.memo) >= maxMemo {
+		clear(sv.memo)
+	}
+	sv.memo[string(sv.key)] = o
+	return o, nil
 }
 
 // TopFactors is how many factors each score carries.
@@ -122,7 +179,8 @@ func (p *Pipeline) SetRegistry(reg *scoring.Registry) error {
 		}
 		n := len(v.Features)
 		sv := &served{v: v, layout: l, x: make([]float64, n), contrib: make([]float64, n+1),
-			factors: make([]scoring.Factor, 0, TopFactors)}
+			factors: make([]scoring.Factor, 0, TopFactors), obs: p.m.scores.WithLabelValues(v.Name),
+			memo: map[string]*outcome{}}
 		sv.explain = v.Model.Contributions(sv.x, sv.contrib) == nil
 		s.serving = append(s.serving, sv)
 	}
@@ -253,47 +311,42 @@ func (p *Pipeline) score(snap *snapshot, e *event, res *featurestore.Result, now
 	}
 	features.Derive(now, features.Lead{HasEmail: m.HasEmail, HasLinkedIn: m.HasLinkedIn}, adv, firm, &p.values)
 
+	p.scores = p.scores[:0]
 	shadow := schemas.LeadScoreShadow{
 		EventID: m.EventID, LeadID: m.LeadID, CRD: m.CRD, EventTime: m.EventTime, ScoredAt: now,
-		Scores:    make([]schemas.VersionScore, 0, len(snap.serving)),
 		Freshness: freshness(res, now, p.opts.FeatureMaxAge),
 	}
-	var sink *schemas.LeadScoreSfdc
+	var (
+		sink     *schemas.LeadScoreSfdc
+		explHash uint64
+	)
 	for _, sv := range snap.serving {
 		v := sv.v
 		sv.layout.Fill(&p.values, sv.x)
-		score := v.Model.Score(sv.x)
-		pct := v.Percentile(score)
-		vs := schemas.VersionScore{
-			Version: v.Name, Role: v.Role, Score: score, Percentile: pct, Decile: scoring.Decile(pct),
-			Deprioritize: v.Deprioritize(pct), UpgradeCandidate: v.Upgrade(pct),
+		o, err := sv.outcome()
+		if err != nil {
+			return out, err
 		}
-		sv.factors = sv.factors[:0]
-		if sv.explain {
-			if err := v.Model.Contributions(sv.x, sv.contrib); err != nil {
-				return out, fmt.Errorf("pipeline: explain %s: %w", v.Name, err)
-			}
-			sv.factors = v.TopFactors(sv.x, sv.contrib, sv.factors[:TopFactors])
-		}
-		vs.Factors = make([]schemas.Factor, len(sv.factors))
-		for i, f := range sv.factors {
-			vs.Factors[i] = schemas.Factor{Feature: f.Feature, Value: f.Value, Contribution: f.Contribution, Phrase: f.Phrase}
-		}
-		shadow.Scores = append(shadow.Scores, vs)
-		p.m.scores.WithLabelValues(v.Name).Observe(score)
+		p.scores = append(p.scores, schemas.VersionScore{
+			Version: v.Name, Role: v.Role, Score: o.score, Percentile: o.pct, Decile: scoring.Decile(o.pct),
+			Deprioritize: v.Deprioritize(o.pct), UpgradeCandidate: v.Upgrade(o.pct), Factors: o.factors,
+		})
+		sv.obs.Observe(o.score)
 		if v.Role == scoring.RoleProduction {
-			sink = &schemas.LeadScoreSfdc{
-				ID: m.LeadID, Score: score, Percentile: pct, Deprioritize: vs.Deprioritize,
-				ModelVersion: v.Name, ScoredAt: now, Explanation: explanation(sv.factors),
+			p.sink = schemas.LeadScoreSfdc{
+				ID: m.LeadID, Score: o.score, Percentile: o.pct, Deprioritize: v.Deprioritize(o.pct),
+				ModelVersion: v.Name, ScoredAt: now, Explanation: o.explanation,
 				TraceEventID: m.EventID, TraceSourcePartition: e.in.Partition, TraceSourceOffset: e.in.Offset,
 			}
+			sink, explHash = &p.sink, o.explHash
 		}
 	}
+	shadow.Scores = p.scores
 	p.m.scored.Inc()
 
 	if sink != nil {
 		st := featurestore.SinkState{LeadID: m.LeadID, Score: sink.Score, Percentile: sink.Percentile,
-			Deprioritize: sink.Deprioritize, Version: sink.ModelVersion, ExplanationHash: hash(sink.Explanation)}
+			Deprioritize: sink.Deprioritize, Version: sink.ModelVersion, ExplanationHash: explHash}
 		last, ok := p.pending[m.LeadID] // an earlier event of this batch wins over Redis
 		if !ok && res.HasLastSink {
 			last, ok = res.LastSink, true
