@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/prometheus/common/expfmt"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -102,9 +106,12 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 			}
 			if tc.wantErr == "" {
 				h.produce(h.event("k1", "00Q5e00000AbCdEAAA", 1001))
-				h.score()
+				svc := h.score()
 				if n := len(h.drain(h.cfg.TopicShadow)); n != 1 {
 					t.Fatalf("%d shadow records, want 1", n)
+				}
+				if m := metricsText(t, svc); strings.Contains(m, kafkaPass) {
+					t.Fatalf("metrics show the Kafka password:\n%s", m)
 				}
 				return
 			}
@@ -340,4 +347,144 @@ func TestSchemaRegistryAuthAndTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// With a bearer token, /metrics and every endpoint added with Handle need
+// it; /healthz and /readyz never do. With metrics_addr they move to their
+// own listener and the health listener serves nothing else.
+func TestEndpointsNeedTheBearerTokenExceptHealth(t *testing.T) {
+	const token = "bearer-token-5b0f77e2c1"
+	for _, separate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("metrics_addr set %v", separate), func(t *testing.T) {
+			h := newHarness(t)
+			h.cfg.HTTPBearerToken = token
+			healthLn, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := []Option{WithListener(healthLn)}
+			health := "http://" + healthLn.Addr().String()
+			protected := health
+			if separate {
+				mln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, WithMetricsListener(mln))
+				protected = "http://" + mln.Addr().String()
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			svc, err := New(ctx, h.cfg, nil, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc.Handle("GET /api/summary", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"ok":true}`)) }))
+			errc := make(chan error, 1)
+			go func() { errc <- svc.Run(ctx) }()
+			defer func() { cancel(); <-errc }()
+
+			if code, _ := get(t, health+"/healthz", ""); code != http.StatusOK {
+				t.Errorf("/healthz without a token: %d, want 200", code)
+			}
+			for _, path := range []string{"/metrics", "/api/summary", "/dashboard"} {
+				for _, tc := range []struct {
+					name, token string
+				}{{"no token", ""}, {"wrong token", "bearer-token-00000000000"}, {"token prefix", token[:10]}} {
+					if code, body := get(t, protected+path, tc.token); code != http.StatusUnauthorized || strings.Contains(body, "leadscorer_") {
+						t.Errorf("%s with %s: %d, want 401 and no content", path, tc.name, code)
+					}
+				}
+			}
+			if code, body := get(t, protected+"/metrics", token); code != http.StatusOK || !strings.Contains(body, "leadscorer_build_info") {
+				t.Errorf("/metrics with the token: %d", code)
+			}
+			if code, body := get(t, protected+"/api/summary", token); code != http.StatusOK || body != `{"ok":true}` {
+				t.Errorf("/api/summary with the token: %d %q", code, body)
+			}
+			if separate {
+				if code, _ := get(t, health+"/metrics", token); code != http.StatusNotFound {
+					t.Errorf("/metrics on the health address: %d, want 404", code)
+				}
+			}
+		})
+	}
+}
+
+// No Lead Id, CRD, email or name reaches the info-level log or a metric
+// label, for good events, poison and unknown advisors alike.
+func TestNoLeadIdentifiersInLogsOrMetrics(t *testing.T) {
+	h := newHarness(t)
+	var logs bytes.Buffer
+	h.log = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	leads := []string{"00Q5e00000PrIvAAA1", "00Q5e00000PrIvBAA2", "00Q5e00000PrIvCAA3"}
+	const unknownCRD = 7349821
+	bad := h.event("p3", "00Q5e00000PrIvDAA4", 0) // no CRD: validation error
+	h.produce(
+		h.event("p1", leads[0], 1001),
+		h.event("p2", leads[1], unknownCRD),
+		h.event("p4", leads[2], 1002, "V4_Score__c"),
+		bad,
+		h.event("p5", "short-lead-id-xyz", 1003), // invalid Lead Id
+	)
+	svc := h.score()
+	if !strings.Contains(logs.String(), `"msg":"scoring"`) {
+		t.Fatalf("the info log is empty, so the test proves nothing:\n%s", logs.String())
+	}
+	mfs, err := svc.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels strings.Builder
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				fmt.Fprintf(&labels, "%s=%s\n", l.GetName(), l.GetValue())
+			}
+		}
+	}
+	crd := regexp.MustCompile(`(^|[^0-9.])(1001|1002|1003|7349821)([^0-9]|$)`)
+	for where, text := range map[string]string{"log": logs.String(), "metric labels": labels.String()} {
+		for _, id := range append(leads, "00Q5e00000PrIvDAA4", "short-lead-id-xyz") {
+			if strings.Contains(text, id) {
+				t.Errorf("%s holds Lead Id %s:\n%s", where, id, text)
+			}
+		}
+		if m := crd.FindString(text); m != "" {
+			t.Errorf("%s holds a CRD (%q):\n%s", where, m, text)
+		}
+	}
+}
+
+// metricsText is what /metrics would serve.
+func metricsText(t *testing.T, svc *Service) string {
+	t.Helper()
+	mfs, err := svc.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
 }
