@@ -38,6 +38,7 @@ type Store struct {
 	prefix  string
 	metrics *metrics
 	scratch sync.Pool // *lookupScratch
+	firms   firmCache
 }
 
 // New returns a Store on rdb whose keys start with prefix (DefaultPrefix when
@@ -119,7 +120,7 @@ type lookupScratch struct {
 	firmIdx  map[int64]int // firm CRD -> index into firmCmds and firms
 	firmCmds []*redis.SliceCmd
 	firmCRDs []int64
-	firms    []features.Firm
+	firms    []*features.Firm
 	firmErrs []error
 	reqAdv   []int // request -> index into advCmds, -1 for none
 	key      []byte
@@ -172,6 +173,8 @@ func (sc *lookupScratch) reset() {
 	sc.reqAdv = sc.reqAdv[:0]
 	clear(sc.firmErrs)
 	sc.firmErrs = sc.firmErrs[:0]
+	clear(sc.firms)
+	sc.firms = sc.firms[:0]
 }
 
 // Lookup enriches a batch: out[i] receives what the store holds for reqs[i].
@@ -180,8 +183,9 @@ func (sc *lookupScratch) reset() {
 // Requests for the same CRD share one read.
 //
 // out must have len(reqs). Lookup reuses the slices already in out (advisor
-// history, firm arrivals and departures), so a caller that passes the same
-// out for every batch must not keep those slices across calls.
+// history), so a caller that passes the same out for every batch must not
+// keep those slices across calls. A firm's Arrivals and Departures are
+// shared by every result of that firm and with later calls: read only.
 //
 // A Redis or network error fails the whole batch and is returned as is: it
 // is transient and the caller retries the batch (see Retry). A malformed
@@ -299,28 +303,22 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 	if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(sc.firmCmds) {
 		return fmt.Errorf("featurestore: lookup firms: %w", err)
 	}
-	// Decode each firm once into scratch, then copy it to every result
-	// that needs it, into that result's own backing arrays.
-	for len(sc.firms) < len(sc.firmCmds) {
-		sc.firms = append(sc.firms, features.Firm{})
-	}
+	// Decode each distinct firm once, or not at all when the store holds
+	// the same bytes as when it was last decoded.
 	for j, cmd := range sc.firmCmds {
 		key := cmd.Args()[1].(string)
-		d := decoder{key: key, fields: firmFields}
-		var err error
-		found := false
+		var (
+			err  error
+			firm *features.Firm
+		)
 		if err = cmd.Err(); err != nil {
 			err = &MalformedError{Key: key, Err: err}
-		} else if d.vals = cmd.Val(); d.found() {
-			decodeFirm(&d, sc.firmCRDs[j], &sc.firms[j])
-			found = true
-			if d.err != nil {
-				err = d.err
-			}
-		}
-		if !found && err == nil {
+		} else if vals := cmd.Val(); !(&decoder{vals: vals}).found() {
 			err = errNotFound
+		} else {
+			firm, err = s.firms.get(key, sc.firmCRDs[j], vals)
 		}
+		sc.firms = append(sc.firms, firm)
 		sc.firmErrs = append(sc.firmErrs, err)
 	}
 	for i := range reqs {
@@ -336,7 +334,7 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 				res.Err = err
 			}
 		default:
-			copyFirm(&res.Firm, &sc.firms[j])
+			res.Firm = *sc.firms[j]
 			res.FirmFound = true
 		}
 	}
@@ -350,15 +348,67 @@ var errNotFound = errors.New("not found")
 func resetResult(r *Result) {
 	*r = Result{
 		Advisor: features.Advisor{History: r.Advisor.History[:0]},
-		Firm:    features.Firm{Arrivals: r.Firm.Arrivals[:0], Departures: r.Firm.Departures[:0]},
 	}
 }
 
-func copyFirm(dst, src *features.Firm) {
-	arr, dep := dst.Arrivals[:0], dst.Departures[:0]
-	*dst = *src
-	dst.Arrivals = append(arr, src.Arrivals...)
-	dst.Departures = append(dep, src.Departures...)
+// firmCache keeps each firm decoded with the stored values it was decoded
+// from. A firm's arrival and departure lists are long (one day per rep move
+// over years) and shared by every advisor of the firm: parsing and copying
+// them per event was a third of the scorer's allocations. A stored value
+// that changed is decoded again; the comparison is of the bytes, so the
+// cache never serves anything but what Redis holds now.
+type firmCache struct {
+	mu sync.Mutex
+	m  map[string]*cachedFirm
+}
+
+type cachedFirm struct {
+	raw  []string // the HMGET reply it was decoded from
+	firm *features.Firm
+}
+
+// maxCachedFirms bounds the cache; a full cache starts over.
+const maxCachedFirms = 1 << 16
+
+// get returns the firm that vals (an HMGET of firmFields, not all nil)
+// decode to, from the cache when the values are the same, or the
+// *MalformedError decoding them gives. The firm is shared: read only.
+func (c *firmCache) get(key string, crd int64, vals []any) (*features.Firm, error) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && sameReply(e.raw, vals) {
+		return e.firm, nil
+	}
+	d := decoder{key: key, fields: firmFields, vals: vals}
+	f := &features.Firm{}
+	decodeFirm(&d, crd, f)
+	if d.err != nil {
+		return nil, d.err
+	}
+	raw := make([]string, len(vals))
+	for i, v := range vals {
+		raw[i] = v.(string) // decodeFirm refused anything else
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedFirms {
+		c.m = map[string]*cachedFirm{}
+	}
+	c.m[key] = &cachedFirm{raw: raw, firm: f}
+	c.mu.Unlock()
+	return f, nil
+}
+
+func sameReply(raw []string, vals []any) bool {
+	if len(raw) != len(vals) {
+		return false
+	}
+	for i, v := range vals {
+		if s, ok := v.(string); !ok || s != raw[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // allReplyErrors reports whether every failed command failed with an error
