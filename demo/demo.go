@@ -46,6 +46,9 @@ type Options struct {
 	// Timeout bounds the scoring phase.
 	Timeout time.Duration
 	Log     *slog.Logger
+	// Validation, when set, follows the stream with the simulated parallel
+	// validation (its Registry, RedisURL and RedisPrefix are filled in).
+	Validation *ValidationOptions
 }
 
 // Summary is what a demo run did, counted from the output topics.
@@ -179,6 +182,16 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 		return nil, err
 	}
 	sum.print(w)
+	if opts.Validation != nil {
+		vo := *opts.Validation
+		vo.Registry, vo.RedisURL, vo.RedisPrefix = opts.Registry, redisURL, cfg.RedisPrefix
+		if err := clearPrefix(ctx, rdb, cfg.RedisPrefix+"sink:"); err != nil {
+			return nil, err
+		}
+		if _, err := Validation(ctx, pop, vo, w); err != nil {
+			return nil, err
+		}
+	}
 	return sum, nil
 }
 

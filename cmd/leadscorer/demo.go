@@ -27,6 +27,10 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	seed := fs.Uint64("seed", 1, "seed of the population and the event stream")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up scoring after this long")
 	verbose := fs.Bool("v", false, "log the scorer's own messages to stderr")
+	validate := fs.Bool("validation", true, "follow the stream with weeks of simulated contacts and outcomes, the validator and its report")
+	underperform := fs.Bool("underperform", false, "make v4.1.0 underperform once promoted: the rollback criteria fire")
+	autoRollback := fs.Bool("auto-rollback", true, "let the validator roll the registry copy back when a criterion fires")
+	htmlOut := fs.String("html", "validation-report.html", "where the validation's HTML report goes; empty: none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,6 +44,10 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		if opts.RegistryURL == "" {
 			opts.RegistryURL = "http://127.0.0.1:8081"
 		}
+	}
+	if *validate {
+		opts.Validation = &demo.ValidationOptions{PromoteAfterWeeks: 2, Underperform: *underperform,
+			AutoRollback: *autoRollback, HTML: *htmlOut, Seed: *seed}
 	}
 	if *verbose {
 		opts.Log = newLogger(stderr, "info")

@@ -112,9 +112,13 @@ func (rep *Report) criteria(opts Options) Criteria {
 		if n >= RollbackLiftWeeks {
 			run := evaluated[n-RollbackLiftWeeks:]
 			fired := true
+			have := map[string]bool{}
+			for _, w := range c.Weeks {
+				have[w.Week] = true
+			}
 			for i, w := range run {
 				fired = fired && float64(w.TopDecileLift) < RollbackTopDecileLift
-				if i > 0 && !consecutiveWeeks(run[i-1].Week, w.Week) {
+				if i > 0 && !consecutiveWeeks(run[i-1].Week, w.Week, have) {
 					fired = false
 				}
 			}
@@ -165,11 +169,22 @@ func fmtNum(v Num, criterion string) string {
 	}
 }
 
-// consecutiveWeeks reports whether ISO week key b follows a.
-func consecutiveWeeks(a, b string) bool {
+// consecutiveWeeks reports whether judged ISO week b follows judged week a:
+// every calendar week between them has labelled leads (have) but too few
+// conversions to judge, so it neither confirms nor breaks the run. A week
+// without any labelled lead breaks it.
+func consecutiveWeeks(a, b string, have map[string]bool) bool {
 	ta, errA := parseISOWeek(a)
 	tb, errB := parseISOWeek(b)
-	return errA == nil && errB == nil && tb.Sub(ta) == 7*24*time.Hour
+	if errA != nil || errB != nil || !tb.After(ta) {
+		return false
+	}
+	for t := ta.AddDate(0, 0, 7); t.Before(tb); t = t.AddDate(0, 0, 7) {
+		if !have[isoWeekKey(t)] {
+			return false
+		}
+	}
+	return true
 }
 
 // parseISOWeek returns the Monday starting ISO week "2025-W36".

@@ -185,6 +185,8 @@ func TestRollbackCriteria(t *testing.T) {
 			fired: map[string]bool{CriterionLift: false, CriterionAUC: true, CriterionConversion: true}, evaluated: 1},
 		{name: "two low-lift weeks with a gap between are not consecutive", production: "bad", weeks: []int{20, -1, 20},
 			fired: map[string]bool{CriterionLift: false, CriterionAUC: true, CriterionConversion: true}, evaluated: 2},
+		{name: "a week too thin to judge between two low-lift weeks neither confirms nor breaks the run", production: "bad", weeks: []int{20, 3, 20},
+			fired: map[string]bool{CriterionLift: true, CriterionAUC: true, CriterionConversion: true}, evaluated: 2},
 		{name: "weeks with fewer than 5 conversions are not judged", production: "bad", weeks: []int{4, 4},
 			fired: map[string]bool{CriterionLift: false, CriterionAUC: false, CriterionConversion: false}, evaluated: 0},
 		{name: "weeks before the promotion are not the version's to answer for", production: "bad", weeks: []int{20, 20, 20},
