@@ -69,3 +69,64 @@ func BenchmarkLoadXGBoostJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCommitted scores and explains the test-set rows of the committed
+// models (v4.1.0 keeps the trees up to its early-stopping best iteration).
+func BenchmarkCommitted(b *testing.B) {
+	reg, err := LoadRegistry(filepath.Join("..", "models", "registry.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range reg.Serving() {
+		t := &testing.T{}
+		_, rows := readParityCSV(t, filepath.Join("..", "testdata", "parity", v.Name, "features.csv"))
+		if len(rows) == 0 {
+			b.Fatalf("%s: no parity rows", v.Name)
+		}
+		b.Run(v.Name+"/score", func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				v.Model.Score(rows[i%len(rows)])
+				i++
+			}
+		})
+		b.Run(v.Name+"/explain", func(b *testing.B) {
+			out := make([]float64, len(v.Features)+1)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				_ = v.Model.Contributions(rows[i%len(rows)], out)
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkFlatVersusWalk compares the flat layout with the node walk on
+// the committed models, in one run so both see the same machine load.
+func BenchmarkFlatVersusWalk(b *testing.B) {
+	reg, err := LoadRegistry(filepath.Join("..", "models", "registry.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, v := range reg.Serving() {
+		m := v.Model.(*XGBoost)
+		_, rows := readParityCSV(&testing.T{}, filepath.Join("..", "testdata", "parity", v.Name, "features.csv"))
+		flat := m.flat
+		for _, mode := range []string{"walk", "flat"} {
+			b.Run(v.Name+"/"+mode, func(b *testing.B) {
+				if mode == "walk" {
+					m.flat = nil
+					defer func() { m.flat = flat }()
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					m.Score(rows[i%len(rows)])
+					i++
+				}
+			})
+		}
+	}
+}

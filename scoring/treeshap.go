@@ -34,8 +34,17 @@ const (
 func (m *XGBoost) buildShapTables() {
 	s := m.newScratch().(*shapScratch)
 	m.shapStart = make([]int32, len(m.roots))
+	for t := range m.shapStart {
+		m.shapStart[t] = -1
+	}
+	m.tabStart = make([]int32, len(m.roots)+1)
+	if len(m.features) > flatMaxFeatures {
+		return // the table path indexes features with a byte
+	}
+	defer func() { m.tabStart[len(m.roots)] = int32(len(m.tabSplits)) }()
 	for t, root := range m.roots {
 		m.shapStart[t] = -1
+		m.tabStart[t] = int32(len(m.tabSplits))
 		lo, hi := root, m.treeEnd(t)
 		var internal []int32
 		for i := lo; i < hi; i++ {
@@ -49,6 +58,14 @@ func (m *XGBoost) buildShapTables() {
 			continue
 		}
 		m.shapStart[t] = int32(len(m.shapTable))
+		for _, i := range internal {
+			n := &m.nodes[i]
+			ml := uint8(0)
+			if n.miss == n.left {
+				ml = 1
+			}
+			m.tabSplits = append(m.tabSplits, flatSplit{thr: n.value, feat: uint8(n.feat), missLeft: ml})
+		}
 		for pat := range 1 << len(internal) {
 			for j, i := range internal {
 				s.hot[i] = m.nodes[i].left + int32(pat>>j&1)
@@ -116,20 +133,28 @@ func (m *XGBoost) Contributions(x []float64, out []float64) error {
 	}
 	s := m.scratch.Get().(*shapScratch)
 	clear(s.phi)
+	// A float32 copy of the row and its missing flags, for the table path.
+	var xf [flatMaxFeatures]float32
+	var miss [flatMaxFeatures]uint8
+	if nf <= flatMaxFeatures {
+		for i := range nf {
+			v := float32(x[i])
+			xf[i] = v
+			if v != v {
+				miss[i] = 1
+			}
+		}
+	}
 	for t, root := range m.roots {
 		lo, hi := root, m.treeEnd(t)
 		feats := m.treeFeat[m.featStart[t]:m.featStart[t+1]]
 		if off := m.shapStart[t]; off >= 0 {
-			pat, bit := 0, 0
-			for i := lo; i < hi; i++ {
-				n := &m.nodes[i]
-				if n.feat < 0 {
-					continue
-				}
-				if hotChild(x, n) != n.left {
-					pat |= 1 << bit
-				}
-				bit++
+			// The pattern: bit j set when the row goes right at the j-th
+			// internal node; computed without branches.
+			pat := 0
+			for j, sp := range m.tabSplits[m.tabStart[t]:m.tabStart[t+1]] {
+				left := lessU8(xf[sp.feat], sp.thr) | miss[sp.feat]&sp.missLeft
+				pat |= int(1-left) << j
 			}
 			vals := m.shapTable[int(off)+pat*len(feats):]
 			for j, f := range feats {

@@ -38,11 +38,15 @@ type XGBoost struct {
 	mean      []float32 // cover-weighted mean leaf value below the node
 	treeFeat  []int32   // distinct split features of tree t: treeFeat[featStart[t]:featStart[t+1]]
 	featStart []int32
-	maxDepth  int       // deepest leaf over all trees, root = 0
-	shapStart []int32   // per tree: offset of its TreeSHAP table in shapTable, -1 if none
-	shapTable []float32 // per tree, per hot pattern: the values of the tree's features
+	maxDepth  int         // deepest leaf over all trees, root = 0
+	shapStart []int32     // per tree: offset of its TreeSHAP table in shapTable, -1 if none
+	shapTable []float32   // per tree, per hot pattern: the values of the tree's features
+	tabSplits []flatSplit // internal nodes of the table trees, tree t's at tabSplits[tabStart[t]:tabStart[t+1]]
+	tabStart  []int32
 
 	bestIteration int // learner attribute best_iteration, -1 when absent
+
+	flat *flatTrees // the same trees as perfect trees, when shallow; see flat.go
 
 	scratch sync.Pool // *shapScratch
 }
@@ -276,6 +280,7 @@ func LoadXGBoostJSON(r io.Reader) (*XGBoost, error) {
 	}
 	m.featStart = append(m.featStart, int32(len(m.treeFeat)))
 	m.buildShapTables()
+	m.buildFlat()
 	m.scratch.New = func() any { return m.newScratch() }
 	return m, nil
 }
@@ -477,6 +482,9 @@ func (m *XGBoost) Score(x []float64) float64 {
 func (m *XGBoost) Margin(x []float64) float64 { return float64(m.margin(x)) }
 
 func (m *XGBoost) margin(x []float64) float32 {
+	if m.flat != nil {
+		return m.flatMargin(x)
+	}
 	_ = x[len(m.features)-1]
 	nodes := m.nodes
 	sum := m.baseMargin
