@@ -6,8 +6,6 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
-
-	"github.com/linkedin/goavro/v2"
 )
 
 // DecodeLeadChanged decodes a wire-format LeadChanged into dst, resolving
@@ -15,6 +13,18 @@ import (
 // a *RecordError of class decode or schema; any other error (registry
 // unreachable) means retry. It does not validate values: see Validate.
 func (c *Codec) DecodeLeadChanged(ctx context.Context, b []byte, dst *LeadChanged) error {
+	if id, body, err := header.DecodeID(b); err == nil && id != 0 && id == c.ids[kindLeadChanged] {
+		if err := decodeLeadChangedFast(body, dst); err != nil {
+			return &RecordError{Class: ClassDecode, Err: fmt.Errorf("%s body (schema id %d): %w", specs[kindLeadChanged].record, id, err)}
+		}
+		return nil
+	}
+	return c.decodeLeadChangedGeneric(ctx, b, dst)
+}
+
+// decodeLeadChangedGeneric decodes with the writer's schema from the
+// registry, through goavro and resolution.
+func (c *Codec) decodeLeadChangedGeneric(ctx context.Context, b []byte, dst *LeadChanged) error {
 	m, err := c.decode(ctx, b, kindLeadChanged)
 	if err != nil {
 		return err
@@ -38,24 +48,7 @@ func (c *Codec) DecodeLeadChanged(ctx context.Context, b []byte, dst *LeadChange
 // Validate: producers of test and demo traffic may write invalid events on
 // purpose.
 func (c *Codec) AppendLeadChanged(dst []byte, e *LeadChanged) ([]byte, error) {
-	var crd any
-	if e.HasCRD {
-		crd = goavro.Union("long", e.CRD)
-	}
-	changed := make([]any, len(e.ChangedFields))
-	for i, f := range e.ChangedFields {
-		changed[i] = f
-	}
-	return c.encode(dst, kindLeadChanged, map[string]any{
-		"event_id":       e.EventID,
-		"lead_id":        e.LeadID,
-		"crd":            crd,
-		"has_email":      e.HasEmail,
-		"has_linkedin":   e.HasLinkedIn,
-		"stage":          e.Stage,
-		"changed_fields": changed,
-		"event_time":     e.EventTime,
-	})
+	return c.appendLeadChangedFast(dst, e)
 }
 
 // AppendSfdc appends r in the wire format to dst, after checking what the
@@ -74,20 +67,7 @@ func (c *Codec) AppendSfdc(dst []byte, r *LeadScoreSfdc) ([]byte, error) {
 	if et == "" {
 		et = SfdcEventType
 	}
-	return c.encode(dst, kindSfdc, map[string]any{
-		"Id":                      r.ID,
-		"V4_Score__c":             r.Score,
-		"V4_Score_Percentile__c":  int32(r.Percentile),
-		"V4_Deprioritize__c":      r.Deprioritize,
-		"V4_Model_Version__c":     r.ModelVersion,
-		"V4_Scored_At__c":         r.ScoredAt,
-		"V4_Score_Explanation__c": r.Explanation,
-		"_ObjectType":             ot,
-		"_EventType":              et,
-		"trace_event_id":          r.TraceEventID,
-		"trace_source_partition":  r.TraceSourcePartition,
-		"trace_source_offset":     r.TraceSourceOffset,
-	})
+	return c.appendSfdcFast(dst, r, ot, et)
 }
 
 func (r *LeadScoreSfdc) check() error {
@@ -149,50 +129,12 @@ func (c *Codec) AppendShadow(dst []byte, r *LeadScoreShadow) ([]byte, error) {
 	if r.ScoredAt.IsZero() {
 		return dst, fmt.Errorf("schemas: LeadScoreShadow: scored_at: zero time")
 	}
-	scores := make([]any, len(r.Scores))
 	for i := range r.Scores {
-		s := &r.Scores[i]
-		if err := s.check(); err != nil {
+		if err := r.Scores[i].check(); err != nil {
 			return dst, fmt.Errorf("schemas: LeadScoreShadow: scores[%d].%w", i, err)
 		}
-		factors := make([]any, len(s.Factors))
-		for j, f := range s.Factors {
-			factors[j] = map[string]any{
-				"feature":      f.Feature,
-				"value":        nullableDouble(f.Value),
-				"contribution": f.Contribution,
-				"phrase":       f.Phrase,
-			}
-		}
-		scores[i] = map[string]any{
-			"version":           s.Version,
-			"role":              s.Role,
-			"score":             s.Score,
-			"percentile":        int32(s.Percentile),
-			"decile":            int32(s.Decile),
-			"deprioritize":      s.Deprioritize,
-			"upgrade_candidate": s.UpgradeCandidate,
-			"factors":           factors,
-		}
 	}
-	f := &r.Freshness
-	return c.encode(dst, kindShadow, map[string]any{
-		"event_id":   r.EventID,
-		"lead_id":    r.LeadID,
-		"crd":        r.CRD,
-		"event_time": r.EventTime,
-		"scored_at":  r.ScoredAt,
-		"scores":     scores,
-		"freshness": map[string]any{
-			"advisor_found":       f.AdvisorFound,
-			"firm_found":          f.FirmFound,
-			"advisor_stale":       f.AdvisorStale,
-			"firm_stale":          f.FirmStale,
-			"advisor_age_seconds": f.AdvisorAgeSeconds,
-			"firm_age_seconds":    f.FirmAgeSeconds,
-		},
-		"processing_latency_us": r.ProcessingLatencyUS,
-	})
+	return c.appendShadowFast(dst, r)
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
@@ -326,14 +268,6 @@ func stringList(m map[string]any, k string) []string {
 		out[i], _ = x.(string)
 	}
 	return out
-}
-
-// nullableDouble encodes NaN, a missing feature value, as null.
-func nullableDouble(f float64) any {
-	if math.IsNaN(f) {
-		return nil
-	}
-	return goavro.Union("double", f)
 }
 
 // nullableDoubleOf decodes a ["null","double"] field; null is NaN.
