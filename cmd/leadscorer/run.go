@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/service"
@@ -34,12 +36,29 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
-	cfg, err := loadConfig("run", args, stderr)
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := config.Bind(fs)
+	// For tests only (the fault suite): a fixed scoring time makes every
+	// score reproducible offline. Not a setting: production scores as of now.
+	scoringTime := fs.String("scoring-time", "", "for tests only: score as of this RFC 3339 time instead of the wall clock")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := f.Load(os.Getenv)
 	if err != nil {
 		return err
 	}
+	var opts []service.Option
+	if *scoringTime != "" {
+		at, err := time.Parse(time.RFC3339Nano, *scoringTime)
+		if err != nil {
+			return fmt.Errorf("--scoring-time: %w", err)
+		}
+		opts = append(opts, service.WithClock(func() time.Time { return at }))
+	}
 	log := newLogger(stderr, cfg.LogLevel)
-	svc, err := service.New(ctx, cfg, log)
+	svc, err := service.New(ctx, cfg, log, opts...)
 	if err != nil {
 		return err
 	}
