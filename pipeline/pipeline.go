@@ -69,6 +69,38 @@ type Pipeline struct {
 	values  features.Values
 	scores  []schemas.VersionScore // one event's, encoded before the next
 	sink    schemas.LeadScoreSfdc
+	// Output records and their keys and values are carved from these,
+	// reused batch after batch: the consumer produces, flushes and commits
+	// a batch's outputs before it calls Transform again.
+	arena  []byte
+	chunks [][]kgo.Record
+	nrec   int
+}
+
+const recChunk = 1024
+
+// record returns a zeroed output record that lives until the next batch.
+func (p *Pipeline) record() *kgo.Record {
+	c, i := p.nrec/recChunk, p.nrec%recChunk
+	if c == len(p.chunks) {
+		p.chunks = append(p.chunks, make([]kgo.Record, recChunk))
+	}
+	p.nrec++
+	r := &p.chunks[c][i]
+	*r = kgo.Record{}
+	return r
+}
+
+// output appends a record of topic with the key and the value the arena
+// holds from start on.
+func (p *Pipeline) output(out []*kgo.Record, topic, key string, start int) []*kgo.Record {
+	r := p.record()
+	r.Topic = topic
+	r.Value = p.arena[start:len(p.arena):len(p.arena)]
+	k := len(p.arena)
+	p.arena = append(p.arena, key...)
+	r.Key = p.arena[k:len(p.arena):len(p.arena)]
+	return append(out, r)
 }
 
 type event struct {
@@ -192,12 +224,16 @@ func (p *Pipeline) SetRegistry(reg *scoring.Registry) error {
 // Registry returns the registry the next batch scores with.
 func (p *Pipeline) Registry() *scoring.Registry { return p.snap.Load().reg }
 
-// Transform implements consumer.Transformer.
+// Transform implements consumer.Transformer. The sink and shadow records it
+// returns, their keys and values are reused by the next call: the consumer
+// has produced and ended the batch's transaction by then.
 func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
 	start := time.Now()
 	snap := p.snap.Load() // one registry snapshot for the whole batch
 	now := p.opts.Now().UTC()
 	clear(p.pending)
+	p.arena = p.arena[:0]
+	p.nrec = 0
 	p.m.eventsIn.Add(float64(len(in)))
 
 	// Decode, validate and guard each record.
@@ -354,21 +390,23 @@ func (p *Pipeline) score(snap *snapshot, e *event, res *featurestore.Result, now
 		if ok && unchanged(last, st, p.opts.ScoreEpsilon) {
 			p.m.suppressed.Inc()
 		} else {
-			val, err := p.codec.AppendSfdc(nil, sink)
-			if err != nil {
+			at := len(p.arena)
+			var err error
+			if p.arena, err = p.codec.AppendSfdc(p.arena, sink); err != nil {
 				return out, fmt.Errorf("pipeline: encode sink record: %w", err)
 			}
-			out = append(out, &kgo.Record{Topic: p.opts.SfdcTopic, Key: []byte(m.LeadID), Value: val})
+			out = p.output(out, p.opts.SfdcTopic, m.LeadID, at)
 			p.pending[m.LeadID] = st
 			p.m.sinkRecords.Inc()
 		}
 	}
 	shadow.ProcessingLatencyUS = time.Since(start).Microseconds()
-	val, err := p.codec.AppendShadow(nil, &shadow)
-	if err != nil {
+	at := len(p.arena)
+	var err error
+	if p.arena, err = p.codec.AppendShadow(p.arena, &shadow); err != nil {
 		return out, fmt.Errorf("pipeline: encode shadow record: %w", err)
 	}
-	return append(out, &kgo.Record{Topic: p.opts.ShadowTopic, Key: []byte(m.LeadID), Value: val}), nil
+	return p.output(out, p.opts.ShadowTopic, m.LeadID, at), nil
 }
 
 // unchanged reports whether the Lead would show the same thing: same
