@@ -3,6 +3,7 @@ package featurestore
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,11 +57,23 @@ func Load(ctx context.Context, s *Store, r io.Reader, progress io.Writer) (Summa
 	var sum Summary
 	bar := newProgressBar(progress, inputSize(r))
 
-	sc := bufio.NewScanner(r)
+	// A gzip file (the population ships one) is read as is; progress counts
+	// the bytes of the file either way.
+	cr := &countingReader{r: r}
+	br := bufio.NewReaderSize(cr, 64<<10)
+	var src io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return sum, fmt.Errorf("featurestore: load: gzip: %w", err)
+		}
+		defer gz.Close()
+		src = gz
+	}
+	sc := bufio.NewScanner(src)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	advisors := make([]features.Advisor, 0, putChunk)
 	firms := make([]features.Firm, 0, putChunk)
-	var read int64
 
 	flush := func() error {
 		if err := s.PutAdvisors(ctx, advisors); err != nil {
@@ -72,14 +85,13 @@ func Load(ctx context.Context, s *Store, r io.Reader, progress io.Writer) (Summa
 		sum.Advisors += len(advisors)
 		sum.Firms += len(firms)
 		advisors, firms = advisors[:0], firms[:0]
-		bar.update(read, sum)
+		bar.update(cr.n, sum)
 		return nil
 	}
 
 	for sc.Scan() {
 		sum.Lines++
 		line := sc.Bytes()
-		read += int64(len(line)) + 1
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
@@ -186,4 +198,16 @@ func (p *progressBar) done() {
 	if p.w != nil && p.drawn {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

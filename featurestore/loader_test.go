@@ -1,6 +1,8 @@
 package featurestore
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"os"
 	"path/filepath"
@@ -58,6 +60,45 @@ func TestLoadSmallFile(t *testing.T) {
 	}
 	if !out[1].AdvisorFound || out[1].FirmFound || out[1].Advisor.RepType != "IA" {
 		t.Errorf("advisor 2 without firm: %+v", out[1])
+	}
+}
+
+// The population ships gzipped: Load reads it as is, and the bar still
+// counts the bytes of the file.
+func TestLoadGzippedFile(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	path := filepath.Join(t.TempDir(), "population.jsonl.gz")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write([]byte(smallPopulation)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var progress strings.Builder
+	sum, err := Load(ctx, s, f, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Advisors != 2 || sum.Firms != 2 {
+		t.Errorf("summary = %+v, want 2 advisors and 2 firms", sum)
+	}
+	if !strings.Contains(progress.String(), "100%") {
+		t.Errorf("progress = %q, want it to reach 100%%", progress.String())
+	}
+	out := make([]Result, 1)
+	if err := s.Lookup(ctx, []Request{{CRD: 1}}, out); err != nil || !out[0].AdvisorFound || !out[0].FirmFound {
+		t.Fatalf("advisor 1 after a gzipped load: %+v, %v", out[0], err)
 	}
 }
 
