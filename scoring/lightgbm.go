@@ -33,7 +33,7 @@ func LoadLightGBM(r io.Reader) (Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lightgbm: reading model: %w", err)
 	}
-	ens, err := leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(raw)), true)
+	ens, err := lgEnsemble(raw)
 	if err != nil {
 		return nil, fmt.Errorf("lightgbm: %w", err)
 	}
@@ -60,6 +60,19 @@ func LoadLightGBM(r io.Reader) (Model, error) {
 	}
 	m.buf.New = func() any { return new([1]float64) }
 	return m, nil
+}
+
+// lgEnsemble parses raw with leaves, whose parser indexes slices with
+// numbers read from the file and panics on a malformed tree (found by
+// FuzzLoadLightGBM): the panic becomes an error, so a corrupt model file is
+// refused like any other instead of crashing a registry reload.
+func lgEnsemble(raw []byte) (ens *leaves.Ensemble, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ens, err = nil, fmt.Errorf("malformed model: %v", p)
+		}
+	}()
+	return leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(raw)), true)
 }
 
 // lightGBMFeatureNames reads the feature_names line of the model header
