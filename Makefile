@@ -3,7 +3,7 @@ GO ?= go
 PYTHON ?= /usr/bin/python3
 BIN := bin/leadscorer
 
-.PHONY: all build demo test vet fmt-check redis models bench sandbox
+.PHONY: all build demo test vet fmt-check redis models bench sandbox bench-e2e
 
 all: build
 
@@ -51,3 +51,31 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 .PHONY: docker
 docker:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+# Alert rules of the validator's gauges, tested with promtool (Debian's
+# prometheus package, installed when missing and root).
+.PHONY: promtool-test
+promtool-test:
+	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y prometheus >/dev/null; } || { echo "promtool missing: apt-get install prometheus"; exit 1; }
+	promtool check rules deploy/prometheus/rules.yml
+	promtool test rules deploy/prometheus/rules_test.yml
+
+# The validation dashboard in headless chromium (Debian's, installed when
+# missing and root): page renders, charts present, numbers equal the JSON.
+.PHONY: browser-test
+browser-test:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y chromium >/dev/null; } || { echo "chromium missing: apt-get install chromium"; exit 1; }
+	$(GO) test -count=1 -tags browser -run Chromium ./validation/stream/
+
+# End to end: sandbox + Redis with 100,000 advisors + `leadscorer run` as
+# separate processes; key=value figures on stdout (docs/BENCHMARKS.md).
+bench-e2e:
+	scripts/bench-e2e.sh
+
+# The fault suite (docs/RELIABILITY.md): the scorer as real processes against
+# a sandbox broker process and the Redis on 127.0.0.1:6379; kill -9,
+# rebalance, broker restart, Redis outage, poison and a corrupt model, 100,000
+# events each. Stops by itself (--timeout 14m); about 5 minutes.
+.PHONY: chaos
+chaos: build redis
+	./$(BIN) chaos --bin $(BIN)

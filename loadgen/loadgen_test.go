@@ -1,0 +1,177 @@
+package loadgen
+
+import (
+	"context"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestPickerSpreadsKeysZipfLike(t *testing.T) {
+	leads := make([]Lead, 10000)
+	for i := range leads {
+		leads[i] = Lead{ID: string(rune('a' + i%26)), CRD: int64(i + 1)}
+	}
+	p := newPicker(leads, DefaultZipfS, 7)
+	counts := map[int64]int{}
+	const n = 200_000
+	for range n {
+		counts[p.next().CRD]++
+	}
+	freq := make([]int, 0, len(counts))
+	for _, c := range counts {
+		freq = append(freq, c)
+	}
+	slices.Sort(freq)
+	slices.Reverse(freq)
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"many distinct leads are used", len(counts) > 2000},
+		{"the hottest lead is hot but not everything", freq[0] > n/50 && freq[0] < n/4},
+		{"the hottest is hotter than the tenth", freq[0] > 3*freq[9]},
+	}
+	for _, tc := range tests {
+		if !tc.ok {
+			t.Errorf("%s: %d distinct, top counts %v", tc.name, len(counts), freq[:10])
+		}
+	}
+}
+
+func TestShadowEventTimeReadsTheEncodedField(t *testing.T) {
+	c := schemas.NewCodec(nil, schemas.IDs{Shadow: 3})
+	at := time.Date(2026, 3, 4, 5, 6, 7, 891_000_000, time.UTC)
+	rec, err := c.AppendShadow(nil, &schemas.LeadScoreShadow{EventID: "e-1", LeadID: "00Q000000000000AAA", CRD: 123456,
+		EventTime: at, ScoredAt: at.Add(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := shadowEventTime(rec)
+	if err != nil || !got.Equal(at) {
+		t.Fatalf("event time %v, %v; want %v", got, err, at)
+	}
+	for n := range len(rec) - 1 {
+		if _, err := shadowEventTime(rec[:n]); err == nil && n < 5 {
+			t.Errorf("%d bytes: no error for a record without its header", n)
+		}
+	}
+}
+
+func TestQuantileIsNearestRank(t *testing.T) {
+	xs := make([]float64, 1000)
+	for i := range xs {
+		xs[i] = float64(i + 1)
+	}
+	for _, tc := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 500}, {0.99, 990}, {0.999, 999}, {1, 1000}, {0, 1}} {
+		if got := quantile(xs, tc.q); got != tc.want {
+			t.Errorf("q%v = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if got := quantile([]float64{7}, 0.999); got != 7 {
+		t.Errorf("one sample: %v", got)
+	}
+}
+
+func TestPassthroughCopiesEachRecordToEveryTopic(t *testing.T) {
+	p := &Passthrough{Topics: []string{"a", "b"}}
+	in := []*kgo.Record{{Key: []byte("k1"), Value: []byte("v1")}, {Key: []byte("k2"), Value: []byte("v2")}}
+	out, err := p.Transform(context.Background(), in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 4 {
+		t.Fatalf("%d outputs for 2 inputs and 2 topics", len(out))
+	}
+	for i, r := range out {
+		src := in[i/2]
+		if r.Topic != p.Topics[i%2] || string(r.Key) != string(src.Key) || string(r.Value) != string(src.Value) {
+			t.Errorf("output %d: %s %s %s", i, r.Topic, r.Key, r.Value)
+		}
+	}
+}
+
+func TestRunRefusesImpossibleOptions(t *testing.T) {
+	leads := []Lead{{ID: "x", CRD: 1}}
+	for _, tc := range []struct {
+		name string
+		o    Options
+	}{
+		{"no leads", Options{Count: 1}},
+		{"no bound", Options{Leads: leads}},
+		{"negative rate", Options{Leads: leads, Count: 1, Rate: -1}},
+		{"zipf exponent at most 1", Options{Leads: leads, Count: 1, ZipfS: 1}},
+	} {
+		if _, err := Run(context.Background(), tc.o); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+	}
+	if math.IsNaN(Stats{}.Rate()) {
+		t.Error("rate of an empty run is NaN")
+	}
+}
+
+// At a fixed rate each event's time is its due time, start + n/rate, so
+// latency measured from it includes any delay of the generator itself.
+func TestRunAtAFixedRateStampsDueTimes(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	codec := schemas.NewCodec(nil, schemas.IDs{LeadChanged: 1})
+	leads := []Lead{{ID: "00Q000000000001AAA", CRD: 1}, {ID: "00Q000000000002AAA", CRD: 2}, {ID: "00Q000000000003AAA", CRD: 3}}
+	const rate, count = 2000.0, 300
+	st, err := Run(context.Background(), Options{Brokers: cluster.ListenAddrs(), Topic: "in", Codec: codec,
+		Leads: leads, Rate: rate, Count: count, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sent != count || st.Failed != 0 {
+		t.Fatalf("sent %d, failed %d; want %d, 0", st.Sent, st.Failed, count)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("in"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	times := map[int]time.Time{}
+	for len(times) < count && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var e schemas.LeadChanged
+			if err := codec.DecodeLeadChanged(ctx, r.Value, &e); err != nil {
+				t.Fatal(err)
+			}
+			if string(r.Key) != e.LeadID {
+				t.Errorf("key %s, lead %s", r.Key, e.LeadID)
+			}
+			n, err := strconv.Atoi(e.EventID[strings.LastIndexByte(e.EventID, '-')+1:])
+			if err != nil {
+				t.Fatalf("event id %q: %v", e.EventID, err)
+			}
+			times[n] = e.EventTime
+		})
+	}
+	if len(times) != count {
+		t.Fatalf("read %d distinct events, want %d", len(times), count)
+	}
+	for n := 1; n < count; n++ {
+		want := time.Duration(float64(n) / rate * float64(time.Second))
+		if d := times[n].Sub(times[0]); d < want-time.Millisecond || d > want+time.Millisecond {
+			t.Fatalf("event %d at +%v from event 0, want +%v (1 ms resolution)", n, d, want)
+		}
+	}
+}
