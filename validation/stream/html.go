@@ -177,6 +177,7 @@ var funcs = template.FuncMap{
 		return fmt.Sprint(float64(n))
 	},
 	"color":      func(i int) string { return palette[i%len(palette)] },
+	"ruleValue":  func(r Rule) string { return fmtNum(r.Value, r.Name) },
 	"liftChart":  liftChart,
 	"histChart":  histChart,
 	"heatMap":    heatMap,
@@ -339,7 +340,7 @@ production <b id="production">{{.Rep.Production}}</b>;
 {{with .Rep.Criteria}}
 <h2>Rollback criteria for {{.Version}}, per complete ISO week since its promotion</h2>
 <table id="criteria"><tr><th>criterion</th><th>week</th><th>value</th><th>status</th></tr>
-{{range .Rules}}<tr data-criterion="{{.Name}}" data-fired="{{.Fired}}"><td>{{.Rule}}</td><td>{{or .Week "-"}}</td><td>{{raw .Value}}</td><td class="{{if .Fired}}fail{{else}}pass{{end}}">{{if .Fired}}FIRED{{else}}ok{{end}}</td></tr>{{end}}
+{{range .Rules}}<tr data-criterion="{{.Name}}" data-fired="{{.Fired}}"><td>{{.Rule}}</td><td>{{or .Week "-"}}</td><td data-value="{{raw .Value}}">{{ruleValue .}}</td><td class="{{if .Fired}}fail{{else}}pass{{end}}">{{if .Fired}}FIRED{{else}}ok{{end}}</td></tr>{{end}}
 </table>
 <table id="weeks"><tr><th>week</th><th>labelled</th><th>conversions</th><th>top-decile lift</th><th>AUC</th><th>top-decile conversion</th><th>judged</th></tr>
 {{range .Weeks}}<tr><td>{{.Week}}</td><td>{{.Labelled}}</td><td>{{.Conversions}}</td><td>{{f .TopDecileLift "%.2fx"}}</td><td>{{f .AUC "%.3f"}}</td><td>{{pct .TopDecileConversion}}</td><td>{{if .Evaluated}}yes{{else}}too few conversions{{end}}</td></tr>{{end}}

@@ -1,0 +1,132 @@
+//go:build browser
+
+package stream
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The dashboard in a real browser: Debian's chromium, headless, renders
+// /dashboard; the charts are in the DOM it built and every figure in the
+// table equals the JSON endpoint's. Run by `make browser-test`, which
+// installs chromium; this test installs nothing and fails without it.
+// SCREENSHOT=file.png also saves a screenshot of the page.
+func TestDashboardInChromium(t *testing.T) {
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium not found: run make browser-test (it installs Debian's chromium)")
+	}
+	s := NewState()
+	rng := rand.New(rand.NewPCG(7, 8))
+	start := time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC)
+	for w := range 4 {
+		weekOfLeads(s, rng, start.AddDate(0, 0, 7*w), 300, 12, fmt.Sprint("w", w))
+	}
+	rep := s.Report(start.AddDate(0, 0, 28).Add(LabelWindow), testRegistry("good", start.AddDate(0, 0, 7), "good", "bad"), Options{})
+	srv := httptest.NewServer(Handler(func() *Report { return rep }))
+	defer srv.Close()
+
+	chrome := func(args ...string) []byte {
+		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync",
+			"--user-data-dir=" + t.TempDir()}
+		cmd := exec.Command(bin, append(base, args...)...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v", args, err)
+		}
+		return out
+	}
+	dom := string(chrome("--dump-dom", srv.URL+"/dashboard"))
+
+	for _, want := range []string{`<svg class="chart" id="lift-chart"`, `<svg class="chart" id="heatmap"`, `id="verdict"`, `id="criteria"`} {
+		if !regexp.MustCompile(regexp.QuoteMeta(want)).MatchString(dom) {
+			t.Errorf("rendered page lacks %s", want)
+		}
+	}
+	nv := len(rep.Versions) // good, bad (the registry's) and coin (only in the data)
+	if n := len(regexp.MustCompile(`<svg class="chart hist"`).FindAllString(dom, -1)); n != nv {
+		t.Errorf("%d score histograms rendered, want one per version (%d)", n, nv)
+	}
+	if n := len(regexp.MustCompile(`<rect class="bar"`).FindAllString(dom, -1)); n != 10*nv {
+		t.Errorf("%d lift bars rendered, want 10 deciles x %d versions", n, nv)
+	}
+	if n := len(regexp.MustCompile(`<rect class="cell"`).FindAllString(dom, -1)); n != 100*(nv-1) {
+		t.Errorf("%d heat-map cells rendered, want 100 per version compared with production (%d)", n, 100*(nv-1))
+	}
+
+	// Numbers in the page equal the JSON endpoint's.
+	resp, err := http.Get(srv.URL + "/dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got Report
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	var main *Window
+	for i := range got.Windows {
+		if got.Windows[i].Kind == KindAll {
+			main = &got.Windows[i]
+		}
+	}
+	if main == nil {
+		t.Fatal("JSON has no all-data window")
+	}
+	cells := regexp.MustCompile(`<td data-version="([^"]+)" data-key="([^"]+)" data-value="([^"]+)">`).FindAllStringSubmatch(dom, -1)
+	if len(cells) < 2*8 {
+		t.Fatalf("%d figure cells in the page, want at least 16", len(cells))
+	}
+	for _, c := range cells {
+		var p *Performance
+		for i := range main.Performance {
+			if main.Performance[i].Version == c[1] {
+				p = &main.Performance[i]
+			}
+		}
+		if p == nil {
+			t.Fatalf("page shows version %s the JSON does not have", c[1])
+		}
+		want := map[string]float64{
+			"labelled": float64(p.Labelled), "conversions": float64(p.Conversions), "auc": float64(p.AUC),
+			"auc_pr": float64(p.AUCPR), "top_decile_lift": float64(p.TopDecileLift), "top_decile_conversion": float64(p.TopDecileConversion),
+			"bottom20_conversion": float64(p.Bottom20Conversion), "deprioritization_efficiency": float64(p.DeprioritizationEfficiency),
+		}
+		if c[2] == "psi" {
+			for _, d := range main.Drift {
+				if d.Version == c[1] {
+					want["psi"] = float64(d.PSI)
+				}
+			}
+		}
+		w, ok := want[c[2]]
+		if !ok {
+			t.Errorf("unexpected figure %s in the page", c[2])
+			continue
+		}
+		v, err := strconv.ParseFloat(c[3], 64)
+		if c[3] == "null" {
+			v, err = math.NaN(), nil
+		}
+		if err != nil || !(v == w || math.IsNaN(v) && math.IsNaN(w)) {
+			t.Errorf("%s %s: page %s, JSON %v", c[1], c[2], c[3], w)
+		}
+	}
+	if shot := os.Getenv("SCREENSHOT"); shot != "" {
+		abs, _ := filepath.Abs(shot)
+		chrome("--screenshot="+abs, "--window-size=1150,2300", "--hide-scrollbars", srv.URL+"/dashboard")
+	}
+}
