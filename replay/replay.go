@@ -123,8 +123,12 @@ func (s Summary) String() string {
 		classes = append(classes, fmt.Sprintf("%s=%d", c, n))
 	}
 	slices.Sort(classes)
-	return fmt.Sprintf("read %d dead letters: replayed %d (%s), already replayed %d, not selected %d, truncated %d",
-		s.Read, s.Replayed, strings.Join(classes, " "), s.AlreadyDone, s.NotSelected, s.Truncated)
+	by := ""
+	if len(classes) > 0 {
+		by = " (" + strings.Join(classes, " ") + ")"
+	}
+	return fmt.Sprintf("read %d dead letters: replayed %d%s, already replayed %d, not selected %d, truncated %d",
+		s.Read, s.Replayed, by, s.AlreadyDone, s.NotSelected, s.Truncated)
 }
 
 // ledgerEntry is the value of a ledger record.

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadscorer/leadscorer/sandbox"
+)
+
+func TestRescoreCommandProducesEveryLeadOfTheFile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sb, err := sandbox.Start(sandbox.Options{Topics: []string{"leads.changed.v1"}, Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	file := filepath.Join(t.TempDir(), "leads.csv")
+	csv := "lead_id,crd,contact_at,has_email,has_linkedin\n" +
+		"00Q5e00000000GgEAI,1313128,2024-02-01T13:15:52Z,1,1\n" +
+		"00Q5e00000000GhEAI,1313129,2024-02-01T13:15:52Z,0,1\n" +
+		"00Q5e00000000GiEAI,1313130,2024-02-01T13:15:52Z,1,0\n"
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	err = run(ctx, []string{"rescore", "--input", file, "--brokers", strings.Join(sb.Brokers(), ","), "--schema-registry", sb.RegistryURL()}, nil, &out, &errb)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "3 of 3 leads produced to leads.changed.v1") {
+		t.Errorf("summary %q", out.String())
+	}
+	if !strings.Contains(errb.String(), "3/3 100%") {
+		t.Errorf("no finished progress bar on stderr: %q", errb.String())
+	}
+	rs, err := sandbox.DrainCommitted(ctx, sb.Brokers(), "leads.changed.v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 3 {
+		t.Errorf("input topic holds %d events, want 3", len(rs))
+	}
+}
+
+func TestRescoreCommandRefusesAFileWithoutTheEventFields(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ids.csv")
+	if err := os.WriteFile(file, []byte("lead_id,crd\n00Q5e00000000GgEAI,1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	err := run(context.Background(), []string{"rescore", "--input", file, "--brokers", "127.0.0.1:1"}, nil, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "has_email") {
+		t.Errorf("err = %v, want the missing has_email column named", err)
+	}
+}
