@@ -56,7 +56,7 @@ docker:
 # prometheus package, installed when missing and root).
 .PHONY: promtool-test
 promtool-test:
-	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y prometheus >/dev/null; } || { echo "promtool missing: apt-get install prometheus"; exit 1; }
+	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } || { echo "promtool missing: apt-get install prometheus"; exit 1; }
 	promtool check rules deploy/prometheus/rules.yml
 	promtool test rules deploy/prometheus/rules_test.yml
 
@@ -64,7 +64,7 @@ promtool-test:
 # missing and root): page renders, charts present, numbers equal the JSON.
 .PHONY: browser-test
 browser-test:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y chromium >/dev/null; } || { echo "chromium missing: apt-get install chromium"; exit 1; }
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { echo "chromium missing: apt-get install chromium"; exit 1; }
 	$(GO) test -count=1 -tags browser -run Chromium ./validation/stream/
 
 # End to end: sandbox + Redis with 100,000 advisors + `leadscorer run` as
