@@ -487,6 +487,13 @@ func (e *env) run(ctx context.Context, p plan) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(out.DLQ) > 0 {
+		byClass := map[string]int{}
+		for _, d := range out.DLQ {
+			byClass[d.Class]++
+		}
+		e.note("dead letters by class: %v", byClass)
+	}
 	r, err := Check(e.name, e.sent, out, e.oracle, ScoringTime, ScoreEpsilon)
 	if err != nil {
 		return nil, err
