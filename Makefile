@@ -79,11 +79,3 @@ bench-e2e:
 .PHONY: chaos
 chaos: build redis
 	./$(BIN) chaos --bin $(BIN)
-
-# The fault suite (docs/RELIABILITY.md): the scorer as real processes against
-# a sandbox broker process and the Redis on 127.0.0.1:6379; kill -9,
-# rebalance, broker restart, Redis outage, poison and a corrupt model, 100,000
-# events each. Stops by itself (--timeout 14m); about 5 minutes.
-.PHONY: chaos
-chaos: build redis
-	./$(BIN) chaos --bin $(BIN)
