@@ -456,6 +456,19 @@ func (s *Store) SaveSink(ctx context.Context, states []SinkState) error {
 	})
 }
 
+// ForgetSink deletes the sink state of the leads, in one pipelined round
+// trip per 500 leads. The scorer forgets the state of every lead it is
+// about to write a sink record for before the batch's transaction ends, and
+// saves the new state after the commit: a scorer that dies in between
+// leaves no state rather than a stale one, and a lead without state always
+// gets its sink record.
+func (s *Store) ForgetSink(ctx context.Context, leadIDs []string) error {
+	return s.putChunked(ctx, "forget sink states", len(leadIDs), func(pipe redis.Pipeliner, i int, _ []byte) []byte {
+		pipe.Del(ctx, s.SinkKey(leadIDs[i]))
+		return nil
+	})
+}
+
 // PutAdvisors writes advisors in pipelined chunks, replacing every field of
 // each advisor's hash. All advisors are validated before anything is
 // written; an invalid one fails the call with an error naming it.

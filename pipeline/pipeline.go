@@ -66,6 +66,7 @@ type Pipeline struct {
 	reqs    []featurestore.Request
 	results []featurestore.Result
 	pending map[string]featurestore.SinkState // quota state to save once the batch commits
+	forget  []string                          // leads whose quota state is deleted before the commit
 	values  features.Values
 	scores  []schemas.VersionScore // one event's, encoded before the next
 	sink    schemas.LeadScoreSfdc
@@ -304,6 +305,23 @@ func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo
 		}
 	}
 	p.m.stage.WithLabelValues("score").Observe(time.Since(enriched).Seconds())
+
+	// Forget the quota state of the leads this batch writes to, before any
+	// output can commit: if the scorer dies between the commit and saving
+	// the new state (Committed), the next change of such a lead finds no
+	// state and is sent, instead of being compared with a stale one.
+	if len(p.pending) > 0 {
+		p.forget = p.forget[:0]
+		for id := range p.pending {
+			p.forget = append(p.forget, id)
+		}
+		err := featurestore.Retry(ctx, p.opts.RedisBackoff, func(ctx context.Context) error {
+			return p.store.ForgetSink(ctx, p.forget)
+		})
+		if err != nil {
+			return out, fmt.Errorf("pipeline: forget quota state: %w", err)
+		}
+	}
 	return out, nil
 }
 
