@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -103,6 +104,10 @@ func New(opts Options, t Transformer) (*Consumer, error) {
 		kgo.ConsumerGroup(opts.Group),
 		kgo.ConsumeTopics(opts.Topic),
 		kgo.TransactionalID(opts.TransactionalID),
+		// Static membership under the same stable id: a scorer restarted
+		// after a crash takes its partitions straight back instead of
+		// waiting for its old member's session to time out.
+		kgo.InstanceID(opts.TransactionalID),
 		kgo.TransactionTimeout(opts.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
@@ -136,8 +141,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	backoff := c.opts.Backoff
 	for {
 		err := c.runSession(ctx)
-		c.sess.Close() // leaves the group
+		c.sess.Close() // a static member does not leave the group by closing
 		if ctx.Err() != nil {
+			c.leaveGroup()
 			return nil
 		}
 		c.opts.Metrics.sessionRestarts.Inc()
@@ -153,6 +159,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 			return fmt.Errorf("consumer: %w", err)
 		}
 		c.sess = sess
+	}
+}
+
+// leaveGroup takes this scorer's static member out of the group, so that
+// on a clean shutdown its partitions move to the other scorers at once.
+func (c *Consumer) leaveGroup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.opts.Brokers...)}, c.opts.ClientOpts...)...)
+	if err != nil {
+		c.log.Warn("leave group", "err", err)
+		return
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(c.opts.Group).InstanceIDs(c.opts.TransactionalID).Reason("shutdown"))
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		c.log.Warn("leave group: the group rebalances when the session times out instead", "err", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/leadscorer/leadscorer/sandbox"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -227,6 +228,33 @@ func TestAbortAfterProduceHidesOutputsAndRedoesTheBatch(t *testing.T) {
 		t.Fatalf("only %d transactions ended: no abort happened", aborts.Load())
 	}
 	checkExactlyOnce(t, sb.Brokers(), "out", n)
+}
+
+// A scorer that stops cleanly takes its static member out of the group, so
+// its partitions move at once rather than after the session timeout.
+func TestCleanShutdownLeavesTheGroup(t *testing.T) {
+	sb := startSandbox(t, "in", "out")
+	const n = 50
+	produceInputs(t, sb.Brokers(), "in", n)
+	tr := &upper{out: "out"}
+	c := newConsumer(t, sb, "txn-leave", tr)
+	runUntil(t, c, func() bool {
+		tr.committedMu.Lock()
+		defer tr.committedMu.Unlock()
+		return tr.committed >= n
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(sb.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	groups, err := kadm.NewClient(cl).DescribeGroups(context.Background(), "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := groups["g"]; len(g.Members) != 0 {
+		t.Fatalf("group still has %d members after a clean shutdown: %+v", len(g.Members), g.Members)
+	}
 }
 
 func TestLagLabelIsPartitionNumber(t *testing.T) {
