@@ -79,3 +79,29 @@ bench-e2e:
 .PHONY: chaos
 chaos: build redis
 	./$(BIN) chaos --bin $(BIN)
+
+# Fuzzing (docs/SECURITY.md): each target for FUZZTIME on top of its seed
+# corpus in the package's testdata/fuzz/. Minimising a new input is capped
+# so a slow target still spends its time fuzzing. CI runs it after make test.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	./schemas:FuzzDecodeLeadChanged \
+	./producer:FuzzDeadLetter \
+	./scoring:FuzzLoadXGBoostJSON \
+	./scoring:FuzzLoadLightGBM \
+	./scoring:FuzzLoadRegistry \
+	./cmd/leadscorer:FuzzScoreCSV \
+	./cmd/leadscorer:FuzzEvaluateCSV
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s; \
+	done
+
+# Memory under a backlog (docs/SECURITY.md): 1,000,000 events queued in an
+# in-process sandbox, then `leadscorer run` as a separate process drains
+# them while its peak RSS (VmHWM) is sampled; fails above RSS_LIMIT_MB.
+.PHONY: rss
+rss: build redis
+	$(GO) test -count=1 -tags rss -run TestBacklogRSS -timeout 30m -v ./service/
