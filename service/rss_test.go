@@ -1,0 +1,272 @@
+//go:build rss
+
+package service_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/demo"
+	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/population"
+	"github.com/leadscorer/leadscorer/sandbox"
+	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// rssEvents is the backlog queued before the scorer starts.
+const rssEvents = 1_000_000
+
+// TestBacklogRSS queues a million lead changes in an in-process sandbox,
+// then runs `leadscorer run` as a separate process with the default limits
+// and samples its peak resident set (VmHWM) until it has committed every
+// event. The peak must stay under RSS_LIMIT_MB (default 300): the fetch and
+// producer limits, not the backlog, decide how much the scorer holds.
+// `make rss` runs it.
+func TestBacklogRSS(t *testing.T) {
+	limitMB := 300
+	if v := os.Getenv("RSS_LIMIT_MB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("RSS_LIMIT_MB: %v", err)
+		}
+		limitMB = n
+	}
+	ctx := context.Background()
+	cfg := config.Default()
+	sb, err := sandbox.Start(sandbox.Options{Topics: []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ}, Partitions: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+
+	// The scorer binary, built from this tree.
+	bin := filepath.Join(t.TempDir(), "leadscorer")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/leadscorer").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	// The population's features in Redis, under a prefix of this run.
+	pop, err := population.Generate(population.Options{Seed: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("test-rss-%d:", time.Now().UnixNano())
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	defer func() {
+		iter := rdb.Scan(context.Background(), 0, prefix+"*", 10000).Iterator()
+		var keys []string
+		for iter.Next(context.Background()) {
+			if keys = append(keys, iter.Val()); len(keys) == 10000 {
+				rdb.Del(context.Background(), keys...)
+				keys = keys[:0]
+			}
+		}
+		if len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+	}()
+	store := featurestore.New(rdb, prefix, nil)
+	if err := store.PutFirms(ctx, pop.Firms); err != nil {
+		t.Fatalf("redis on 127.0.0.1:6379 is required (make rss starts one): %v", err)
+	}
+	if err := store.PutAdvisors(ctx, pop.Advisors); err != nil {
+		t.Fatal(err)
+	}
+
+	// The backlog: demo events (a few echoes and 0.1% poison, oversized
+	// records among them), produced in chunks so this process stays small.
+	srcl, err := sr.NewClient(sr.URLs(sb.RegistryURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := schemas.Register(ctx, srcl, schemas.DefaultTopics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := schemas.NewCodec(srcl, ids)
+	prod, err := kgo.NewClient(kgo.SeedBrokers(sb.Brokers()...), kgo.ProducerBatchMaxBytes(4<<20), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	const chunk = 100_000
+	var inBytes int64
+	for i := 0; i < rssEvents; i += chunk {
+		recs, _, err := demo.Events(codec, cfg.TopicIn, pop, demo.EventMix{Events: chunk, Echoes: 0.02, Poison: 0.001,
+			Seed: uint64(i), MaxRecordBytes: cfg.MaxRecordBytes, At: time.Date(2025, 11, 3, 12, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			inBytes += int64(len(r.Value))
+		}
+		if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prod.Close()
+	t.Logf("backlog: %d events, %d MB of values, produced in %s", rssEvents, inBytes>>20, time.Since(start).Round(time.Second))
+
+	// The scorer, with every limit at its default.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := ln.Addr().String()
+	ln.Close()
+	var logs bytes.Buffer
+	args := []string{"run", "--brokers", sb.Brokers()[0], "--schema-registry", sb.RegistryURL(),
+		"--redis-prefix", prefix, "--registry", "../models/registry.json", "--http-addr", httpAddr,
+		"--transactional-id", "rss-test", "--group", "rss-test"}
+	// RSS_ARGS overrides limits to compare, e.g. "--max-concurrent-fetches 64".
+	args = append(args, strings.Fields(os.Getenv("RSS_ARGS"))...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	start = time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(sb.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	end, err := adm.ListEndOffsets(ctx, cfg.TopicIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	end.Each(func(o kadm.ListedOffset) { total += o.Offset })
+
+	deadline := time.After(20 * time.Minute)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var peakKB, lastRSS int64
+	lastReport := time.Now()
+	for {
+		select {
+		case <-deadline:
+			t.Fatalf("the scorer did not commit the backlog in 20 minutes; peak RSS %d MB\n%s", peakKB>>10, tail(logs.String()))
+		case <-tick.C:
+		}
+		hwm, rss, err := memOf(cmd.Process.Pid)
+		if err != nil {
+			t.Fatalf("the scorer exited: %v\n%s", err, tail(logs.String()))
+		}
+		peakKB, lastRSS = max(peakKB, hwm), rss
+		committed, err := adm.FetchOffsets(ctx, "rss-test")
+		if err != nil {
+			continue
+		}
+		var done int64
+		committed.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == cfg.TopicIn {
+				done += o.At
+			}
+		})
+		if time.Since(lastReport) > 10*time.Second {
+			t.Logf("%s: %d/%d committed, RSS %d MB, peak %d MB", time.Since(start).Round(time.Second), done, total, lastRSS>>10, peakKB>>10)
+			lastReport = time.Now()
+		}
+		if done >= total {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	scored := scrape(t, "http://"+httpAddr+"/metrics", "leadscorer_events_scored_total")
+	dlq := scrape(t, "http://"+httpAddr+"/metrics", "leadscorer_dlq_records_total")
+	echoes := scrape(t, "http://"+httpAddr+"/metrics", "leadscorer_events_skipped_echo_total")
+	if int64(scored+dlq+echoes) != total {
+		t.Errorf("scored %v + dead letters %v + echoes %v != %d events", scored, dlq, echoes, total)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	fmt.Printf("rss: events=%d scored=%.0f dlq=%.0f echoes=%.0f backlog_mb=%d peak_rss_mb=%d limit_mb=%d elapsed=%s events_per_s=%.0f args=%q\n",
+		total, scored, dlq, echoes, inBytes>>20, peakKB>>10, limitMB, elapsed.Round(time.Second), float64(total)/elapsed.Seconds(), os.Getenv("RSS_ARGS"))
+	if peakKB>>10 > int64(limitMB) {
+		t.Fatalf("peak RSS %d MB exceeds %d MB", peakKB>>10, limitMB)
+	}
+}
+
+// memOf reads the peak and current resident set of pid, in KiB.
+func memOf(pid int) (hwm, rss int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		switch fields[0] {
+		case "VmHWM:":
+			hwm, _ = strconv.ParseInt(fields[1], 10, 64)
+		case "VmRSS:":
+			rss, _ = strconv.ParseInt(fields[1], 10, 64)
+		case "State:":
+			if fields[1] == "Z" {
+				return 0, 0, fmt.Errorf("process %d is a zombie", pid)
+			}
+		}
+	}
+	if hwm == 0 {
+		return 0, 0, fmt.Errorf("no VmHWM for process %d", pid)
+	}
+	return hwm, rss, sc.Err()
+}
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return s[len(s)-4000:]
+	}
+	return s
+}
+
+// scrape sums the samples of metric in the Prometheus text at url.
+func scrape(t *testing.T, url, metric string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric) || len(line) > len(metric) && line[len(metric)] != ' ' && line[len(metric)] != '{' {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
+}
