@@ -292,15 +292,15 @@ var Keys = []Key{
 		},
 		get: func(c *Config) string { return c.HTTPBearerToken }},
 	fileKey("http_bearer_token"),
-	{Name: "fetch_max_bytes", Default: "16777216", Doc: "Most bytes one Kafka fetch response may hold (64 KiB..256 MiB); with max_concurrent_fetches it bounds the fetched input held in memory, whatever the backlog.",
+	{Name: "fetch_max_bytes", Default: "16777216", Doc: "Most bytes one Kafka fetch response may hold (64 KiB..64 MiB, below the client's 100 MiB response cap); with max_concurrent_fetches it bounds the fetched input held in memory, whatever the backlog.",
 		set: func(c *Config, v string) (err error) {
-			c.FetchMaxBytes, err = intIn(v, 64<<10, 256<<20)
+			c.FetchMaxBytes, err = intIn(v, 64<<10, 64<<20)
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.FetchMaxBytes) }},
 	{Name: "fetch_max_partition_bytes", Default: "1048576", Doc: "Most bytes one partition contributes to a fetch (64 KiB..fetch_max_bytes); a single larger record batch is still returned whole.",
 		set: func(c *Config, v string) (err error) {
-			c.FetchMaxPartitionBytes, err = intIn(v, 64<<10, 256<<20)
+			c.FetchMaxPartitionBytes, err = intIn(v, 64<<10, 64<<20)
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.FetchMaxPartitionBytes) }},

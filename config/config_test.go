@@ -218,7 +218,7 @@ func TestConflictingSettings(t *testing.T) {
 		{"redis CA over plain redis", []string{"--redis-ca-file", cert}, nil, "needs a rediss:// redis_url"},
 		{"metrics on the health address", []string{"--metrics-addr", "127.0.0.1:9464"}, nil, "metrics_addr must differ from http_addr"},
 		{"partition fetch above the fetch", []string{"--fetch-max-bytes", "1048576", "--fetch-max-partition-bytes", "2097152"}, nil, "must not exceed fetch_max_bytes"},
-		{"fetch limit below its floor", []string{"--fetch-max-bytes", "1000"}, nil, "fetch_max_bytes (from flag --fetch-max-bytes): must be an integer in 65536..268435456"},
+		{"fetch limit below its floor", []string{"--fetch-max-bytes", "1000"}, nil, "fetch_max_bytes (from flag --fetch-max-bytes): must be an integer in 65536..67108864"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.args, tc.env, "")
