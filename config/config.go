@@ -34,6 +34,10 @@ type Config struct {
 	TopicSfdc        string
 	TopicShadow      string
 	TopicDLQ         string
+	TopicOutcomes    string
+	TopicRegistry    string
+	Validate         bool
+	AutoRollback     bool
 	Registry         string
 	BatchMaxRecords  int
 	MaxRecordBytes   int
@@ -158,6 +162,18 @@ var Keys = []Key{
 	{Name: "topic_dlq", Default: "leads.dlq.v1", Doc: "Dead-letter topic: original bytes plus reason headers.",
 		set: func(c *Config, v string) error { c.TopicDLQ = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TopicDLQ }},
+	{Name: "topic_outcomes", Default: "leads.outcomes.v1", Doc: "Input topic of lead outcomes (contacted, call scheduled), read by the validator.",
+		set: func(c *Config, v string) error { c.TopicOutcomes = v; return nonEmpty(v) },
+		get: func(c *Config) string { return c.TopicOutcomes }},
+	{Name: "topic_registry", Default: "leads.registry.v1", Doc: "Output topic of registry change events written by an automatic rollback.",
+		set: func(c *Config, v string) error { c.TopicRegistry = v; return nonEmpty(v) },
+		get: func(c *Config) string { return c.TopicRegistry }},
+	{Name: "validate", Default: "false", Doc: "Run the parallel validator inside run: lift, AUC and rollback criteria per version from the shadow and outcome topics, served at /dashboard and /dashboard.json (docs/VALIDATION.md).",
+		set: func(c *Config, v string) (err error) { c.Validate, err = parseBool(v); return err },
+		get: func(c *Config) string { return strconv.FormatBool(c.Validate) }},
+	{Name: "auto_rollback", Default: "false", Doc: "With validate: roll the registry back when a rollback criterion fires for the production version, and say so on topic_registry.",
+		set: func(c *Config, v string) (err error) { c.AutoRollback, err = parseBool(v); return err },
+		get: func(c *Config) string { return strconv.FormatBool(c.AutoRollback) }},
 	{Name: "registry", Default: "models/registry.json", Doc: "Model registry file (docs/REGISTRY.md).",
 		set: func(c *Config, v string) error { c.Registry = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.Registry }},
@@ -397,6 +413,14 @@ func (c *Config) check() error {
 		bad("fetch_max_partition_bytes (%d) must not exceed fetch_max_bytes (%d)", c.FetchMaxPartitionBytes, c.FetchMaxBytes)
 	}
 	return errors.Join(errs...)
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("must be true or false, not %q", v)
+	}
+	return b, nil
 }
 
 func nonEmpty(v string) error {

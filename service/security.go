@@ -206,10 +206,10 @@ func schemaRegistryOpts(cfg *config.Config) ([]sr.ClientOpt, error) {
 	return opts, nil
 }
 
-// requireBearer lets a request through only with the header
+// RequireBearer lets a request through only with the header
 // Authorization: Bearer <token>, compared in constant time. An empty token
 // turns the check off.
-func requireBearer(token string, next http.Handler) http.Handler {
+func RequireBearer(token string, next http.Handler) http.Handler {
 	if token == "" {
 		return next
 	}

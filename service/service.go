@@ -20,6 +20,7 @@ import (
 	"github.com/leadscorer/leadscorer/pipeline"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/leadscorer/leadscorer/validation/stream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -44,6 +45,7 @@ type Service struct {
 	metricsLn net.Listener
 	mux       *http.ServeMux // the protected endpoints
 	reload    *reloadMetrics
+	validator *stream.Validator // with validate=true; nil otherwise
 }
 
 // Option adjusts a Service for tests and the demo.
@@ -153,6 +155,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	s := &Service{cfg: cfg, log: log, reg: reg, rdb: rdb, pipeline: pl, consumer: c,
 		ln: o.listener, metricsLn: o.metricsListener, mux: http.NewServeMux(), reload: newReloadMetrics(reg)}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	if cfg.Validate {
+		if err := s.startValidator(ctx); err != nil {
+			rdb.Close()
+			return nil, err
+		}
+	}
 	if s.ln == nil && cfg.HTTPAddr != "" {
 		if s.ln, err = listen("http_addr", cfg.HTTPAddr); err != nil {
 			rdb.Close()
@@ -199,7 +207,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	protected := requireBearer(s.cfg.HTTPBearerToken, s.mux)
+	protected := RequireBearer(s.cfg.HTTPBearerToken, s.mux)
 	switch {
 	case s.ln != nil && s.metricsLn != nil:
 		serve(s.ln, s.health(nil))
@@ -216,6 +224,15 @@ func (s *Service) Run(ctx context.Context) error {
 		s.watchRegistry(wctx, 200*time.Millisecond)
 	}()
 	defer stopWatch()
+	if s.validator != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.validator.Run(wctx); err != nil {
+				s.log.Error("validator stopped", "err", err)
+			}
+		}()
+	}
 	s.log.Info("scoring", "input", s.cfg.TopicIn, "group", s.cfg.Group, "production", s.pipeline.Registry().Production().Name)
 	err := s.consumer.Run(ctx)
 	stopWatch()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -730,5 +731,63 @@ func TestRedisOutagePausesWithoutLossOrDLQ(t *testing.T) {
 	}
 	if n := len(h.drain(h.cfg.TopicDLQ)); n != 0 {
 		t.Fatalf("%d DLQ records, want none", n)
+	}
+}
+
+// run with validate=true serves the validator's dashboard on its own
+// protected endpoints.
+func TestRunWithValidatorServesTheDashboard(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Validate = true
+	h.cfg.HTTPBearerToken = "dashboard-test-token"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	svc, err := New(ctx, h.cfg, nil, WithListener(ln))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Run(runCtx) }()
+	url := "http://" + ln.Addr().String() + "/dashboard.json"
+	get := func(token string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		code, body := get("dashboard-test-token")
+		if code == http.StatusOK {
+			if !strings.Contains(body, "v4.1.0") {
+				t.Fatalf("dashboard JSON lacks the versions: %.300s", body)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("dashboard never served: %d %s", code, body)
+		case <-tick.C:
+		}
+	}
+	if code, _ := get(""); code != http.StatusUnauthorized {
+		t.Fatalf("dashboard without the token: status %d, want 401", code)
+	}
+	stop()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }

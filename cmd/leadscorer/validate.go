@@ -13,12 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/service"
 	"github.com/leadscorer/leadscorer/validation/stream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/twmb/franz-go/pkg/sr"
 )
 
 func init() {
@@ -26,83 +26,77 @@ func init() {
 	register("report", "print the validation table and write the HTML report, from the topics", runReport)
 }
 
-// validateFlags are the settings validate and report share.
-type validateFlags struct {
-	brokers, schemaRegistry, shadow, outcomes, registryTopic, registry string
-	minWeekConversions                                                 int
+// validatorFlags binds run's settings (brokers, Schema Registry, security,
+// topics, registry, auto_rollback, http_addr) plus the validator's own.
+type validatorFlags struct {
+	cfg                *config.Flags
+	minWeekConversions *int
 }
 
-func bindValidateFlags(fs *flag.FlagSet) *validateFlags {
-	f := &validateFlags{}
-	fs.StringVar(&f.brokers, "brokers", envOr("LEADSCORER_BROKERS", "127.0.0.1:9092"), "Kafka bootstrap brokers, comma separated")
-	fs.StringVar(&f.schemaRegistry, "schema-registry", envOr("LEADSCORER_SCHEMA_REGISTRY", "http://127.0.0.1:8081"), "Schema Registry URL")
-	fs.StringVar(&f.shadow, "topic-shadow", "leads.scored.shadow.v1", "shadow score topic")
-	fs.StringVar(&f.outcomes, "topic-outcomes", "leads.outcomes.v1", "lead outcome topic")
-	fs.StringVar(&f.registryTopic, "topic-registry", "leads.registry.v1", "topic of registry change events (auto-rollback)")
-	fs.StringVar(&f.registry, "registry", envOr("LEADSCORER_REGISTRY", "models/registry.json"), "model registry file")
-	fs.IntVar(&f.minWeekConversions, "min-week-conversions", 5, "fewest conversions a week needs for the rollback criteria to judge it")
-	return f
+func bindValidatorFlags(fs *flag.FlagSet) *validatorFlags {
+	return &validatorFlags{
+		cfg:                config.Bind(fs),
+		minWeekConversions: fs.Int("min-week-conversions", 5, "fewest conversions a week needs for the rollback criteria to judge it"),
+	}
 }
 
-func (f *validateFlags) config(ctx context.Context, log *slog.Logger) (stream.Config, error) {
-	cl, err := sr.NewClient(sr.URLs(f.schemaRegistry))
+// load resolves the settings and the validator's configuration, logging to
+// logOut at the configured level.
+func (f *validatorFlags) load(ctx context.Context, logOut io.Writer) (*config.Config, stream.Config, *slog.Logger, error) {
+	cfg, err := f.cfg.Load(os.Getenv)
 	if err != nil {
-		return stream.Config{}, fmt.Errorf("schema-registry: %w", err)
+		return nil, stream.Config{}, nil, err
 	}
-	ids, err := schemas.Register(ctx, cl, schemas.Topics{Shadow: f.shadow, Outcomes: f.outcomes})
+	log := newLogger(logOut, cfg.LogLevel)
+	vcfg, err := service.ValidatorConfig(ctx, cfg, log)
 	if err != nil {
-		return stream.Config{}, err
+		return nil, stream.Config{}, nil, err
 	}
-	return stream.Config{
-		Brokers: strings.Split(f.brokers, ","), ShadowTopic: f.shadow, OutcomeTopic: f.outcomes,
-		RegistryTopic: f.registryTopic, Registry: f.registry, Codec: schemas.NewCodec(cl, ids),
-		Report: stream.Options{MinWeekConversions: f.minWeekConversions}, Logger: log,
-	}, nil
+	vcfg.Report = stream.Options{MinWeekConversions: *f.minWeekConversions}
+	return cfg, vcfg, log, nil
 }
 
 func runValidate(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := bindValidateFlags(fs)
-	httpAddr := fs.String("http-addr", "127.0.0.1:9465", "address of /metrics, /dashboard and /dashboard.json")
+	f := bindValidatorFlags(fs)
 	interval := fs.Duration("interval", 30*time.Second, "time between evaluations")
-	auto := fs.Bool("auto-rollback", false, "roll the registry back when a rollback criterion fires for the production version")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log := newLogger(stderr, *logLevel)
-	cfg, err := f.config(ctx, log)
+	cfg, vcfg, log, err := f.load(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cfg.Registerer, cfg.Interval, cfg.AutoRollback = reg, *interval, *auto
-	v, err := stream.New(cfg)
+	vcfg.Registerer, vcfg.Interval = reg, *interval
+	v, err := stream.New(vcfg)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *httpAddr)
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("http-addr: %w", err)
+		return fmt.Errorf("config: http_addr: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("GET /dashboard", stream.Handler(v.Report))
 	mux.Handle("GET /dashboard.json", stream.Handler(v.Report))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	root.Handle("/", service.RequireBearer(cfg.HTTPBearerToken, mux))
+	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	log.Info("validating", "shadow", f.shadow, "outcomes", f.outcomes, "http", ln.Addr().String(), "auto_rollback", *auto)
+	log.Info("validating", "shadow", cfg.TopicShadow, "outcomes", cfg.TopicOutcomes, "http", ln.Addr().String(), "auto_rollback", cfg.AutoRollback)
 	return v.Run(ctx)
 }
 
 func runReport(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := bindValidateFlags(fs)
+	f := bindValidatorFlags(fs)
 	out := fs.String("html", "validation-report.html", "where to write the HTML report; empty: none")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up reading the topics after this long")
 	if err := fs.Parse(args); err != nil {
@@ -110,11 +104,11 @@ func runReport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	cfg, err := f.config(ctx, slog.New(slog.DiscardHandler))
+	_, vcfg, _, err := f.load(ctx, io.Discard)
 	if err != nil {
 		return err
 	}
-	rep, err := readReport(ctx, cfg)
+	rep, err := readReport(ctx, vcfg)
 	if err != nil {
 		return err
 	}

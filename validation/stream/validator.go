@@ -22,6 +22,8 @@ import (
 // Config configures a Validator.
 type Config struct {
 	Brokers []string
+	// ClientOpts are extra Kafka client options (TLS, SASL).
+	ClientOpts []kgo.Opt
 	// ShadowTopic and OutcomeTopic are read from their start, read_committed.
 	ShadowTopic, OutcomeTopic string
 	// RegistryTopic receives an event per automatic rollback (JSON,
@@ -116,19 +118,20 @@ func (v *Validator) Report() *Report { return v.report.Load() }
 // Run reads both topics from their start until ctx ends, evaluating every
 // Interval once caught up. It returns nil when ctx ends.
 func (v *Validator) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(v.cfg.Brokers...),
 		kgo.ConsumeTopics(v.cfg.ShadowTopic, v.cfg.OutcomeTopic),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.KeepControlRecords(),
-	)
+	}, v.cfg.ClientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("validator: %w", err)
 	}
 	defer cl.Close()
 	if v.cfg.AutoRollback {
-		v.prod, err = kgo.NewClient(kgo.SeedBrokers(v.cfg.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()))
+		v.prod, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(v.cfg.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks())},
+			v.cfg.ClientOpts...)...)
 		if err != nil {
 			return fmt.Errorf("validator: %w", err)
 		}
