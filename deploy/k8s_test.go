@@ -69,8 +69,9 @@ type (
 		} `json:"valueFrom"`
 	}
 	container struct {
-		Name  string `json:"name"`
-		Image string `json:"image"`
+		Name  string   `json:"name"`
+		Image string   `json:"image"`
+		Args  []string `json:"args"`
 		Ports []struct {
 			Name          string `json:"name"`
 			ContainerPort int    `json:"containerPort"`
@@ -100,6 +101,7 @@ type (
 	deployment struct {
 		Metadata meta `json:"metadata"`
 		Spec     struct {
+			Replicas *int     `json:"replicas"`
 			Selector selector `json:"selector"`
 			Template struct {
 				Metadata meta `json:"metadata"`
@@ -304,13 +306,77 @@ func configKeys() []keyInfo {
 	return out
 }
 
+// validatorName names the validator's Deployment and PodMonitor.
+const validatorName = "leadscorer-validator"
+
+// splitValidator returns the manifests without the validator's Deployment
+// and PodMonitor, and those two apart.
+func splitValidator(m *manifests) (scorer, validator *manifests) {
+	sc, v := *m, &manifests{}
+	sc.deployments, sc.podMonitors = nil, nil
+	for _, d := range m.deployments {
+		if d.Metadata.Name == validatorName {
+			v.deployments = append(v.deployments, d)
+		} else {
+			sc.deployments = append(sc.deployments, d)
+		}
+	}
+	for _, pm := range m.podMonitors {
+		if pm.Metadata.Name == validatorName {
+			v.podMonitors = append(v.podMonitors, pm)
+		} else {
+			sc.podMonitors = append(sc.podMonitors, pm)
+		}
+	}
+	return &sc, v
+}
+
+// checkValidator checks the validator: one replica of `leadscorer
+// validate`, as locked down as the scorer, with the registry mounted and
+// its /metrics scraped.
+func checkValidator(m, v *manifests) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(v.deployments) != 1 || len(v.deployments[0].Spec.Template.Spec.Containers) != 1 {
+		return append(errs, fmt.Errorf("want one Deployment %s with one container", validatorName))
+	}
+	d := &v.deployments[0]
+	pod, c := &d.Spec.Template.Spec, &d.Spec.Template.Spec.Containers[0]
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+		bad("%s must run exactly one replica", validatorName)
+	}
+	if !slices.Equal(c.Args, []string{"validate"}) {
+		bad("%s runs %v, want [validate]", validatorName, c.Args)
+	}
+	if sc := pod.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 {
+		bad("%s: pod securityContext must set runAsNonRoot: true and a non-zero runAsUser", validatorName)
+	}
+	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		bad("%s: container securityContext must set readOnlyRootFilesystem: true", validatorName)
+	}
+	if c.Resources.Limits["memory"] == "" {
+		bad("%s: container has no memory limit", validatorName)
+	}
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
+		bad("%s: want a liveness probe on /healthz", validatorName)
+	}
+	env, envErrs := m.effectiveEnv(c)
+	errs = append(errs, envErrs...)
+	errs = append(errs, checkModelsVolume(m, d, c, setting(env, "registry"))...)
+	if len(v.podMonitors) != 1 || !matches(v.podMonitors[0].Spec.Selector.MatchLabels, d.Spec.Template.Metadata.Labels) {
+		bad("want one PodMonitor %s selecting the validator pods", validatorName)
+	}
+	return errs
+}
+
 // maxConfigMapBytes is Kubernetes' limit on a ConfigMap's data.
 const maxConfigMapBytes = 1 << 20
 
 // checkManifests returns every way the rendered manifests fall short of a
 // safe deployment of the scorer.
 func checkManifests(m *manifests) []error {
-	var errs []error
+	m, validator := splitValidator(m)
+	errs := checkValidator(m, validator)
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if len(m.deployments) != 1 {
 		return append(errs, fmt.Errorf("%d Deployments, want 1", len(m.deployments)))
@@ -712,6 +778,14 @@ func TestKubernetesCheckCatchesDrift(t *testing.T) {
 			c := &m.deployments[0].Spec.Template.Spec.Containers[0]
 			c.Env = append(c.Env, envVar{Name: "LEADSCORER_BATCH_SIZE", Value: "10"})
 		}, "not a setting"},
+		{"a second validator is refused", func(m *manifests) {
+			for i := range m.deployments {
+				if m.deployments[i].Metadata.Name == validatorName {
+					n := 2
+					m.deployments[i].Spec.Replicas = &n
+				}
+			}
+		}, "exactly one replica"},
 		{"more scorers than partitions is refused", func(m *manifests) {
 			n := 24
 			m.scaledObjects[0].Spec.MaxReplicaCount = &n
