@@ -28,6 +28,7 @@ import (
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/featurestore"
 	"github.com/leadscorer/leadscorer/population"
+	"github.com/leadscorer/leadscorer/process"
 	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/sandbox"
 	"github.com/leadscorer/leadscorer/schemas"
@@ -168,10 +169,10 @@ type env struct {
 	dir      string
 	port     int
 	brokers  []string
-	broker   *proc
+	broker   *process.Process
 	prefix   string
 	redisURL string
-	proxy    *proxy
+	proxy    *process.Proxy
 	registry string
 	group    string
 	oracle   *Oracle
@@ -187,7 +188,7 @@ type env struct {
 
 type scorer struct {
 	id   int
-	p    *proc
+	p    *process.Process
 	http string
 	// stopping is set before the suite stops or kills the process, so an
 	// exit the suite did not cause shows as a problem.
@@ -219,7 +220,7 @@ func (s *Suite) setUp(ctx context.Context, name string) (*env, error) {
 	e.oracle = NewOracle(s.pop, reg, ScoringTime)
 
 	// The broker.
-	port, err := freePort()
+	port, err := process.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -281,8 +282,8 @@ func (e *env) startBroker(ctx context.Context) error {
 	e.broker = p
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := waitTCP(wctx, e.brokers[0]); err != nil {
-		p.stop(5 * time.Second)
+	if err := process.WaitTCP(wctx, e.brokers[0]); err != nil {
+		p.Stop(5 * time.Second)
 		return fmt.Errorf("chaos: broker did not start (see %s): %w", filepath.Join(e.dir, "sandbox.log"), err)
 	}
 	return nil
@@ -313,14 +314,14 @@ func (e *env) configureInput(ctx context.Context) error {
 // startScorer starts scorer id (1, 2, ...), with a transactional id stable
 // across its restarts, so a restart fences the killed incarnation.
 func (e *env) startScorer(id int) error {
-	port, err := freePort()
+	port, err := process.FreePort()
 	if err != nil {
 		return err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	redisURL := e.redisURL
 	if e.proxy != nil {
-		redisURL = "redis://" + e.proxy.addr + "/0"
+		redisURL = "redis://" + e.proxy.Addr() + "/0"
 	}
 	p, err := startProc(fmt.Sprintf("scorer-%d", id), filepath.Join(e.dir, fmt.Sprintf("scorer-%d.log", id)), e.s.opts.Bin, "run",
 		"--brokers", e.brokers[0], "--schema-registry", e.s.srURL,
@@ -351,7 +352,7 @@ func (e *env) kill9(id int) {
 	e.mu.Lock()
 	sc.stopping = true
 	e.mu.Unlock()
-	sc.p.kill9()
+	sc.p.Kill()
 }
 
 // stopScorer stops scorer id with SIGTERM: it finishes its batch, commits
@@ -362,11 +363,11 @@ func (e *env) stopScorer(id int) error {
 	sc.stopping = true
 	delete(e.scorers, id)
 	e.mu.Unlock()
-	if !sc.p.stop(40 * time.Second) {
+	if !sc.p.Stop(40 * time.Second) {
 		return fmt.Errorf("scorer-%d did not stop within 40s of SIGTERM and was killed", id)
 	}
-	if sc.p.err != nil {
-		return fmt.Errorf("scorer-%d exited with %v after SIGTERM (see %s)", id, sc.p.err, filepath.Join(e.dir, fmt.Sprintf("scorer-%d.log", id)))
+	if sc.p.Err() != nil {
+		return fmt.Errorf("scorer-%d exited with %v after SIGTERM (see %s)", id, sc.p.Err(), filepath.Join(e.dir, fmt.Sprintf("scorer-%d.log", id)))
 	}
 	return nil
 }
@@ -432,7 +433,7 @@ var plans = map[string]plan{
 
 func (e *env) run(ctx context.Context, p plan) (*Result, error) {
 	if e.name == "redis-outage" {
-		px, err := newProxy(e.s.opts.RedisAddr)
+		px, err := process.NewProxy(e.s.opts.RedisAddr)
 		if err != nil {
 			return nil, err
 		}
@@ -460,7 +461,7 @@ func (e *env) run(ctx context.Context, p plan) (*Result, error) {
 	if e.name == "redis-outage" {
 		for _, m := range []string{"leadscorer_redis_errors_total", "leadscorer_redis_lookup_retries_total",
 			"leadscorer_kafka_transactions_aborted_total", `leadscorer_dlq_records_total`} {
-			v, err := metric(ctx, e.scorer(1).http, m)
+			v, err := process.Metric(ctx, e.scorer(1).http, m)
 			if err != nil {
 				v = 0 // a vector with no sample yet
 			}
@@ -471,8 +472,8 @@ func (e *env) run(ctx context.Context, p plan) (*Result, error) {
 	e.mu.Lock()
 	ids := make([]int, 0, len(e.scorers))
 	for id, sc := range e.scorers {
-		if sc.p.exited() && !sc.stopping {
-			problems = append(problems, fmt.Sprintf("scorer-%d exited by itself: %v", id, sc.p.err))
+		if sc.p.Exited() && !sc.stopping {
+			problems = append(problems, fmt.Sprintf("scorer-%d exited by itself: %v", id, sc.p.Err()))
 		}
 		ids = append(ids, id)
 	}
@@ -611,13 +612,13 @@ func (e *env) tearDown() {
 	}
 	e.mu.Unlock()
 	for _, sc := range scorers {
-		sc.p.stop(20 * time.Second)
+		sc.p.Stop(20 * time.Second)
 	}
 	if e.proxy != nil {
-		e.proxy.cut()
+		e.proxy.Cut()
 	}
 	if e.broker != nil {
-		e.broker.stop(20 * time.Second)
+		e.broker.Stop(20 * time.Second)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/leadscorer/leadscorer/process"
 	"github.com/leadscorer/leadscorer/scoring"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
@@ -56,7 +57,7 @@ func planRebalance(ctx context.Context, e *env) error {
 	}
 	for _, id := range []int{2, 3} {
 		sc := e.scorer(id)
-		n, err := metric(ctx, sc.http, "leadscorer_kafka_transactions_committed_total")
+		n, err := process.Metric(ctx, sc.http, "leadscorer_kafka_transactions_committed_total")
 		if err != nil {
 			return fmt.Errorf("scorer-%d: %w", id, err)
 		}
@@ -76,7 +77,7 @@ func planBrokerRestart(ctx context.Context, e *env) error {
 		return err
 	}
 	stopped := time.Now()
-	if !e.broker.stop(30 * time.Second) {
+	if !e.broker.Stop(30 * time.Second) {
 		return fmt.Errorf("the broker did not stop within 30s of SIGTERM")
 	}
 	produced := e.produced.Load()
@@ -95,12 +96,12 @@ func planRedisOutage(ctx context.Context, e *env) error {
 	if err := e.await(ctx, 0.3); err != nil {
 		return err
 	}
-	e.proxy.cut()
+	e.proxy.Cut()
 	produced := e.produced.Load()
 	if err := sleep(ctx, RedisOutage); err != nil {
 		return err
 	}
-	if err := e.proxy.restore(); err != nil {
+	if err := e.proxy.Restore(); err != nil {
 		return err
 	}
 	e.note("Redis unreachable for %v from %d events produced", RedisOutage, produced)
@@ -129,12 +130,12 @@ func planBadModel(ctx context.Context, e *env) error {
 		return err
 	}
 	sc := e.scorer(1)
-	if err := sc.p.signal(syscall.SIGHUP); err != nil {
+	if err := sc.p.Signal(syscall.SIGHUP); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if _, err := waitMetric(wctx, sc.http, "leadscorer_registry_reload_failing", func(v float64) bool { return v == 1 }); err != nil {
+	if _, err := process.WaitMetric(wctx, sc.http, "leadscorer_registry_reload_failing", func(v float64) bool { return v == 1 }); err != nil {
 		return err
 	}
 	e.note("corrupted %s and sent SIGHUP with %d events produced: leadscorer_registry_reload_failing=1", reg.Production().Path, e.produced.Load())
@@ -144,12 +145,12 @@ func planBadModel(ctx context.Context, e *env) error {
 	if err := os.WriteFile(file, good, 0o644); err != nil {
 		return err
 	}
-	if err := sc.p.signal(syscall.SIGHUP); err != nil {
+	if err := sc.p.Signal(syscall.SIGHUP); err != nil {
 		return err
 	}
 	wctx, cancel = context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if _, err := waitMetric(wctx, sc.http, "leadscorer_registry_reload_failing", func(v float64) bool { return v == 0 }); err != nil {
+	if _, err := process.WaitMetric(wctx, sc.http, "leadscorer_registry_reload_failing", func(v float64) bool { return v == 0 }); err != nil {
 		return err
 	}
 	e.note("restored the model file and sent SIGHUP with %d events produced: leadscorer_registry_reload_failing=0", e.produced.Load())

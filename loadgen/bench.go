@@ -23,6 +23,7 @@ import (
 
 	"github.com/leadscorer/leadscorer/featurestore"
 	"github.com/leadscorer/leadscorer/population"
+	"github.com/leadscorer/leadscorer/process"
 	"github.com/leadscorer/leadscorer/sandbox"
 	"github.com/leadscorer/leadscorer/schemas"
 )
@@ -217,23 +218,23 @@ type bench struct {
 
 // stack is one sandbox and the consumers under test.
 type stack struct {
-	sandbox *process
+	sandbox *child
 	brokers []string
 	srURL   string
 	codec   *schemas.Codec
 	cl      *kgo.Client
 	adm     *kadm.Client
-	procs   []*process
+	procs   []*child
 }
 
 func (s *stack) close() {
 	for _, p := range s.procs {
-		p.stop(30 * time.Second)
+		p.Stop(30 * time.Second)
 	}
 	if s.cl != nil {
 		s.cl.Close()
 	}
-	s.sandbox.stop(10 * time.Second)
+	s.sandbox.Stop(10 * time.Second)
 }
 
 // up starts a fresh sandbox and n consumers: scorers, or pass-through
@@ -243,11 +244,11 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 	if err := deletePrefix(ctx, b.rdb, b.opts.Prefix+"sink:"); err != nil {
 		return nil, err
 	}
-	kport, err := freePort()
+	kport, err := process.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	srport, err := freePort()
+	srport, err := process.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -266,10 +267,10 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 	}()
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := waitTCP(wctx, s.brokers[0]); err != nil {
+	if err := process.WaitTCP(wctx, s.brokers[0]); err != nil {
 		return nil, err
 	}
-	if err := waitTCP(wctx, "127.0.0.1:"+strconv.Itoa(srport)); err != nil {
+	if err := process.WaitTCP(wctx, "127.0.0.1:"+strconv.Itoa(srport)); err != nil {
 		return nil, err
 	}
 	srcl, err := sr.NewClient(sr.URLs(s.srURL))
@@ -286,14 +287,14 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 	}
 	s.adm = kadm.NewClient(s.cl)
 	for i := range n {
-		var p *process
+		var p *child
 		txid := "bench-" + strconv.Itoa(i)
 		if ceiling {
 			p, err = startProcess("passthrough", b.opts.Bin, []string{"loadgen", "passthrough",
 				"--brokers", s.brokers[0], "--group", benchGroup, "--transactional-id", txid,
 				"--topic-in", topicIn, "--topics-out", topicSfdc + "," + topicShad}, nil, "")
 		} else {
-			hport, perr := freePort()
+			hport, perr := process.FreePort()
 			if perr != nil {
 				return nil, perr
 			}
@@ -301,7 +302,7 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 			var env []string
 			if b.opts.ProfileDir != "" {
 				env = append(env, "LEADSCORER_PPROF_ADDR="+haddr)
-				pport, perr := freePort()
+				pport, perr := process.FreePort()
 				if perr != nil {
 					return nil, perr
 				}
@@ -314,7 +315,7 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 				b.opts.ScorerArgs...)
 			if b.opts.ProfileDir != "" {
 				// The metrics server keeps its own port; pprof is on haddr.
-				mport, perr := freePort()
+				mport, perr := process.FreePort()
 				if perr != nil {
 					return nil, perr
 				}
@@ -347,8 +348,8 @@ func (s *stack) waitAssigned(ctx context.Context, n, partitions int) error {
 	defer cancel()
 	for {
 		for _, p := range s.procs {
-			if p.cmd.ProcessState != nil || p.cmd.Process.Signal(syscall.Signal(0)) != nil {
-				return fmt.Errorf("%s exited: %s", p.name, p.log.String())
+			if p.Exited() {
+				return fmt.Errorf("%s exited: %s", p.Name, p.log.String())
 			}
 		}
 		gs, err := s.adm.DescribeGroups(ctx, benchGroup)
@@ -370,7 +371,7 @@ func (s *stack) waitAssigned(ctx context.Context, n, partitions int) error {
 		case <-ctx.Done():
 			var logs []string
 			for _, p := range s.procs {
-				logs = append(logs, p.name+": "+p.log.String())
+				logs = append(logs, p.Name+": "+p.log.String())
 			}
 			return fmt.Errorf("group never stable with %d members: %w; %s", n, ctx.Err(), strings.Join(logs, "; "))
 		case <-time.After(100 * time.Millisecond):
@@ -402,7 +403,7 @@ type usage struct {
 func (s *stack) usage(ctx context.Context) (usage, error) {
 	var u usage
 	for _, p := range s.procs {
-		c, err := p.cpu()
+		c, err := p.CPU()
 		if err != nil {
 			return u, err
 		}
@@ -426,7 +427,7 @@ func (s *stack) usage(ctx context.Context) (usage, error) {
 func (s *stack) peakRSSMB() (float64, error) {
 	var peak int64
 	for _, p := range s.procs {
-		r, err := p.peakRSS()
+		r, err := p.PeakRSS()
 		if err != nil {
 			return 0, err
 		}
@@ -449,7 +450,7 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 	}
 	defer s.close()
 	for _, p := range s.procs {
-		if err := p.signal(syscall.SIGSTOP); err != nil {
+		if err := p.Signal(syscall.SIGSTOP); err != nil {
 			return r, err
 		}
 	}
@@ -469,7 +470,7 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 	}
 	start := time.Now()
 	for _, p := range s.procs {
-		if err := p.signal(syscall.SIGCONT); err != nil {
+		if err := p.Signal(syscall.SIGCONT); err != nil {
 			return r, err
 		}
 	}
@@ -515,7 +516,7 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 func (s *stack) usage0(ctx context.Context) (usage, error) {
 	var u usage
 	for _, p := range s.procs {
-		c, err := p.cpu()
+		c, err := p.CPU()
 		if err != nil {
 			return u, err
 		}
@@ -653,13 +654,13 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 }
 
 // profile saves CPU and allocation profiles of p under load.
-func (b *bench) profile(ctx context.Context, p *process) error {
+func (b *bench) profile(ctx context.Context, p *child) error {
 	if err := os.MkdirAll(b.opts.ProfileDir, 0o755); err != nil {
 		return err
 	}
 	secs := max(int(b.opts.RateDuration.Seconds())-3, 1)
 	time.Sleep(2 * time.Second)
-	q := &process{name: p.name, http: p.pprof}
+	q := &child{Process: p.Process, http: p.pprof}
 	f, err := os.Create(filepath.Join(b.opts.ProfileDir, "scorer-cpu.pprof"))
 	if err != nil {
 		return err

@@ -3,18 +3,16 @@
 package service_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/leadscorer/leadscorer/demo"
 	"github.com/leadscorer/leadscorer/featurestore"
 	"github.com/leadscorer/leadscorer/population"
+	"github.com/leadscorer/leadscorer/process"
 	"github.com/leadscorer/leadscorer/sandbox"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/redis/go-redis/v9"
@@ -138,13 +137,12 @@ func TestBacklogRSS(t *testing.T) {
 		"--transactional-id", "rss-test", "--group", "rss-test"}
 	// RSS_ARGS overrides limits to compare, e.g. "--max-concurrent-fetches 64".
 	args = append(args, strings.Fields(os.Getenv("RSS_ARGS"))...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
 	start = time.Now()
-	if err := cmd.Start(); err != nil {
+	scorer, err := process.Start("scorer", bin, args, nil, &logs)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = cmd.Process.Kill() }()
+	defer scorer.Kill()
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(sb.Brokers()...))
 	if err != nil {
@@ -162,19 +160,20 @@ func TestBacklogRSS(t *testing.T) {
 	deadline := time.After(20 * time.Minute)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var peakKB, lastRSS int64
+	var peak int64
 	lastReport := time.Now()
 	for {
 		select {
 		case <-deadline:
-			t.Fatalf("the scorer did not commit the backlog in 20 minutes; peak RSS %d MB\n%s", peakKB>>10, tail(logs.String()))
+			t.Fatalf("the scorer did not commit the backlog in 20 minutes; peak RSS %d MB\n%s", peak>>20, tail(logs.String()))
 		case <-tick.C:
 		}
-		hwm, rss, err := memOf(cmd.Process.Pid)
-		if err != nil {
-			t.Fatalf("the scorer exited: %v\n%s", err, tail(logs.String()))
+		if scorer.Exited() {
+			t.Fatalf("the scorer exited: %v\n%s", scorer.Err(), tail(logs.String()))
 		}
-		peakKB, lastRSS = max(peakKB, hwm), rss
+		if hwm, err := scorer.PeakRSS(); err == nil {
+			peak = max(peak, hwm)
+		}
 		committed, err := adm.FetchOffsets(ctx, "rss-test")
 		if err != nil {
 			continue
@@ -186,7 +185,7 @@ func TestBacklogRSS(t *testing.T) {
 			}
 		})
 		if time.Since(lastReport) > 10*time.Second {
-			t.Logf("%s: %d/%d committed, RSS %d MB, peak %d MB", time.Since(start).Round(time.Second), done, total, lastRSS>>10, peakKB>>10)
+			t.Logf("%s: %d/%d committed, peak RSS %d MB", time.Since(start).Round(time.Second), done, total, peak>>20)
 			lastReport = time.Now()
 		}
 		if done >= total {
@@ -194,49 +193,18 @@ func TestBacklogRSS(t *testing.T) {
 		}
 	}
 	elapsed := time.Since(start)
-	scored := scrape(t, "http://"+httpAddr+"/metrics", "leadscorer_events_scored_total")
-	dlq := scrape(t, "http://"+httpAddr+"/metrics", "leadscorer_dlq_records_total")
-	echoes := scrape(t, "http://"+httpAddr+"/metrics", "leadscorer_events_skipped_echo_total")
+	scored := scrape(t, httpAddr, "leadscorer_events_scored_total")
+	dlq := scrape(t, httpAddr, "leadscorer_dlq_records_total")
+	echoes := scrape(t, httpAddr, "leadscorer_events_skipped_echo_total")
 	if int64(scored+dlq+echoes) != total {
 		t.Errorf("scored %v + dead letters %v + echoes %v != %d events", scored, dlq, echoes, total)
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	_ = cmd.Wait()
+	scorer.Stop(30 * time.Second)
 	fmt.Printf("rss: events=%d scored=%.0f dlq=%.0f echoes=%.0f backlog_mb=%d peak_rss_mb=%d limit_mb=%d elapsed=%s events_per_s=%.0f args=%q\n",
-		total, scored, dlq, echoes, inBytes>>20, peakKB>>10, limitMB, elapsed.Round(time.Second), float64(total)/elapsed.Seconds(), os.Getenv("RSS_ARGS"))
-	if peakKB>>10 > int64(limitMB) {
-		t.Fatalf("peak RSS %d MB exceeds %d MB", peakKB>>10, limitMB)
+		total, scored, dlq, echoes, inBytes>>20, peak>>20, limitMB, elapsed.Round(time.Second), float64(total)/elapsed.Seconds(), os.Getenv("RSS_ARGS"))
+	if peak>>20 > int64(limitMB) {
+		t.Fatalf("peak RSS %d MB exceeds %d MB", peak>>20, limitMB)
 	}
-}
-
-// memOf reads the peak and current resident set of pid, in KiB.
-func memOf(pid int) (hwm, rss int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 {
-			continue
-		}
-		switch fields[0] {
-		case "VmHWM:":
-			hwm, _ = strconv.ParseInt(fields[1], 10, 64)
-		case "VmRSS:":
-			rss, _ = strconv.ParseInt(fields[1], 10, 64)
-		case "State:":
-			if fields[1] == "Z" {
-				return 0, 0, fmt.Errorf("process %d is a zombie", pid)
-			}
-		}
-	}
-	if hwm == 0 {
-		return 0, 0, fmt.Errorf("no VmHWM for process %d", pid)
-	}
-	return hwm, rss, sc.Err()
 }
 
 func tail(s string) string {
@@ -247,26 +215,11 @@ func tail(s string) string {
 }
 
 // scrape sums the samples of metric in the Prometheus text at url.
-func scrape(t *testing.T, url, metric string) float64 {
+func scrape(t *testing.T, addr, metric string) float64 {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
+	v, err := process.Metric(context.Background(), addr, metric)
+	if err != nil && !errors.Is(err, process.ErrNotExported) {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, metric) || len(line) > len(metric) && line[len(metric)] != ' ' && line[len(metric)] != '{' {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		sum += v
-	}
-	return sum
+	return v
 }

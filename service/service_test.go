@@ -12,13 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/features"
 	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/process"
 	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/sandbox"
 	"github.com/leadscorer/leadscorer/schemas"
@@ -589,75 +589,6 @@ func TestUnknownAdvisorPolicyDLQ(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP to the real Redis until cut, so a test can take Redis
-// away from the scorer without touching the server other tests use.
-type proxy struct {
-	t     *testing.T
-	addr  string
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	p := &proxy{t: t}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln, target)
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener, target string) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-// cut closes the listener and every connection: Redis is unreachable.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// restore listens again on the same address.
-func (p *proxy) restore(target string) {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.serve(ln, target)
-}
-
 func counter(t *testing.T, svc *Service, name string) float64 {
 	t.Helper()
 	mfs, err := svc.Registry().Gather()
@@ -682,15 +613,19 @@ func counter(t *testing.T, svc *Service, name string) float64 {
 func TestRedisOutagePausesWithoutLossOrDLQ(t *testing.T) {
 	h := newHarness(t)
 	const target = "127.0.0.1:6379"
-	px := newProxy(t, target)
-	h.cfg.RedisURL = "redis://" + px.addr + "/0"
+	px, err := process.NewProxy(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(px.Cut)
+	h.cfg.RedisURL = "redis://" + px.Addr() + "/0"
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	svc, err := New(ctx, h.cfg, nil, WithClock(func() time.Time { return asOf }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	px.cut()
+	px.Cut()
 	h.produce(h.event("r1", "00Q5e00000AbCdEAAA", 1001), h.event("r2", "00Q5e00000AbCdFAAA", 1002))
 	runCtx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
@@ -712,7 +647,9 @@ func TestRedisOutagePausesWithoutLossOrDLQ(t *testing.T) {
 	if n := counter(t, svc, "leadscorer_dlq_records_total"); n != 0 {
 		t.Fatalf("%v records sent to the DLQ for a Redis outage", n)
 	}
-	px.restore(target)
+	if err := px.Restore(); err != nil {
+		t.Fatal(err)
+	}
 	for counter(t, svc, "leadscorer_events_scored_total") < 2 || counter(t, svc, "leadscorer_kafka_transactions_committed_total") < 1 {
 		select {
 		case <-ctx.Done():
