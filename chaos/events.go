@@ -1,14 +1,12 @@
 package chaos
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
+	"github.com/leadscorer/leadscorer/poison"
 	"github.com/leadscorer/leadscorer/population"
-	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -47,25 +45,9 @@ type Sent struct {
 	Class, Fault string
 }
 
-// poisonKind is one way a record can be malformed, with the DLQ class the
-// decoder must give it (docs/ARCHITECTURE.md, failure contract).
-type poisonKind struct {
-	name, class string
-}
-
 // PoisonKinds lists every malformed input the decoder can meet, with its
 // DLQ class.
-var PoisonKinds = []poisonKind{
-	{"random bytes", schemas.ClassDecode},
-	{"wrong magic byte", schemas.ClassDecode},
-	{"unknown schema id", schemas.ClassSchema},
-	{"truncated avro", schemas.ClassDecode},
-	{"missing lead id", schemas.ClassValidation},
-	{"malformed lead id", schemas.ClassValidation},
-	{"missing crd", schemas.ClassValidation},
-	{"malformed crd", schemas.ClassValidation},
-	{"2 MB value", producer.ClassSize},
-}
+var PoisonKinds = poison.Kinds
 
 // OversizedBytes is the size of the oversized poison value: 2 MB, above the
 // scorer's max_record_bytes and above the broker's default message size, so
@@ -125,7 +107,7 @@ func Stream(codec *schemas.Codec, topic, prefix string, pop *population.Populati
 		case r < mix.Poison:
 			k := PoisonKinds[nextPoison%len(PoisonKinds)]
 			nextPoison++
-			if k.class == producer.ClassSize {
+			if k == poison.Oversized {
 				if oversized == MaxOversized {
 					k = PoisonKinds[nextPoison%len(PoisonKinds)]
 					nextPoison++
@@ -133,8 +115,8 @@ func Stream(codec *schemas.Codec, topic, prefix string, pop *population.Populati
 					oversized++
 				}
 			}
-			s.Kind, s.Class, s.Fault = Poison, k.class, k.name
-			val, err = poisonValue(codec, &e, k.name, rng)
+			s.Kind, s.Class, s.Fault = Poison, k.Class, k.Name
+			val, err = poison.Value(codec, &e, k, rng, OversizedBytes)
 		case r < mix.Poison+mix.Echoes:
 			s.Kind = Echo
 			e.ChangedFields = []string{"V4_Score__c", "V4_Score_Percentile__c", "V4_Scored_At__c"}
@@ -151,42 +133,4 @@ func Stream(codec *schemas.Codec, topic, prefix string, pop *population.Populati
 		sent = append(sent, s)
 	}
 	return recs, sent, nil
-}
-
-func poisonValue(codec *schemas.Codec, e *schemas.LeadChanged, kind string, rng *rand.Rand) ([]byte, error) {
-	good, err := codec.AppendLeadChanged(nil, e)
-	if err != nil {
-		return nil, err
-	}
-	switch kind {
-	case "random bytes":
-		b := make([]byte, 1+rng.IntN(64))
-		for i := range b {
-			b[i] = byte(rng.UintN(256))
-		}
-		b[0] = 0x80 | b[0] // never the magic byte 0
-		return b, nil
-	case "wrong magic byte":
-		good[0] = byte(1 + rng.IntN(255))
-		return good, nil
-	case "unknown schema id":
-		binary.BigEndian.PutUint32(good[1:5], 900000+rng.Uint32N(99999))
-		return good, nil
-	case "truncated avro":
-		// Cut inside the event id string, so the body cannot be read.
-		return good[:5+1+rng.IntN(len(e.EventID)/2)], nil
-	case "missing lead id":
-		e.LeadID = ""
-	case "malformed lead id":
-		e.LeadID = e.LeadID[:10] + "-" + e.LeadID[11:]
-	case "missing crd":
-		e.HasCRD = false
-	case "malformed crd":
-		e.CRD = -e.CRD
-	case "2 MB value":
-		e.Stage = strings.Repeat("x", OversizedBytes)
-	default:
-		return nil, fmt.Errorf("chaos: unknown poison kind %q", kind)
-	}
-	return codec.AppendLeadChanged(nil, e)
 }

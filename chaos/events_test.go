@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"errors"
+	"github.com/leadscorer/leadscorer/poison"
 	"net/http/httptest"
 	"testing"
 
@@ -84,11 +85,11 @@ func TestStreamPoisonGetsTheClassItIsExpectedToGet(t *testing.T) {
 		}
 	}
 	for _, k := range PoisonKinds {
-		if kinds[k.name] == 0 {
-			t.Errorf("no %q poison in the stream", k.name)
+		if kinds[k.Name] == 0 {
+			t.Errorf("no %q poison in the stream", k.Name)
 		}
 	}
-	if n := kinds["2 MB value"]; n > MaxOversized {
+	if n := kinds[poison.Oversized.Name]; n > MaxOversized {
 		t.Errorf("%d oversized records, want at most %d", n, MaxOversized)
 	}
 	if counts[Echo] == 0 || counts[Good] < 2000 {

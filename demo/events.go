@@ -1,30 +1,15 @@
 package demo
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
+	"github.com/leadscorer/leadscorer/poison"
 	"github.com/leadscorer/leadscorer/population"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// Kinds of malformed input the demo mixes into the stream, each with the
-// DLQ class it must end up under.
-var poisonKinds = []struct {
-	name, class string
-}{
-	{"random bytes", schemas.ClassDecode},
-	{"wrong magic byte", schemas.ClassDecode},
-	{"unknown schema id", schemas.ClassSchema},
-	{"truncated avro", schemas.ClassDecode},
-	{"malformed lead id", schemas.ClassValidation},
-	{"missing crd", schemas.ClassValidation},
-	{"oversized record", "size"},
-}
 
 // EventMix says how many events of each kind to make.
 type EventMix struct {
@@ -43,7 +28,7 @@ type EventMix struct {
 // something to suppress), echoes of the sink's own writes, and poison.
 func Events(codec *schemas.Codec, topic string, pop *population.Population, mix EventMix) ([]*kgo.Record, map[string]int, error) {
 	rng := rand.New(rand.NewPCG(mix.Seed, 7))
-	poison := map[string]int{}
+	poisoned := map[string]int{}
 	recs := make([]*kgo.Record, 0, mix.Events)
 	// A pool of leads a fifth the size of the stream: most leads change
 	// more than once.
@@ -58,12 +43,12 @@ func Events(codec *schemas.Codec, topic string, pop *population.Population, mix 
 		r := rng.Float64()
 		switch {
 		case r < mix.Poison:
-			k := poisonKinds[rng.IntN(len(poisonKinds))]
-			val, err := poisonValue(codec, &e, k.name, rng, mix.MaxRecordBytes)
+			k := poison.Kinds[rng.IntN(len(poison.Kinds))]
+			val, err := poison.Value(codec, &e, k, rng, mix.MaxRecordBytes+1)
 			if err != nil {
 				return nil, nil, err
 			}
-			poison[k.class]++
+			poisoned[k.Class]++
 			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(l.ID), Value: val})
 			continue
 		case r < mix.Poison+mix.Echoes:
@@ -75,36 +60,5 @@ func Events(codec *schemas.Codec, topic string, pop *population.Population, mix 
 		}
 		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(l.ID), Value: val})
 	}
-	return recs, poison, nil
-}
-
-func poisonValue(codec *schemas.Codec, e *schemas.LeadChanged, kind string, rng *rand.Rand, maxBytes int) ([]byte, error) {
-	good, err := codec.AppendLeadChanged(nil, e)
-	if err != nil {
-		return nil, err
-	}
-	switch kind {
-	case "random bytes":
-		b := make([]byte, 1+rng.IntN(40))
-		for i := range b {
-			b[i] = byte(rng.UintN(256))
-		}
-		b[0] = 0xde // never the magic byte
-		return b, nil
-	case "wrong magic byte":
-		good[0] = 1
-		return good, nil
-	case "unknown schema id":
-		binary.BigEndian.PutUint32(good[1:5], 999999)
-		return good, nil
-	case "truncated avro":
-		return good[:5+(len(good)-5)/3], nil
-	case "malformed lead id":
-		e.LeadID = "not-a-lead-id"
-	case "missing crd":
-		e.HasCRD = false
-	case "oversized record":
-		e.Stage = strings.Repeat("x", maxBytes)
-	}
-	return codec.AppendLeadChanged(nil, e)
+	return recs, poisoned, nil
 }
