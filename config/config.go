@@ -36,6 +36,7 @@ type Config struct {
 	TopicDLQ         string
 	TopicOutcomes    string
 	TopicRegistry    string
+	MemoryLimitMB    int
 	Validate         bool
 	AutoRollback     bool
 	Registry         string
@@ -308,7 +309,13 @@ var Keys = []Key{
 		},
 		get: func(c *Config) string { return c.HTTPBearerToken }},
 	fileKey("http_bearer_token"),
-	{Name: "fetch_max_bytes", Default: "16777216", Doc: "Most bytes one Kafka fetch response may hold (64 KiB..64 MiB, below the client's 100 MiB response cap); with max_concurrent_fetches it bounds the fetched input held in memory, whatever the backlog.",
+	{Name: "memory_limit_mb", Default: "128", Doc: "Soft memory limit of the Go runtime in MiB (as GOMEMLIMIT, which wins when set): the garbage collector works harder as the heap nears it, so a burst of backlog stays within it; 0 for none.",
+		set: func(c *Config, v string) (err error) {
+			c.MemoryLimitMB, err = intIn(v, 0, 1<<20)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.MemoryLimitMB) }},
+	{Name: "fetch_max_bytes", Default: "4194304", Doc: "Most bytes one Kafka fetch response may hold (64 KiB..64 MiB, below the client's 100 MiB response cap); with max_concurrent_fetches it bounds the fetched input held in memory, whatever the backlog.",
 		set: func(c *Config, v string) (err error) {
 			c.FetchMaxBytes, err = intIn(v, 64<<10, 64<<20)
 			return err
@@ -320,7 +327,7 @@ var Keys = []Key{
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.FetchMaxPartitionBytes) }},
-	{Name: "max_concurrent_fetches", Default: "2", Doc: "Most Kafka fetches in flight or buffered unpolled at once (1..64).",
+	{Name: "max_concurrent_fetches", Default: "1", Doc: "Most Kafka fetches in flight or buffered unpolled at once (1..64).",
 		set: func(c *Config, v string) (err error) {
 			c.MaxConcurrentFetches, err = intIn(v, 1, 64)
 			return err

@@ -237,7 +237,7 @@ func TestCAFileImpliesKafkaTLS(t *testing.T) {
 	if !c.KafkaTLS {
 		t.Fatal("kafka_ca_file set but kafka_tls false")
 	}
-	if d := Default(); d.KafkaTLS || d.FetchMaxBytes != 16<<20 || d.MaxConcurrentFetches != 2 {
+	if d := Default(); d.KafkaTLS || d.FetchMaxBytes != 4<<20 || d.MaxConcurrentFetches != 1 {
 		t.Fatalf("defaults: tls %v fetch %d concurrent %d", d.KafkaTLS, d.FetchMaxBytes, d.MaxConcurrentFetches)
 	}
 }

@@ -141,9 +141,9 @@ type outcome struct {
 	explHash    uint64
 }
 
-// maxMemo bounds each version's memo; a full memo starts over. 64k entries
-// of a few hundred bytes each.
-const maxMemo = 1 << 16
+// maxMemo bounds each version's memo; a full memo starts over. 16k entries
+// of about 500 bytes each: a few MB per version.
+const maxMemo = 1 << 14
 
 // outcome returns the memoised outcome of sv.x, computing it on a miss.
 func (sv *served) outcome() (*outcome, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/leadscorer/leadscorer/config"
@@ -56,6 +57,11 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 			return fmt.Errorf("--scoring-time: %w", err)
 		}
 		opts = append(opts, service.WithClock(func() time.Time { return at }))
+	}
+	// The soft memory limit is the process's, so it is set here rather than
+	// in the service; GOMEMLIMIT in the environment wins.
+	if cfg.MemoryLimitMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	svc, err := service.New(ctx, cfg, log, opts...)
