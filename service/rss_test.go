@@ -35,11 +35,11 @@ const rssEvents = 1_000_000
 // TestBacklogRSS queues a million lead changes in an in-process sandbox,
 // then runs `leadscorer run` as a separate process with the default limits
 // and samples its peak resident set (VmHWM) until it has committed every
-// event. The peak must stay under RSS_LIMIT_MB (default 300): the fetch and
+// event. The peak must stay under RSS_LIMIT_MB (default 200): the fetch and
 // producer limits, not the backlog, decide how much the scorer holds.
 // `make rss` runs it.
 func TestBacklogRSS(t *testing.T) {
-	limitMB := 300
+	limitMB := 200
 	if v := os.Getenv("RSS_LIMIT_MB"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
