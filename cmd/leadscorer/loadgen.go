@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	_ "net/http/pprof" // served only at LEADSCORER_PPROF_ADDR, see init
 	"os"
 	"strconv"
 	"strings"
@@ -31,16 +29,8 @@ time) or, with --rate 0, as fast as the broker takes them, for --duration or
 --count events.
 `
 
-// pprofEnv names the address at which any leadscorer process serves
-// net/http/pprof; unset (the default) serves nothing. The benchmark sets it
-// on the scorer it profiles.
-const pprofEnv = "LEADSCORER_PPROF_ADDR"
-
 func init() {
 	register("loadgen", "produce lead-change events at a fixed or maximum rate; run the end-to-end benchmark", runLoadgen)
-	if addr := os.Getenv(pprofEnv); addr != "" {
-		go func() { _ = http.ListenAndServe(addr, http.DefaultServeMux) }()
-	}
 }
 
 func runLoadgen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	_ "net/http/pprof" // served only at LEADSCORER_PPROF_ADDR
 	"os"
 	"os/signal"
 	"sort"
@@ -27,9 +29,17 @@ func register(name, summary string, run func(ctx context.Context, args []string,
 	commands[name] = command{summary: summary, run: run}
 }
 
+// pprofEnv names the variable that, when set to host:port, makes any
+// subcommand serve net/http/pprof there (the benchmark harness profiles the
+// scorer this way). Unset, nothing is served.
+const pprofEnv = "LEADSCORER_PPROF_ADDR"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if addr := os.Getenv(pprofEnv); addr != "" {
+		go func() { _ = http.ListenAndServe(addr, http.DefaultServeMux) }()
+	}
 	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "leadscorer:", err)
