@@ -208,11 +208,11 @@ func (s *Suite) setUp(ctx context.Context, name string) (*env, error) {
 	if err := os.RemoveAll(e.dir); err != nil {
 		return nil, err
 	}
-	models := filepath.Join(e.dir, "models")
-	if err := copyTree(filepath.Dir(s.opts.Registry), models); err != nil {
+	registry, err := scoring.CopyRegistry(s.opts.Registry, filepath.Join(e.dir, "models"))
+	if err != nil {
 		return nil, fmt.Errorf("chaos: copy models: %w", err)
 	}
-	e.registry = filepath.Join(models, filepath.Base(s.opts.Registry))
+	e.registry = registry
 	reg, err := scoring.LoadRegistry(e.registry)
 	if err != nil {
 		return nil, err

@@ -200,3 +200,43 @@ func (r *Registry) PromotedAt(name string) (at time.Time, ok bool) {
 	}
 	return time.Time{}, false
 }
+
+// CopyRegistry copies the registry file at path and every model file its
+// versions name into dir, at the same relative paths, and returns the copy's
+// registry path: a registry to edit or break without touching the original
+// (a staging change, the fault suite, tests). A model file that is missing
+// is an error unless its version is archived.
+func CopyRegistry(path, dir string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("registry: copy: %w", err)
+	}
+	var r Registry
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return "", fmt.Errorf("registry: copy %s: %w", path, err)
+	}
+	dst := filepath.Join(dir, filepath.Base(path))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("registry: copy: %w", err)
+	}
+	if err := os.WriteFile(dst, raw, 0o644); err != nil {
+		return "", fmt.Errorf("registry: copy: %w", err)
+	}
+	for _, v := range r.Versions {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(path), v.Path))
+		if err != nil {
+			if v.Role == RoleArchived && errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return "", fmt.Errorf("registry: copy version %q: %w", v.Name, err)
+		}
+		to := filepath.Join(dir, v.Path)
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return "", fmt.Errorf("registry: copy version %q: %w", v.Name, err)
+		}
+		if err := os.WriteFile(to, b, 0o644); err != nil {
+			return "", fmt.Errorf("registry: copy version %q: %w", v.Name, err)
+		}
+	}
+	return dst, nil
+}

@@ -183,26 +183,10 @@ func TestEditRegistrySerialisesConcurrentEditors(t *testing.T) {
 // as the deployment checklist does; the file keeps loading at each step and
 // PromotedAt follows the history.
 func TestEditCommittedRegistryCopy(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join("..", "models")
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
-	})
+	path, err := CopyRegistry(filepath.Join("..", "models", "registry.json"), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "registry.json")
 	r, err := EditRegistry(path, func(r *Registry) error { return r.Promote("v4.1.0", "validated", editTime) })
 	if err != nil {
 		t.Fatal(err)
@@ -235,5 +219,34 @@ func TestEditCommittedRegistryCopy(t *testing.T) {
 	_, _, err = r.Rollback("again", later)
 	if !errors.Is(err, ErrNoPreviousProduction) {
 		t.Errorf("second rollback: %v, want ErrNoPreviousProduction", err)
+	}
+}
+
+func TestCopyRegistryCopiesTheModelsItNames(t *testing.T) {
+	src := filepath.Join("..", "models", "registry.json")
+	path, err := CopyRegistry(src, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadRegistry(path) // checks every model file against its sha256
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Serving()) != 2 {
+		t.Fatalf("copy serves %d versions, want 2", len(r.Serving()))
+	}
+
+	// A model file the registry names but that is gone is an error naming
+	// the version.
+	broken := t.TempDir()
+	path, err = CopyRegistry(src, broken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(broken, "v4.1.0", "model.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CopyRegistry(path, t.TempDir()); err == nil || !strings.Contains(err.Error(), `"v4.1.0"`) {
+		t.Fatalf("copy with a missing model: %v, want an error naming v4.1.0", err)
 	}
 }

@@ -489,31 +489,6 @@ func TestMetricsAreDocumented(t *testing.T) {
 	}
 }
 
-// copyModels copies the registry and model files to a temporary folder the
-// test may break.
-func copyModels(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	err := filepath.WalkDir("../models", func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel("../models", p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, "registry.json")
-}
-
 func TestReloadRefusesACorruptModelAndKeepsServing(t *testing.T) {
 	h := newHarness(t)
 	h.cfg.Registry = copyModels(t)
@@ -727,4 +702,15 @@ func TestRunWithValidatorServesTheDashboard(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// copyModels copies the registry and model files to a temporary folder the
+// test may break.
+func copyModels(t *testing.T) string {
+	t.Helper()
+	path, err := scoring.CopyRegistry(registryFile, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

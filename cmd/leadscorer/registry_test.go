@@ -3,39 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/leadscorer/leadscorer/scoring"
 )
-
-// copyModels copies the committed models folder into a temporary one: the
-// tests never edit the committed registry.
-func copyModels(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join("..", "..", "models")
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, "registry.json")
-}
 
 func runRegistryCapture(args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
@@ -96,4 +69,15 @@ func TestRegistryCommand(t *testing.T) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// copyModels copies the committed registry and models to a temporary
+// folder: the tests never edit the committed registry.
+func copyModels(t *testing.T) string {
+	t.Helper()
+	path, err := scoring.CopyRegistry(filepath.Join("..", "..", "models", "registry.json"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

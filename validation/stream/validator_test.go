@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -112,30 +111,6 @@ func records(weeks int, good, bad string, seed uint64) ([]*schemas.LeadScoreShad
 		}
 	}
 	return shadows, outcomes
-}
-
-func copyModels(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join("..", "..", "models")
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Join(dir, "registry.json")
 }
 
 var asOf = time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -296,4 +271,15 @@ func gathered(t *testing.T, g prometheus.Gatherer, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// copyModels copies the committed registry and models to a temporary
+// folder the test may edit.
+func copyModels(t *testing.T) string {
+	t.Helper()
+	path, err := scoring.CopyRegistry(filepath.Join("..", "..", "models", "registry.json"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
