@@ -14,16 +14,62 @@ import "math"
 // leaf values are summed in float32 in tree order.
 const flatMaxDepth = 4
 
-// flatSplit is one split node of the flat layout, 8 bytes.
+// flatSplit is one split node of the flat layout, 8 bytes. It reads the
+// row's value from a flatRow: the feature's copy where a missing value is
+// -Inf when missing values go left, or the copy where it is +Inf when they
+// go right, so that one comparison with the (finite) threshold sends every
+// value, missing or not, where XGBoost sends it.
 type flatSplit struct {
-	thr      float32
-	feat     uint8 // indexes a [256] array: no bounds check
-	missLeft uint8 // 1 when a missing value goes left
-	_        [2]uint8
+	thr float32
+	idx uint16 // index into a flatRow
+	_   uint16
 }
 
-// flatMaxFeatures bounds the per-row float32 copy kept on the stack.
+// flatMaxFeatures bounds the per-row float32 copies kept on the stack.
 const flatMaxFeatures = 256
+
+// flatRow holds a row as float32 twice: [0, flatMaxFeatures) with missing
+// values as -Inf, [flatMaxFeatures, 2*flatMaxFeatures) with them as +Inf.
+type flatRow [2 * flatMaxFeatures]float32
+
+func newFlatSplit(thr float32, feat int32, missLeft bool) flatSplit {
+	idx := uint16(feat)
+	if !missLeft {
+		idx += flatMaxFeatures
+	}
+	return flatSplit{thr: thr, idx: idx}
+}
+
+// fill copies the row into r.
+func (r *flatRow) fill(x []float64, nf int) {
+	_ = x[nf-1]
+	negInf, posInf := float32(math.Inf(-1)), float32(math.Inf(1))
+	for i := range nf {
+		v := float32(x[i])
+		lo, hi := v, v
+		if v != v {
+			lo, hi = negInf, posInf
+		}
+		r[i], r[i+flatMaxFeatures] = lo, hi
+	}
+}
+
+// left is 1 when the row goes to sp's left child, 0 otherwise.
+func (r *flatRow) left(sp *flatSplit) int {
+	return int(lessU8(r[sp.idx&(2*flatMaxFeatures-1)], sp.thr))
+}
+
+// finiteSplits reports whether every split threshold is finite, which the
+// flat comparison needs (XGBoost's thresholds are midpoints of data values).
+func (m *XGBoost) finiteSplits() bool {
+	for i := range m.nodes {
+		n := &m.nodes[i]
+		if n.feat >= 0 && (math.IsInf(float64(n.value), 0) || n.value != n.value) {
+			return false
+		}
+	}
+	return true
+}
 
 type flatTrees struct {
 	depth  int
@@ -34,7 +80,7 @@ type flatTrees struct {
 // buildFlat fills m.flat when the model qualifies; otherwise m.flat stays
 // nil and the node walk serves.
 func (m *XGBoost) buildFlat() {
-	if m.maxDepth > flatMaxDepth || len(m.features) > flatMaxFeatures {
+	if m.maxDepth > flatMaxDepth || len(m.features) > flatMaxFeatures || !m.finiteSplits() {
 		return
 	}
 	d := max(m.maxDepth, 1)
@@ -51,16 +97,13 @@ func (m *XGBoost) buildFlat() {
 				return
 			}
 			if n.feat < 0 { // a leaf above full depth: pad
-				splits[heap] = flatSplit{thr: float32(math.Inf(1)), missLeft: 1}
+				// Any value but +Inf goes left, and both sides hold the leaf.
+				splits[heap] = newFlatSplit(float32(math.Inf(1)), 0, true)
 				fill(node, 2*heap+1, level+1)
 				fill(node, 2*heap+2, level+1)
 				return
 			}
-			ml := uint8(0)
-			if n.miss == n.left {
-				ml = 1
-			}
-			splits[heap] = flatSplit{thr: n.value, feat: uint8(n.feat), missLeft: ml}
+			splits[heap] = newFlatSplit(n.value, n.feat, n.miss == n.left)
 			fill(n.left, 2*heap+1, level+1)
 			fill(n.left+1, 2*heap+2, level+1)
 		}
@@ -74,26 +117,17 @@ func (m *XGBoost) buildFlat() {
 // flatMargin is margin for the flat layout.
 func (m *XGBoost) flatMargin(x []float64) float32 {
 	f := m.flat
-	var xf [flatMaxFeatures]float32
-	var miss [flatMaxFeatures]uint8
-	nf := len(m.features)
-	_ = x[nf-1]
-	for i := range nf {
-		v := float32(x[i])
-		xf[i] = v
-		if v != v {
-			miss[i] = 1
-		}
-	}
+	var row flatRow
+	row.fill(x, len(m.features))
 	d := f.depth
 	sum := m.baseMargin
 	splits, leaves := f.splits, f.leaves
 	if d == 2 { // the v4 models: all three splits at once, then the leaf
 		for len(splits) >= 3 && len(leaves) >= 4 {
 			s := (*[3]flatSplit)(splits)
-			r0 := 1 - int(lessU8(xf[s[0].feat], s[0].thr)|miss[s[0].feat]&s[0].missLeft)
-			r1 := 1 - int(lessU8(xf[s[1].feat], s[1].thr)|miss[s[1].feat]&s[1].missLeft)
-			r2 := 1 - int(lessU8(xf[s[2].feat], s[2].thr)|miss[s[2].feat]&s[2].missLeft)
+			r0 := 1 - row.left(&s[0])
+			r1 := 1 - row.left(&s[1])
+			r2 := 1 - row.left(&s[2])
 			// Right at the root: node 2 decides, else node 1.
 			sum += (*[4]float32)(leaves)[(2*r0+r1+(r2-r1)*r0)&3]
 			splits, leaves = splits[3:], leaves[4:]
@@ -105,9 +139,7 @@ func (m *XGBoost) flatMargin(x []float64) float32 {
 		s := splits[:ns:ns]
 		h := 0
 		for range d {
-			n := &s[h]
-			left := lessU8(xf[n.feat], n.thr) | miss[n.feat]&n.missLeft
-			h = 2*h + 2 - int(left)
+			h = 2*h + 2 - row.left(&s[h])
 		}
 		sum += leaves[h-ns]
 		splits, leaves = splits[ns:], leaves[nl:]

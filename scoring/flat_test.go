@@ -40,3 +40,24 @@ func TestFlatLayoutEqualsNodeWalk(t *testing.T) {
 		})
 	}
 }
+
+// The flat comparison replaces a missing value with -Inf or +Inf, which is
+// exact only against finite thresholds: a model with an infinite one keeps
+// the node walk.
+func TestFlatLayoutNeedsFiniteThresholds(t *testing.T) {
+	m, _ := loadXGBCase(t, "logistic")
+	if m.flat == nil || !m.finiteSplits() {
+		t.Fatal("the test model should have a flat layout")
+	}
+	for i := range m.nodes {
+		if m.nodes[i].feat >= 0 {
+			m.nodes[i].value = float32(math.Inf(1))
+			break
+		}
+	}
+	m.flat = nil
+	m.buildFlat()
+	if m.flat != nil {
+		t.Fatal("flat layout built over an infinite threshold")
+	}
+}

@@ -38,8 +38,8 @@ func (m *XGBoost) buildShapTables() {
 		m.shapStart[t] = -1
 	}
 	m.tabStart = make([]int32, len(m.roots)+1)
-	if len(m.features) > flatMaxFeatures {
-		return // the table path indexes features with a byte
+	if len(m.features) > flatMaxFeatures || !m.finiteSplits() {
+		return // the table path reads the row as a flatRow (flat.go)
 	}
 	defer func() { m.tabStart[len(m.roots)] = int32(len(m.tabSplits)) }()
 	for t, root := range m.roots {
@@ -60,11 +60,7 @@ func (m *XGBoost) buildShapTables() {
 		m.shapStart[t] = int32(len(m.shapTable))
 		for _, i := range internal {
 			n := &m.nodes[i]
-			ml := uint8(0)
-			if n.miss == n.left {
-				ml = 1
-			}
-			m.tabSplits = append(m.tabSplits, flatSplit{thr: n.value, feat: uint8(n.feat), missLeft: ml})
+			m.tabSplits = append(m.tabSplits, newFlatSplit(n.value, n.feat, n.miss == n.left))
 		}
 		for pat := range 1 << len(internal) {
 			for j, i := range internal {
@@ -133,17 +129,10 @@ func (m *XGBoost) Contributions(x []float64, out []float64) error {
 	}
 	s := m.scratch.Get().(*shapScratch)
 	clear(s.phi)
-	// A float32 copy of the row and its missing flags, for the table path.
-	var xf [flatMaxFeatures]float32
-	var miss [flatMaxFeatures]uint8
-	if nf <= flatMaxFeatures {
-		for i := range nf {
-			v := float32(x[i])
-			xf[i] = v
-			if v != v {
-				miss[i] = 1
-			}
-		}
+	// The row as the table path reads it.
+	var row flatRow
+	if len(m.tabSplits) > 0 {
+		row.fill(x, nf)
 	}
 	for t, root := range m.roots {
 		lo, hi := root, m.treeEnd(t)
@@ -153,8 +142,7 @@ func (m *XGBoost) Contributions(x []float64, out []float64) error {
 			// internal node; computed without branches.
 			pat := 0
 			for j, sp := range m.tabSplits[m.tabStart[t]:m.tabStart[t+1]] {
-				left := lessU8(xf[sp.feat], sp.thr) | miss[sp.feat]&sp.missLeft
-				pat |= int(1-left) << j
+				pat |= (1 - row.left(&sp)) << j
 			}
 			vals := m.shapTable[int(off)+pat*len(feats):]
 			for j, f := range feats {
