@@ -166,7 +166,9 @@ func explainRegistryErr(cfg *config.Config, err error) error {
 
 // redisOptions parses redis_url and applies the separate user name,
 // password and CA file settings over it.
-func redisOptions(cfg *config.Config) (*redis.Options, error) {
+// RedisOptions are the Redis client options for cfg: URL, ACL user and
+// password, TLS trust. Errors never quote the URL (it may hold a password).
+func RedisOptions(cfg *config.Config) (*redis.Options, error) {
 	ropts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		// go-redis quotes the URL, which may hold a password.

@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, err
 	}
 
-	ropts, err := redisOptions(cfg)
+	ropts, err := RedisOptions(cfg)
 	if err != nil {
 		return nil, err
 	}

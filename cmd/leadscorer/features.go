@@ -10,19 +10,18 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/service"
 )
 
-const featuresUsage = `usage: leadscorer features load --input FILE [--redis-url URL] [--prefix P]
+const featuresUsage = `usage: leadscorer features load --input FILE [run's settings: --redis-url, --redis-prefix, ...]
 
 Loads a population file (JSON lines, each {"advisor": {...}} or {"firm": {...}},
 as "leadscorer population" writes features.jsonl) into the Redis feature store
 the scorer enriches events from. Records are replaced whole; loading the same
 file twice is harmless. Progress goes to stderr, the summary to stdout.
 `
-
-// defaultRedisURL is used when neither --redis-url nor REDIS_URL is set.
-const defaultRedisURL = "redis://127.0.0.1:6379/0"
 
 func init() {
 	register("features", "load advisor and firm attributes into the Redis feature store", runFeatures)
@@ -43,9 +42,10 @@ func runFeatures(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs := flag.NewFlagSet("features load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, featuresUsage); fs.PrintDefaults() }
-	input := fs.String("input", "", `population file to load, "-" for stdin; required`)
-	redisURL := fs.String("redis-url", "", "Redis to load into (default $REDIS_URL, else "+defaultRedisURL+")")
-	prefix := fs.String("prefix", featurestore.DefaultPrefix, "prefix of every key written")
+	input := fs.String("input", "", `population file to load (JSON lines, gzipped or not), "-" for stdin; required`)
+	// The same Redis settings as run (URL, ACL user, TLS, key prefix), so
+	// the scorer reads what this writes.
+	settings := config.Bind(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -56,25 +56,23 @@ func runFeatures(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if fs.NArg() > 0 {
 		return fmt.Errorf("features load: unexpected arguments %q", fs.Args())
 	}
-	if *prefix == "" {
-		return errors.New("features load: --prefix must not be empty")
-	}
-	url := *redisURL
-	if url == "" {
-		url = os.Getenv("REDIS_URL")
-	}
-	if url == "" {
-		url = defaultRedisURL
-	}
-	opt, err := redis.ParseURL(url)
+	cfg, err := settings.Load(os.Getenv)
 	if err != nil {
-		return fmt.Errorf("features load: --redis-url: %w", err)
+		return fmt.Errorf("features load: %w", err)
+	}
+	if cfg.RedisPrefix == "" {
+		return errors.New("features load: redis_prefix must not be empty")
+	}
+	opt, err := service.RedisOptions(cfg)
+	if err != nil {
+		return fmt.Errorf("features load: %w", err)
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("features load: Redis at %s: %w", opt.Addr, err)
 	}
+	prefix := cfg.RedisPrefix
 
 	in := stdin
 	if *input != "-" {
@@ -85,10 +83,10 @@ func runFeatures(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		defer f.Close()
 		in = f
 	}
-	sum, err := featurestore.Load(ctx, featurestore.New(rdb, *prefix, nil), in, stderr)
+	sum, err := featurestore.Load(ctx, featurestore.New(rdb, prefix, nil), in, stderr)
 	if err != nil {
 		return fmt.Errorf("features load %s: %w", *input, err)
 	}
-	fmt.Fprintf(stdout, "%s into Redis at %s, prefix %q\n", sum, opt.Addr, *prefix)
+	fmt.Fprintf(stdout, "%s into Redis at %s, prefix %q\n", sum, opt.Addr, prefix)
 	return nil
 }

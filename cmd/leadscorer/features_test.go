@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/leadscorer/leadscorer/config"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,15 +14,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// featuresRedis connects to the test Redis (REDIS_URL, else the default),
+// featuresRedis connects to the test Redis (the redis_url default),
 // failing the test when it is down, and returns a key prefix of the test's
 // own whose keys are deleted at the end.
 func featuresRedis(t *testing.T) (*redis.Client, string, string) {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = defaultRedisURL
-	}
+	url := config.Default().RedisURL
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
@@ -63,12 +61,12 @@ func TestFeaturesLoad(t *testing.T) {
 		args  []string
 		stdin string
 	}{
-		{"the file named by --input, Redis from REDIS_URL", []string{"load", "--input", path, "--prefix", prefix}, ""},
-		{"stdin when --input is -, Redis from --redis-url", []string{"load", "--input", "-", "--prefix", prefix, "--redis-url", url}, featuresFile},
+		{"the file named by --input, Redis from LEADSCORER_REDIS_URL", []string{"load", "--input", path, "--redis-prefix", prefix}, ""},
+		{"stdin when --input is -, Redis from --redis-url", []string{"load", "--input", "-", "--redis-prefix", prefix, "--redis-url", url}, featuresFile},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("REDIS_URL", url)
+			t.Setenv("LEADSCORER_REDIS_URL", url)
 			if err := rdb.Del(ctx, prefix+"advisor:1", prefix+"firm:7").Err(); err != nil {
 				t.Fatal(err)
 			}
@@ -110,10 +108,10 @@ func TestFeaturesLoadFailures(t *testing.T) {
 		{"no action", nil, "no action"},
 		{"an unknown action", []string{"dump"}, `unknown action "dump"`},
 		{"--input is required", []string{"load", "--redis-url", url}, "--input is required"},
-		{"a missing input file", []string{"load", "--input", filepath.Join(dir, "nope"), "--redis-url", url, "--prefix", prefix}, "no such file"},
-		{"a malformed line is named", []string{"load", "--input", bad, "--redis-url", url, "--prefix", prefix}, "line 3"},
+		{"a missing input file", []string{"load", "--input", filepath.Join(dir, "nope"), "--redis-url", url, "--redis-prefix", prefix}, "no such file"},
+		{"a malformed line is named", []string{"load", "--input", bad, "--redis-url", url, "--redis-prefix", prefix}, "line 3"},
 		{"a Redis that is down", []string{"load", "--input", bad, "--redis-url", closed}, "Redis at"},
-		{"a URL that is not a Redis URL", []string{"load", "--input", bad, "--redis-url", "http://x"}, "--redis-url"},
+		{"a URL that is not a Redis URL", []string{"load", "--input", bad, "--redis-url", "http://x"}, "redis_url"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
