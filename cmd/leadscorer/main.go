@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // command is one subcommand; each lives in its own file and registers
@@ -34,7 +36,16 @@ func register(name, summary string, run func(ctx context.Context, args []string,
 // scorer this way). Unset, nothing is served.
 const pprofEnv = "LEADSCORER_PPROF_ADDR"
 
+// redisLog drops go-redis's own log lines ("failed to dial after 5
+// attempts"), which it prints to stderr in its own format: every Redis
+// failure reaches our code as an error, which the service logs with slog and
+// counts in leadscorer_redis_errors_total.
+type redisLog struct{}
+
+func (redisLog) Printf(context.Context, string, ...any) {}
+
 func main() {
+	redis.SetLogger(redisLog{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if addr := os.Getenv(pprofEnv); addr != "" {
