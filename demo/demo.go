@@ -55,9 +55,10 @@ type Options struct {
 type Summary struct {
 	Events, Scored, SinkRecords, Suppressed, Echoes int
 	DLQ                                             map[string]int
-	PoisonSent                                      map[string]int
-	Elapsed                                         time.Duration
-	Samples                                         []schemas.LeadScoreSfdc
+	// What the demo produced besides ordinary changes.
+	Sent    Sent
+	Elapsed time.Duration
+	Samples []schemas.LeadScoreSfdc
 }
 
 // Run runs the demo, writing progress and the summary to w.
@@ -138,7 +139,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	codec := schemas.NewCodec(srcl, ids)
 
 	// The input stream.
-	recs, poison, err := Events(codec, cfg.TopicIn, pop, EventMix{
+	recs, sent, err := Events(codec, cfg.TopicIn, pop, EventMix{
 		Events: opts.Events, Echoes: 0.03, Poison: 0.002, Seed: opts.Seed,
 		MaxRecordBytes: cfg.MaxRecordBytes, At: asOf,
 	})
@@ -177,7 +178,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	}
 	fmt.Fprintln(w)
 
-	sum, err := summarize(ctx, opts.Brokers, cfg, codec, len(recs), poison, elapsed)
+	sum, err := summarize(ctx, opts.Brokers, cfg, codec, len(recs), sent, elapsed)
 	if err != nil {
 		return nil, err
 	}
@@ -289,10 +290,10 @@ func waitCommitted(ctx context.Context, cl *kgo.Client, group, topic string, w i
 	}
 }
 
-func summarize(ctx context.Context, brokers []string, cfg *config.Config, codec *schemas.Codec, events int, poison map[string]int, elapsed time.Duration) (*Summary, error) {
+func summarize(ctx context.Context, brokers []string, cfg *config.Config, codec *schemas.Codec, events int, sent Sent, elapsed time.Duration) (*Summary, error) {
 	dctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	sum := &Summary{Events: events, DLQ: map[string]int{}, PoisonSent: poison, Elapsed: elapsed}
+	sum := &Summary{Events: events, DLQ: map[string]int{}, Sent: sent, Elapsed: elapsed}
 	sink, err := sandbox.DrainCommitted(dctx, brokers, cfg.TopicSfdc)
 	if err != nil {
 		return nil, err

@@ -23,12 +23,18 @@ type EventMix struct {
 	At time.Time
 }
 
+// Sent counts what Events made besides ordinary changes.
+type Sent struct {
+	Echoes int
+	Poison map[string]int // by the DLQ class each must get
+}
+
 // Events builds the demo's input records from the population's leads:
 // ordinary changes (some leads changed several times, so the quota guard has
 // something to suppress), echoes of the sink's own writes, and poison.
-func Events(codec *schemas.Codec, topic string, pop *population.Population, mix EventMix) ([]*kgo.Record, map[string]int, error) {
+func Events(codec *schemas.Codec, topic string, pop *population.Population, mix EventMix) ([]*kgo.Record, Sent, error) {
 	rng := rand.New(rand.NewPCG(mix.Seed, 7))
-	poisoned := map[string]int{}
+	sent := Sent{Poison: map[string]int{}}
 	recs := make([]*kgo.Record, 0, mix.Events)
 	// A pool of leads a fifth the size of the stream: most leads change
 	// more than once.
@@ -46,19 +52,20 @@ func Events(codec *schemas.Codec, topic string, pop *population.Population, mix 
 			k := poison.Kinds[rng.IntN(len(poison.Kinds))]
 			val, err := poison.Value(codec, &e, k, rng, mix.MaxRecordBytes+1)
 			if err != nil {
-				return nil, nil, err
+				return nil, sent, err
 			}
-			poisoned[k.Class]++
+			sent.Poison[k.Class]++
 			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(l.ID), Value: val})
 			continue
 		case r < mix.Poison+mix.Echoes:
 			e.ChangedFields = []string{"V4_Score__c", "V4_Score_Percentile__c", "V4_Scored_At__c"}
+			sent.Echoes++
 		}
 		val, err := codec.AppendLeadChanged(nil, &e)
 		if err != nil {
-			return nil, nil, err
+			return nil, sent, err
 		}
 		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(l.ID), Value: val})
 	}
-	return recs, poisoned, nil
+	return recs, sent, nil
 }
