@@ -150,6 +150,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.log.Error("transactional session failed; starting a new one", "backoff", backoff, "err", err)
 		select {
 		case <-ctx.Done():
+			c.leaveGroup()
 			return nil
 		case <-time.After(backoff):
 		}
