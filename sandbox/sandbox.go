@@ -7,16 +7,20 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
 
@@ -43,7 +47,13 @@ type Sandbox struct {
 	Registry *srfake.Registry
 	srv      *http.Server
 	srURL    string
+	dataDir  string
 }
+
+// schemasFile keeps the Schema Registry's schemas in the data directory, so
+// that the ids in the records the broker keeps still resolve after a
+// restart.
+const schemasFile = "schema-registry.json"
 
 // Start starts the broker and the registry.
 func Start(opts Options) (*Sandbox, error) {
@@ -77,9 +87,61 @@ func Start(opts Options) (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox: schema registry: %w", err)
 	}
 	reg := srfake.NewRegistry()
+	if opts.DataDir != "" {
+		if err := loadSchemas(reg, filepath.Join(opts.DataDir, schemasFile)); err != nil {
+			ln.Close()
+			cluster.Close()
+			return nil, err
+		}
+	}
 	srv := &http.Server{Handler: reg.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return &Sandbox{Cluster: cluster, Registry: reg, srv: srv, srURL: "http://" + ln.Addr().String()}, nil
+	return &Sandbox{Cluster: cluster, Registry: reg, srv: srv, srURL: "http://" + ln.Addr().String(), dataDir: opts.DataDir}, nil
+}
+
+// loadSchemas seeds reg with the schemas saveSchemas wrote, if any.
+func loadSchemas(reg *srfake.Registry, path string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sandbox: schema registry: %w", err)
+	}
+	var all []sr.SubjectSchema
+	if err := json.Unmarshal(b, &all); err != nil {
+		return fmt.Errorf("sandbox: schema registry: %s: %w", path, err)
+	}
+	seeded := map[int]bool{}
+	for _, s := range all {
+		if seeded[s.ID] { // one schema under several subjects: seeded once
+			continue
+		}
+		seeded[s.ID] = true
+		reg.SeedSchema(s.Subject, s.Version, s.ID, s.Schema)
+	}
+	return nil
+}
+
+// saveSchemas writes every registered schema to the data directory.
+func (s *Sandbox) saveSchemas(ctx context.Context) error {
+	cl, err := sr.NewClient(sr.URLs(s.srURL))
+	if err != nil {
+		return err
+	}
+	all, err := cl.AllSchemas(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(all)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.dataDir, schemasFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(s.dataDir, schemasFile))
 }
 
 // Brokers returns the broker's address.
@@ -88,12 +150,26 @@ func (s *Sandbox) Brokers() []string { return s.Cluster.ListenAddrs() }
 // RegistryURL returns the Schema Registry's base URL.
 func (s *Sandbox) RegistryURL() string { return s.srURL }
 
-// Close stops both.
+// Close stops both, as Shutdown does, dropping its error.
 func (s *Sandbox) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	_ = s.Shutdown(ctx)
+}
+
+// Shutdown stops both; with a data directory, the broker persists its data
+// and the registry its schemas there first. The error says what could not
+// be saved.
+func (s *Sandbox) Shutdown(ctx context.Context) error {
+	var err error
+	if s.dataDir != "" {
+		if err = s.saveSchemas(ctx); err != nil {
+			err = fmt.Errorf("sandbox: save schemas: %w", err)
+		}
+	}
 	_ = s.srv.Shutdown(ctx)
 	s.Cluster.Close()
+	return err
 }
 
 // DrainCommitted returns every committed record of topic, in partition and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/sandbox"
@@ -33,12 +34,13 @@ func runSandbox(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	defer sb.Close()
 	fmt.Fprintf(stdout, "kafka            %s   (kcat -b %s -L)\n", strings.Join(sb.Brokers(), ","), sb.Brokers()[0])
 	fmt.Fprintf(stdout, "schema registry  %s\n", sb.RegistryURL())
 	fmt.Fprintf(stdout, "data dir         %q\n", *dataDir)
 	fmt.Fprintf(stdout, "point the scorer at it: leadscorer run --brokers %s --schema-registry %s\n", sb.Brokers()[0], sb.RegistryURL())
-	fmt.Fprintln(stdout, "Ctrl-C stops it.")
+	fmt.Fprintln(stdout, "Ctrl-C stops it (the broker's data and the registry's schemas are kept in the data dir).")
 	<-ctx.Done()
-	return nil
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return sb.Shutdown(sctx)
 }
