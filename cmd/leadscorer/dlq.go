@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,15 +38,8 @@ func init() {
 }
 
 func runDLQ(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "replay" {
-		fmt.Fprint(stderr, dlqUsage)
-		if len(args) == 0 {
-			return errors.New("dlq: no action given (want replay)")
-		}
-		if args[0] == "-h" || args[0] == "--help" {
-			return flag.ErrHelp
-		}
-		return fmt.Errorf("dlq: unknown action %q (want replay)", args[0])
+	if err := requireAction("dlq", "replay", dlqUsage, args, stderr); err != nil {
+		return err
 	}
 	fs := flag.NewFlagSet("dlq replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -29,15 +29,8 @@ func init() {
 
 // runFeatures is the "features" subcommand; its only action is "load".
 func runFeatures(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "load" {
-		fmt.Fprint(stderr, featuresUsage)
-		if len(args) == 0 {
-			return errors.New("features: no action given (want load)")
-		}
-		if args[0] == "-h" || args[0] == "--help" {
-			return flag.ErrHelp
-		}
-		return fmt.Errorf("features: unknown action %q (want load)", args[0])
+	if err := requireAction("features", "load", featuresUsage, args, stderr); err != nil {
+		return err
 	}
 	fs := flag.NewFlagSet("features load", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -75,6 +75,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return c.run(ctx, args[1:], stdin, stdout, stderr)
 }
 
+// requireAction checks that a subcommand with one action (features load,
+// dlq replay) was given it; otherwise it prints the usage and says what is
+// wrong (flag.ErrHelp for -h).
+func requireAction(cmd, want, usageText string, args []string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == want {
+		return nil
+	}
+	fmt.Fprint(stderr, usageText)
+	switch {
+	case len(args) == 0:
+		return fmt.Errorf("%s: no action given (want %s)", cmd, want)
+	case args[0] == "-h" || args[0] == "--help":
+		return flag.ErrHelp
+	}
+	return fmt.Errorf("%s: unknown action %q (want %s)", cmd, args[0], want)
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: leadscorer COMMAND [flags]   (leadscorer COMMAND --help for its flags)")
 	fmt.Fprintln(w)
