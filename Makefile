@@ -2,22 +2,27 @@
 GO ?= go
 PYTHON ?= /usr/bin/python3
 BIN := bin/leadscorer
+DEV := bin/leadscorer-dev
 
 .PHONY: all build demo test vet fmt-check redis models bench sandbox bench-e2e
 
 all: build
 
+# Two binaries: leadscorer (the service and its operations, the one the
+# image ships) and leadscorer-dev (the demo, sandbox, fault suite, load
+# generator and synthetic population).
 build:
 	$(GO) build -o $(BIN) ./cmd/leadscorer
+	$(GO) build -o $(DEV) ./cmd/leadscorer-dev
 
 # The whole stream on one machine: in-process Kafka and Schema Registry,
 # Redis at REDIS_URL if reachable, else an embedded one.
 demo: build
-	./$(BIN) demo
+	./$(DEV) demo
 
 # Kafka on 127.0.0.1:9092 and a Schema Registry on http://127.0.0.1:8081.
 sandbox: build
-	./$(BIN) sandbox
+	./$(DEV) sandbox
 
 # Tests need a Redis on 127.0.0.1:6379: scripts/ensure-redis.sh starts one
 # when nothing listens there.
@@ -38,7 +43,7 @@ redis:
 # committed: nothing else needs Python.
 models:
 	rm -rf build/population && mkdir -p build/population
-	$(GO) run ./cmd/leadscorer population --out build/population
+	$(GO) run ./cmd/leadscorer-dev population --out build/population
 	$(PYTHON) scripts/train.py --data build/population/leads.csv --models models --testdata testdata/parity --registered-at 2025-12-31T00:00:00Z
 
 bench:
@@ -78,7 +83,7 @@ bench-e2e:
 # events each. Stops by itself (--timeout 14m); about 5 minutes.
 .PHONY: chaos
 chaos: build redis
-	./$(BIN) chaos --bin $(BIN)
+	./$(DEV) chaos --bin $(BIN)
 
 # Fuzzing (docs/SECURITY.md): each target for FUZZTIME on top of its seed
 # corpus in the package's testdata/fuzz/. Minimising a new input is capped

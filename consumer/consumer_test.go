@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadscorer/leadscorer/sandbox"
+	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )

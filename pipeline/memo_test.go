@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/leadscorer/leadscorer/features"
-	"github.com/leadscorer/leadscorer/population"
+	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/scoring"
 )
 
@@ -25,7 +25,7 @@ func TestMemoGivesWhatDirectScoringGives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pop, err := population.Generate(population.Options{Seed: 3, Advisors: 2000})
+	pop, err := synth.Generate(synth.Options{Seed: 3, Advisors: 2000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -231,7 +231,10 @@ func (p *Pipeline) Registry() *scoring.Registry { return p.snap.Load().reg }
 func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
 	start := time.Now()
 	snap := p.snap.Load() // one registry snapshot for the whole batch
-	now := p.opts.Now().UTC()
+	// One scoring instant per batch, to the millisecond: it is written in
+	// every output record (scored_at), so each score can be recomputed
+	// offline exactly.
+	now := p.opts.Now().UTC().Truncate(time.Millisecond)
 	clear(p.pending)
 	p.arena = p.arena[:0]
 	p.nrec = 0

@@ -11,8 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-redis.sh
 go build -o bin/leadscorer ./cmd/leadscorer
+go build -o bin/leadscorer-dev ./cmd/leadscorer-dev
 args=()
 if [ -n "${SCORER_BIN:-}" ]; then args+=(--scorer-bin "$SCORER_BIN"); fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 # shellcheck disable=SC2086
-exec bin/leadscorer loadgen bench "${args[@]}" ${BENCH_ARGS:-}
+exec bin/leadscorer-dev loadgen bench "${args[@]}" ${BENCH_ARGS:-}

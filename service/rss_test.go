@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/leadscorer/leadscorer/config"
-	"github.com/leadscorer/leadscorer/demo"
 	"github.com/leadscorer/leadscorer/featurestore"
-	"github.com/leadscorer/leadscorer/population"
-	"github.com/leadscorer/leadscorer/process"
-	"github.com/leadscorer/leadscorer/sandbox"
+	"github.com/leadscorer/leadscorer/internal/demo"
+	"github.com/leadscorer/leadscorer/internal/process"
+	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -62,7 +62,7 @@ func TestBacklogRSS(t *testing.T) {
 	}
 
 	// The population's features in Redis, under a prefix of this run.
-	pop, err := population.Generate(population.Options{Seed: 8})
+	pop, err := synth.Generate(synth.Options{Seed: 8})
 	if err != nil {
 		t.Fatal(err)
 	}

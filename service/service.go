@@ -115,8 +115,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		rdb.Close()
 		return nil, fmt.Errorf("config: schema_registry: %w", err)
 	}
-	topics := schemas.DefaultTopics()
-	topics.LeadChanged, topics.Sfdc, topics.Shadow = cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow
+	topics := schemas.Topics{LeadChanged: cfg.TopicIn, Sfdc: cfg.TopicSfdc, Shadow: cfg.TopicShadow, Outcomes: cfg.TopicOutcomes}
 	ids, err := schemas.Register(ctx, srcl, topics)
 	if err != nil {
 		rdb.Close()

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +20,9 @@ import (
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/features"
 	"github.com/leadscorer/leadscorer/featurestore"
-	"github.com/leadscorer/leadscorer/process"
+	"github.com/leadscorer/leadscorer/internal/process"
+	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/producer"
-	"github.com/leadscorer/leadscorer/sandbox"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
 	"github.com/redis/go-redis/v9"
@@ -424,6 +426,36 @@ func TestSecondRunSuppressesUnchangedScores(t *testing.T) {
 	}
 	if n := len(h.drain(h.cfg.TopicShadow)); n != 4 {
 		t.Fatalf("%d shadow records, want 4", n)
+	}
+}
+
+// Every schema is registered under the configured topic's subject: the
+// outcomes schema went to leads.outcomes.v1-value whatever topic_outcomes
+// said.
+func TestSchemasAreRegisteredUnderTheConfiguredTopics(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.TopicIn, h.cfg.TopicSfdc, h.cfg.TopicShadow, h.cfg.TopicOutcomes = "t.in", "t.sfdc", "t.shadow", "t.outcomes"
+	svc, err := New(context.Background(), h.cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := svc.Run(stopped); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	srcl, err := sr.NewClient(sr.URLs(h.sb.RegistryURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects, err := srcl.Subjects(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"t.in-value", "t.sfdc-value", "t.shadow-value", "t.outcomes-value"} {
+		if !slices.Contains(subjects, want) {
+			t.Errorf("subject %s not registered; subjects %v", want, subjects)
+		}
 	}
 }
 

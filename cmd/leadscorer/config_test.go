@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadscorer/leadscorer/sandbox"
+	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )

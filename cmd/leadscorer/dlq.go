@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leadscorer/leadscorer/cli"
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/replay"
 	"github.com/leadscorer/leadscorer/service"
@@ -38,7 +39,7 @@ func init() {
 }
 
 func runDLQ(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	if err := requireAction("dlq", "replay", dlqUsage, args, stderr); err != nil {
+	if err := cli.RequireAction("dlq", "replay", dlqUsage, args, stdout, stderr); err != nil {
 		return err
 	}
 	fs := flag.NewFlagSet("dlq replay", flag.ContinueOnError)

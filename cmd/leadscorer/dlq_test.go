@@ -8,8 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/producer"
-	"github.com/leadscorer/leadscorer/sandbox"
 )
 
 func TestDLQReplayCommandReplaysTheSelectedClassOnce(t *testing.T) {

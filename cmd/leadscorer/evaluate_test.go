@@ -262,9 +262,3 @@ func TestEvaluateHelpIsNotAnError(t *testing.T) {
 		t.Errorf("--help: error %v, stderr %q", err, stderr)
 	}
 }
-
-func TestEvaluateIsRegistered(t *testing.T) {
-	if _, ok := commands["evaluate"]; !ok {
-		t.Error("evaluate is not a leadscorer command")
-	}
-}

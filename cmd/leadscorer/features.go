@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leadscorer/leadscorer/cli"
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/featurestore"
 	"github.com/leadscorer/leadscorer/service"
@@ -18,7 +19,7 @@ import (
 const featuresUsage = `usage: leadscorer features load --input FILE [run's settings: --redis-url, --redis-prefix, ...]
 
 Loads a population file (JSON lines, each {"advisor": {...}} or {"firm": {...}},
-as "leadscorer population" writes features.jsonl) into the Redis feature store
+as "leadscorer-dev population" writes features.jsonl) into the Redis feature store
 the scorer enriches events from. Records are replaced whole; loading the same
 file twice is harmless. Progress goes to stderr, the summary to stdout.
 `
@@ -29,7 +30,7 @@ func init() {
 
 // runFeatures is the "features" subcommand; its only action is "load".
 func runFeatures(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if err := requireAction("features", "load", featuresUsage, args, stderr); err != nil {
+	if err := cli.RequireAction("features", "load", featuresUsage, args, stdout, stderr); err != nil {
 		return err
 	}
 	fs := flag.NewFlagSet("features load", flag.ContinueOnError)

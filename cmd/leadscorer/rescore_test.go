@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadscorer/leadscorer/sandbox"
+	"github.com/leadscorer/leadscorer/internal/sandbox"
 )
 
 func TestRescoreCommandProducesEveryLeadOfTheFile(t *testing.T) {

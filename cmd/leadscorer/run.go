@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime/debug"
-	"time"
 
+	"github.com/leadscorer/leadscorer/cli"
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/service"
 )
@@ -30,41 +28,17 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, e
 	return f.Load(os.Getenv)
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
 func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	f := config.Bind(fs)
-	// For tests only (the fault suite): a fixed scoring time makes every
-	// score reproducible offline. Not a setting: production scores as of now.
-	scoringTime := fs.String("scoring-time", "", "for tests only: score as of this RFC 3339 time instead of the wall clock")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := f.Load(os.Getenv)
+	cfg, err := loadConfig("run", args, stderr)
 	if err != nil {
 		return err
-	}
-	var opts []service.Option
-	if *scoringTime != "" {
-		at, err := time.Parse(time.RFC3339Nano, *scoringTime)
-		if err != nil {
-			return fmt.Errorf("--scoring-time: %w", err)
-		}
-		opts = append(opts, service.WithClock(func() time.Time { return at }))
 	}
 	// The soft memory limit is the process's, so it is set here rather than
 	// in the service; GOMEMLIMIT in the environment wins.
 	if cfg.MemoryLimitMB > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
 	}
-	log := newLogger(stderr, cfg.LogLevel)
-	svc, err := service.New(ctx, cfg, log, opts...)
+	svc, err := service.New(ctx, cfg, cli.NewLogger(stderr, cfg.LogLevel))
 	if err != nil {
 		return err
 	}

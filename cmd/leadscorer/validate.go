@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leadscorer/leadscorer/cli"
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/service"
 	"github.com/leadscorer/leadscorer/validation/stream"
@@ -47,7 +48,7 @@ func (f *validatorFlags) load(ctx context.Context, logOut io.Writer) (*config.Co
 	if err != nil {
 		return nil, stream.Config{}, nil, err
 	}
-	log := newLogger(logOut, cfg.LogLevel)
+	log := cli.NewLogger(logOut, cfg.LogLevel)
 	vcfg, err := service.ValidatorConfig(ctx, cfg, log)
 	if err != nil {
 		return nil, stream.Config{}, nil, err

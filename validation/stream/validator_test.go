@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadscorer/leadscorer/sandbox"
+	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
 	"github.com/prometheus/client_golang/prometheus"

@@ -1,0 +1,136 @@
+package chaos
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/leadscorer/leadscorer/internal/poison"
+	"github.com/leadscorer/leadscorer/internal/synth"
+	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// HeaderEvent names the header every input record carries with its unique
+// id in the stream. The scorer copies input headers into dead letters, so a
+// DLQ record is matched to the record it came from even when its bytes say
+// nothing (random bytes, a truncated body).
+const HeaderEvent = "chaos.event"
+
+// Kind is what an input record is, and so what the scorer must make of it.
+type Kind uint8
+
+const (
+	// Good is a valid lead change: one shadow record, a sink record unless
+	// the quota guard suppresses it.
+	Good Kind = iota
+	// Echo is the sink's own write echoed back (only V4_* fields changed):
+	// no output at all.
+	Echo
+	// Poison is a malformed record: exactly one DLQ record, of Class.
+	Poison
+)
+
+// Sent is one input record as the stream generator made it: the truth the
+// outputs are checked against.
+type Sent struct {
+	ID    string // the event id (and the HeaderEvent value)
+	Kind  Kind
+	Lead  string // the Lead Id (the record key)
+	CRD   int64
+	Email bool
+	// LinkedIn is the Lead's has_linkedin.
+	LinkedIn bool
+	// Poison only: the DLQ class the record must get and what was done to it.
+	Class, Fault string
+}
+
+// PoisonKinds lists every malformed input the decoder can meet, with its
+// DLQ class.
+var PoisonKinds = poison.Kinds
+
+// OversizedBytes is the size of the oversized poison value: 2 MB, above the
+// scorer's max_record_bytes and above the broker's default message size, so
+// the input topic has to be configured to take it.
+const OversizedBytes = 2 << 20
+
+// MaxOversized caps the 2 MB records of a stream: a few prove the path,
+// a thousand would only measure the disk.
+const MaxOversized = 10
+
+// Mix says what a stream holds.
+type Mix struct {
+	Events int     // total input records
+	Poison float64 // share of malformed records (every kind in turn)
+	Echoes float64 // share of the sink's echoes
+	// Flip is the chance that an event changes the Lead's has_email or
+	// has_linkedin, so scores move and the sink has changes to write.
+	Flip float64
+	Seed uint64
+	At   time.Time // event time
+}
+
+// Stream builds the input records of a scenario and what each one is. Every
+// record has a unique event id; leads come from a pool a fifth the size of
+// the stream, so most leads change several times and the quota guard has
+// something to suppress. Poison kinds are used in turn, so every kind is
+// present once the stream has at least len(PoisonKinds) poison records
+// (the 2 MB one at most MaxOversized times).
+func Stream(codec *schemas.Codec, topic, prefix string, pop *synth.Population, mix Mix) ([]*kgo.Record, []Sent, error) {
+	rng := rand.New(rand.NewPCG(mix.Seed, 0xc4a05))
+	pool := min(max(mix.Events/5, 1), len(pop.Leads))
+	recs := make([]*kgo.Record, 0, mix.Events)
+	sent := make([]Sent, 0, mix.Events)
+	// The Lead as the stream last showed it, so that flips accumulate.
+	state := map[string][2]bool{}
+	nextPoison, oversized := 0, 0
+	for i := range mix.Events {
+		l := &pop.Leads[rng.IntN(pool)]
+		st, ok := state[l.ID]
+		if !ok {
+			st = [2]bool{l.HasEmail, l.HasLinkedIn}
+		}
+		if rng.Float64() < mix.Flip {
+			j := rng.IntN(2)
+			st[j] = !st[j]
+		}
+		s := Sent{ID: fmt.Sprintf("%s-%d", prefix, i), Lead: l.ID, CRD: l.CRD, Email: st[0], LinkedIn: st[1]}
+		e := schemas.LeadChanged{
+			EventID: s.ID, LeadID: l.ID, CRD: l.CRD, HasCRD: true, HasEmail: st[0], HasLinkedIn: st[1],
+			Stage: "Contacting", ChangedFields: []string{"Status"}, EventTime: mix.At,
+		}
+		var (
+			val []byte
+			err error
+		)
+		switch r := rng.Float64(); {
+		case r < mix.Poison:
+			k := PoisonKinds[nextPoison%len(PoisonKinds)]
+			nextPoison++
+			if k == poison.Oversized {
+				if oversized == MaxOversized {
+					k = PoisonKinds[nextPoison%len(PoisonKinds)]
+					nextPoison++
+				} else {
+					oversized++
+				}
+			}
+			s.Kind, s.Class, s.Fault = Poison, k.Class, k.Name
+			val, err = poison.Value(codec, &e, k, rng, OversizedBytes)
+		case r < mix.Poison+mix.Echoes:
+			s.Kind = Echo
+			e.ChangedFields = []string{"V4_Score__c", "V4_Score_Percentile__c", "V4_Scored_At__c"}
+			val, err = codec.AppendLeadChanged(nil, &e)
+		default:
+			state[l.ID] = st
+			val, err = codec.AppendLeadChanged(nil, &e)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("chaos: event %d: %w", i, err)
+		}
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(l.ID), Value: val,
+			Headers: []kgo.RecordHeader{{Key: HeaderEvent, Value: []byte(s.ID)}}})
+		sent = append(sent, s)
+	}
+	return recs, sent, nil
+}

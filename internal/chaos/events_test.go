@@ -1,0 +1,98 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"github.com/leadscorer/leadscorer/internal/poison"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/leadscorer/leadscorer/internal/synth"
+	"github.com/leadscorer/leadscorer/producer"
+	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+)
+
+// The stream's truth must be right before it can judge the scorer: every
+// event id unique, every poison kind present, and each poison record
+// refused by the decoder and validator with exactly the class the stream
+// expects for it.
+func TestStreamPoisonGetsTheClassItIsExpectedToGet(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(srfake.NewRegistry().Handler())
+	defer srv.Close()
+	cl, err := sr.NewClient(sr.URLs(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := schemas.Register(ctx, cl, schemas.DefaultTopics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := schemas.NewCodec(cl, ids)
+	pop, err := synth.Generate(synth.Options{Seed: 3, Advisors: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const maxRecordBytes = 256 << 10 // the scorer's default max_record_bytes
+	recs, sent, err := Stream(codec, "in", "t", pop, Mix{Events: 3000, Poison: 0.1, Echoes: 0.05, Flip: 0.2, Seed: 1, At: EventTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3000 || len(sent) != 3000 {
+		t.Fatalf("%d records, %d sent, want 3000", len(recs), len(sent))
+	}
+	seen := map[string]bool{}
+	kinds := map[string]int{}
+	counts := map[Kind]int{}
+	for i, r := range recs {
+		s := sent[i]
+		counts[s.Kind]++
+		if seen[s.ID] {
+			t.Fatalf("event id %s used twice", s.ID)
+		}
+		seen[s.ID] = true
+		if got := producer.Header(r, HeaderEvent); got != s.ID {
+			t.Fatalf("record %d carries %s %q, want %q", i, HeaderEvent, got, s.ID)
+		}
+		class := ""
+		if len(r.Value) > maxRecordBytes {
+			class = producer.ClassSize
+		} else {
+			var e schemas.LeadChanged
+			err := codec.DecodeLeadChanged(ctx, r.Value, &e)
+			if err == nil {
+				err = e.Validate()
+			}
+			var re *schemas.RecordError
+			switch {
+			case errors.As(err, &re):
+				class = re.Class
+			case err != nil:
+				t.Fatalf("%s: %v", s.ID, err)
+			case e.EventID != s.ID || e.LeadID != s.Lead || e.CRD != s.CRD || e.HasEmail != s.Email || e.HasLinkedIn != s.LinkedIn:
+				t.Fatalf("%s decodes to %+v, the stream says %+v", s.ID, e, s)
+			}
+		}
+		if s.Kind == Poison {
+			kinds[s.Fault]++
+			if class != s.Class {
+				t.Errorf("%s (%s): the decoder says class %q, the stream expects %q", s.ID, s.Fault, class, s.Class)
+			}
+		} else if class != "" {
+			t.Errorf("%s (kind %d) is refused with class %q", s.ID, s.Kind, class)
+		}
+	}
+	for _, k := range PoisonKinds {
+		if kinds[k.Name] == 0 {
+			t.Errorf("no %q poison in the stream", k.Name)
+		}
+	}
+	if n := kinds[poison.Oversized.Name]; n > MaxOversized {
+		t.Errorf("%d oversized records, want at most %d", n, MaxOversized)
+	}
+	if counts[Echo] == 0 || counts[Good] < 2000 {
+		t.Errorf("kinds %v: want echoes and mostly good events", counts)
+	}
+}

@@ -1,0 +1,353 @@
+// Package demo runs the whole stream on one machine: an in-process Kafka
+// broker and Schema Registry (or external ones), Redis (the local server
+// when reachable, else an embedded one), the synthetic population's
+// features loaded, a stream of lead changes with echoes and malformed
+// records mixed in, the scorer, and a summary read back from the output
+// topics.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/internal/synth"
+	"github.com/leadscorer/leadscorer/producer"
+	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/leadscorer/leadscorer/service"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// Options configures a demo run.
+type Options struct {
+	// Brokers and RegistryURL point at an external stack; empty starts an
+	// in-process one.
+	Brokers     []string
+	RegistryURL string
+	// RedisURL is tried first; when nothing answers, an embedded Redis is
+	// used.
+	RedisURL string
+	Registry string // model registry file
+	Events   int
+	Advisors int
+	Seed     uint64
+	// Timeout bounds the scoring phase.
+	Timeout time.Duration
+	Log     *slog.Logger
+	// Validation, when set, follows the stream with the simulated parallel
+	// validation (its Registry, RedisURL and RedisPrefix are filled in).
+	Validation *ValidationOptions
+}
+
+// Summary is what a demo run did, counted from the output topics.
+type Summary struct {
+	Events, Scored, SinkRecords, Suppressed, Echoes int
+	DLQ                                             map[string]int
+	// What the demo produced besides ordinary changes.
+	Sent    Sent
+	Elapsed time.Duration
+	Samples []schemas.LeadScoreSfdc
+}
+
+// Run runs the demo, writing progress and the summary to w.
+func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg := config.Default()
+	cfg.Registry = opts.Registry
+	cfg.RedisPrefix = "leadscorer-demo:"
+	cfg.HTTPAddr = ""
+	cfg.Group = "leadscorer-demo"
+	cfg.TransactionalID = "leadscorer-demo"
+	cfg.BatchMaxRecords = 2000
+	topics := []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ}
+
+	// Kafka and the Schema Registry.
+	if len(opts.Brokers) == 0 {
+		sb, err := sandbox.Start(sandbox.Options{Topics: topics, Partitions: 6})
+		if err != nil {
+			return nil, err
+		}
+		defer sb.Close()
+		opts.Brokers, opts.RegistryURL = sb.Brokers(), sb.RegistryURL()
+		fmt.Fprintf(w, "kafka     in-process kfake broker at %s\n", strings.Join(opts.Brokers, ","))
+		fmt.Fprintf(w, "registry  in-process schema registry at %s\n", opts.RegistryURL)
+	} else {
+		if err := sandbox.CreateTopics(ctx, opts.Brokers, 6, topics...); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(w, "kafka     %s\nregistry  %s\n", strings.Join(opts.Brokers, ","), opts.RegistryURL)
+	}
+	cfg.Brokers, cfg.SchemaRegistry = opts.Brokers, opts.RegistryURL
+
+	// Redis.
+	redisURL, closeRedis, err := pickRedis(ctx, opts.RedisURL, w)
+	if err != nil {
+		return nil, err
+	}
+	defer closeRedis()
+	cfg.RedisURL = redisURL
+
+	// The population's features into Redis.
+	pop, err := synth.Generate(synth.Options{Seed: opts.Seed, Advisors: opts.Advisors})
+	if err != nil {
+		return nil, err
+	}
+	ropts, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	store := featurestore.New(rdb, cfg.RedisPrefix, nil)
+	if err := store.PutFirms(ctx, pop.Firms); err != nil {
+		return nil, err
+	}
+	if err := store.PutAdvisors(ctx, pop.Advisors); err != nil {
+		return nil, err
+	}
+	// Fresh quota state, so a second run scores like the first.
+	if err := clearPrefix(ctx, rdb, cfg.RedisPrefix+"sink:"); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "features  %d advisors and %d firms loaded\n", len(pop.Advisors), len(pop.Firms))
+
+	// The scorer, scoring as of the population's snapshot day.
+	asOf := synth.Snapshot.Add(12 * time.Hour)
+	svc, err := service.New(ctx, cfg, opts.Log, service.WithClock(func() time.Time { return asOf }))
+	if err != nil {
+		return nil, err
+	}
+	srcl, err := sr.NewClient(sr.URLs(opts.RegistryURL))
+	if err != nil {
+		return nil, err
+	}
+	ids, err := schemas.Register(ctx, srcl, schemas.DefaultTopics())
+	if err != nil {
+		return nil, err
+	}
+	codec := schemas.NewCodec(srcl, ids)
+
+	// The input stream.
+	recs, sent, err := Events(codec, cfg.TopicIn, pop, EventMix{
+		Events: opts.Events, Echoes: 0.03, Poison: 0.002, Seed: opts.Seed,
+		MaxRecordBytes: cfg.MaxRecordBytes, At: asOf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(opts.Brokers...), kgo.ProducerBatchMaxBytes(4<<20))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	inStart, err := endOffsets(ctx, cl, cfg.TopicIn)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return nil, fmt.Errorf("demo: produce events: %w", err)
+	}
+	fmt.Fprintf(w, "events    %d lead changes produced to %s\n", len(recs), cfg.TopicIn)
+
+	// Score until the group has committed every input offset.
+	start := time.Now()
+	runCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Run(runCtx) }()
+	if err := waitCommitted(runCtx, cl, cfg.Group, cfg.TopicIn, w, len(recs), inStart); err != nil {
+		cancel()
+		<-errc
+		return nil, err
+	}
+	elapsed := time.Since(start)
+	cancel()
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(w)
+
+	sum, err := summarize(ctx, opts.Brokers, cfg, codec, len(recs), sent, elapsed)
+	if err != nil {
+		return nil, err
+	}
+	sum.print(w)
+	if opts.Validation != nil {
+		vo := *opts.Validation
+		vo.Registry, vo.RedisURL, vo.RedisPrefix = opts.Registry, redisURL, cfg.RedisPrefix
+		if err := clearPrefix(ctx, rdb, cfg.RedisPrefix+"sink:"); err != nil {
+			return nil, err
+		}
+		if _, err := Validation(ctx, pop, vo, w); err != nil {
+			return nil, err
+		}
+	}
+	return sum, nil
+}
+
+// pickRedis returns the URL of a reachable Redis: the given one, or an
+// embedded one started here.
+func pickRedis(ctx context.Context, url string, w io.Writer) (string, func(), error) {
+	if url != "" {
+		if ropts, err := redis.ParseURL(url); err == nil {
+			rdb := redis.NewClient(ropts)
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := rdb.Ping(pctx).Err()
+			cancel()
+			rdb.Close()
+			if err == nil {
+				fmt.Fprintf(w, "redis     %s\n", config.Redact(url))
+				return url, func() {}, nil
+			}
+		}
+	}
+	mr, err := miniredis.Run()
+	if err != nil {
+		return "", nil, fmt.Errorf("demo: embedded redis: %w", err)
+	}
+	fmt.Fprintf(w, "redis     none reachable at %s: embedded Redis at %s\n", config.Redact(url), mr.Addr())
+	return "redis://" + mr.Addr() + "/0", mr.Close, nil
+}
+
+func clearPrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == 1000 {
+			if err := rdb.Del(ctx, keys...).Err(); err != nil {
+				return err
+			}
+			keys = keys[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	if len(keys) > 0 {
+		return rdb.Del(ctx, keys...).Err()
+	}
+	return nil
+}
+
+func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (kadm.ListedOffsets, error) {
+	return kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+}
+
+// waitCommitted polls the group's committed offsets until they reach the
+// input's end offsets, printing progress.
+func waitCommitted(ctx context.Context, cl *kgo.Client, group, topic string, w io.Writer, total int, base kadm.ListedOffsets) error {
+	adm := kadm.NewClient(cl)
+	end, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("demo: scoring did not finish in time: %w", ctx.Err())
+		case <-tick.C:
+		}
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			continue // the group may not exist yet
+		}
+		done, all := 0, true
+		end.Each(func(o kadm.ListedOffset) {
+			c, ok := committed.Lookup(topic, o.Partition)
+			from := int64(0)
+			if b, ok := base.Lookup(topic, o.Partition); ok {
+				from = b.Offset
+			}
+			at := from
+			if ok && c.At > from {
+				at = c.At
+			}
+			done += int(at - from)
+			if at < o.Offset {
+				all = false
+			}
+		})
+		rate := float64(done) / time.Since(start).Seconds()
+		fmt.Fprintf(w, "\rscoring   %d/%d events committed (%.0f events/s)   ", done, total, rate)
+		if all {
+			return nil
+		}
+	}
+}
+
+func summarize(ctx context.Context, brokers []string, cfg *config.Config, codec *schemas.Codec, events int, sent Sent, elapsed time.Duration) (*Summary, error) {
+	dctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	sum := &Summary{Events: events, DLQ: map[string]int{}, Sent: sent, Elapsed: elapsed}
+	sink, err := sandbox.DrainCommitted(dctx, brokers, cfg.TopicSfdc)
+	if err != nil {
+		return nil, err
+	}
+	shadow, err := sandbox.DrainCommitted(dctx, brokers, cfg.TopicShadow)
+	if err != nil {
+		return nil, err
+	}
+	dlq, err := sandbox.DrainCommitted(dctx, brokers, cfg.TopicDLQ)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range dlq {
+		sum.DLQ[producer.Header(r, producer.HeaderErrorClass)]++
+	}
+	sum.Scored, sum.SinkRecords = len(shadow), len(sink)
+	sum.Suppressed = sum.Scored - sum.SinkRecords
+	sum.Echoes = events - sum.Scored - len(dlq)
+	for _, r := range sink[:min(3, len(sink))] {
+		var s schemas.LeadScoreSfdc
+		if err := codec.DecodeSfdc(ctx, r.Value, &s); err != nil {
+			return nil, fmt.Errorf("demo: decode sink record: %w", err)
+		}
+		sum.Samples = append(sum.Samples, s)
+	}
+	if sum.Echoes < 0 {
+		return sum, errors.New("demo: more outputs than inputs: duplicates")
+	}
+	return sum, nil
+}
+
+func (s *Summary) print(w io.Writer) {
+	fmt.Fprintf(w, "\nsummary\n")
+	fmt.Fprintf(w, "  events in          %d\n", s.Events)
+	fmt.Fprintf(w, "  scored             %d (both model versions; one shadow record each)\n", s.Scored)
+	fmt.Fprintf(w, "  sink records       %d\n", s.SinkRecords)
+	fmt.Fprintf(w, "  suppressed         %d (nothing the Lead shows changed: no Salesforce call)\n", s.Suppressed)
+	fmt.Fprintf(w, "  skipped echoes     %d\n", s.Echoes)
+	classes := make([]string, 0, len(s.DLQ))
+	total := 0
+	for c, n := range s.DLQ {
+		classes = append(classes, c)
+		total += n
+	}
+	sort.Strings(classes)
+	fmt.Fprintf(w, "  dead letters       %d", total)
+	for _, c := range classes {
+		fmt.Fprintf(w, "  %s=%d", c, s.DLQ[c])
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  throughput         %.0f events/s end to end (%.2fs)\n", float64(s.Events)/s.Elapsed.Seconds(), s.Elapsed.Seconds())
+	fmt.Fprintf(w, "\nsample sink records (decoded with the schema the registry holds for their id)\n")
+	for _, r := range s.Samples {
+		fmt.Fprintf(w, "  Id=%s V4_Score__c=%.4f V4_Score_Percentile__c=%d V4_Deprioritize__c=%v V4_Model_Version__c=%s\n    V4_Score_Explanation__c=%q\n",
+			r.ID, r.Score, r.Percentile, r.Deprioritize, r.ModelVersion, r.Explanation)
+	}
+}

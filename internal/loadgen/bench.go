@@ -1,0 +1,726 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/internal/process"
+	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/internal/synth"
+	"github.com/leadscorer/leadscorer/schemas"
+)
+
+// BenchOptions configures Bench.
+type BenchOptions struct {
+	// DevBin is the leadscorer-dev binary that runs the sandbox and the
+	// broker ceiling's pass-through consumer.
+	DevBin string
+	// ScorerBin is the leadscorer binary whose "run" is measured (this
+	// build's, or an older one to compare). Required.
+	ScorerBin string
+	// ScorerArgs are extra flags of "run".
+	ScorerArgs []string
+	// RedisURL is the Redis the features are loaded into and read from.
+	RedisURL string
+	// Prefix of the feature store's keys; removed at the end unless
+	// KeepRedis.
+	Prefix    string
+	KeepRedis bool
+	// Registry is the model registry file the scorer loads.
+	Registry string
+	// Advisors in the synthetic population (100,000 in the issue).
+	Advisors int
+	// SaturationEvents is the backlog scored as fast as possible.
+	SaturationEvents int
+	// Rates are the fixed offered rates of the latency runs, each for
+	// RateDuration; latencies of the first second are not counted.
+	Rates        []float64
+	RateDuration time.Duration
+	// Scorers are the numbers of scorer processes to measure.
+	Scorers []int
+	// Partitions of the input topic.
+	Partitions int
+	// SkipCeiling leaves out the pass-through run.
+	SkipCeiling bool
+	// ProfileDir, when set, receives CPU and allocation profiles of a
+	// scorer under load at the highest rate (the scorer must serve
+	// net/http/pprof at LEADSCORER_PPROF_ADDR).
+	ProfileDir string
+	// Out receives the key=value lines, Log the progress.
+	Out, Log io.Writer
+}
+
+func (o *BenchOptions) defaults() {
+	if o.RedisURL == "" {
+		o.RedisURL = "redis://127.0.0.1:6379/0"
+	}
+	if o.Prefix == "" {
+		o.Prefix = "leadscorer-bench:"
+	}
+	if o.Registry == "" {
+		o.Registry = "models/registry.json"
+	}
+	if o.Advisors == 0 {
+		o.Advisors = 100_000
+	}
+	if o.SaturationEvents == 0 {
+		o.SaturationEvents = 400_000
+	}
+	if o.Rates == nil {
+		o.Rates = []float64{5000, 20000, 50000}
+	}
+	if o.RateDuration == 0 {
+		o.RateDuration = 10 * time.Second
+	}
+	if len(o.Scorers) == 0 {
+		o.Scorers = []int{1, 2}
+	}
+	if o.Partitions == 0 {
+		o.Partitions = 6
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+const (
+	benchGroup = "leadscorer"
+	topicIn    = "leads.changed.v1"
+	topicSfdc  = "leads.scored.sfdc.v1"
+	topicShad  = "leads.scored.shadow.v1"
+	topicDLQ   = "leads.dlq.v1"
+)
+
+// Bench runs the end-to-end benchmark and writes one key=value line per
+// figure to opts.Out (see docs/BENCHMARKS.md for each key).
+func Bench(ctx context.Context, opts BenchOptions) error {
+	opts.defaults()
+	put := func(k string, v any) {
+		switch x := v.(type) {
+		case float64:
+			fmt.Fprintf(opts.Out, "%s=%s\n", k, strconv.FormatFloat(x, 'f', fmtDigits(x), 64))
+		default:
+			fmt.Fprintf(opts.Out, "%s=%v\n", k, v)
+		}
+	}
+	pop, err := synth.Generate(synth.Options{Advisors: opts.Advisors})
+	if err != nil {
+		return err
+	}
+	leads := LeadsOf(pop)
+	ropt, err := redis.ParseURL(opts.RedisURL)
+	if err != nil {
+		return fmt.Errorf("bench: redis url: %w", err)
+	}
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+	fmt.Fprintf(opts.Log, "loading %d advisors and %d firms into Redis under %q\n", len(pop.Advisors), len(pop.Firms), opts.Prefix)
+	store := featurestore.New(rdb, opts.Prefix, nil)
+	if err := store.PutFirms(ctx, pop.Firms); err != nil {
+		return err
+	}
+	if err := store.PutAdvisors(ctx, pop.Advisors); err != nil {
+		return err
+	}
+	if !opts.KeepRedis {
+		defer func() { _ = deletePrefix(context.WithoutCancel(ctx), rdb, opts.Prefix) }()
+	}
+	b := &bench{opts: opts, rdb: rdb, leads: leads}
+	put("advisors", opts.Advisors)
+	put("leads", len(leads))
+	put("partitions", opts.Partitions)
+
+	if !opts.SkipCeiling {
+		r, err := b.saturation(ctx, 1, true)
+		if err != nil {
+			return fmt.Errorf("bench: broker ceiling: %w", err)
+		}
+		put("broker_ceiling_eps", r.eps)
+	}
+	for _, n := range opts.Scorers {
+		sfx := ""
+		if n != 1 {
+			sfx = "_" + strconv.Itoa(n) + "proc"
+		}
+		r, err := b.saturation(ctx, n, false)
+		if err != nil {
+			return fmt.Errorf("bench: saturation with %d scorers: %w", n, err)
+		}
+		put("throughput_eps"+sfx, r.eps)
+		put("scorer_cpu_us_per_event"+sfx, r.cpuPerEvent)
+		put("scorer_rss_mb"+sfx, r.rssMB)
+		put("redis_roundtrips_per_event"+sfx, r.redisPerEvent)
+		put("sink_records_per_event"+sfx, r.sinkPerEvent)
+		for i, rate := range opts.Rates {
+			profile := opts.ProfileDir != "" && n == 1 && i == len(opts.Rates)-1
+			lr, err := b.latency(ctx, n, rate, profile)
+			if err != nil {
+				return fmt.Errorf("bench: %d scorers at %.0f events/s: %w", n, rate, err)
+			}
+			k := rateKey(rate) + sfx
+			put("p50_ms_at_"+k, lr.p50)
+			put("p99_ms_at_"+k, lr.p99)
+			put("p999_ms_at_"+k, lr.p999)
+			put("visible_p99_ms_at_"+k, lr.visibleP99)
+			put("achieved_eps_at_"+k, lr.achieved)
+			put("scorer_cpu_us_per_event_at_"+k, lr.cpuPerEvent)
+			put("scorer_rss_mb_at_"+k, lr.rssMB)
+		}
+	}
+	return nil
+}
+
+func fmtDigits(x float64) int {
+	switch a := math.Abs(x); {
+	case a >= 1000:
+		return 0
+	case a >= 10:
+		return 1
+	case a >= 0.1:
+		return 2
+	}
+	return 5
+}
+
+func rateKey(r float64) string {
+	if r >= 1000 && math.Mod(r, 1000) == 0 {
+		return strconv.Itoa(int(r/1000)) + "k"
+	}
+	return strconv.Itoa(int(r))
+}
+
+type bench struct {
+	opts  BenchOptions
+	rdb   *redis.Client
+	leads []Lead
+}
+
+// stack is one sandbox and the consumers under test.
+type stack struct {
+	sandbox *child
+	brokers []string
+	srURL   string
+	codec   *schemas.Codec
+	cl      *kgo.Client
+	adm     *kadm.Client
+	procs   []*child
+}
+
+func (s *stack) close() {
+	for _, p := range s.procs {
+		p.Stop(30 * time.Second)
+	}
+	if s.cl != nil {
+		s.cl.Close()
+	}
+	s.sandbox.Stop(10 * time.Second)
+}
+
+// up starts a fresh sandbox and n consumers: scorers, or pass-through
+// consumers when ceiling. It returns once every partition is assigned.
+func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
+	// Fresh sink states: every run starts with the quota guard empty.
+	if err := deletePrefix(ctx, b.rdb, b.opts.Prefix+"sink:"); err != nil {
+		return nil, err
+	}
+	kport, err := process.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	srport, err := process.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{brokers: []string{"127.0.0.1:" + strconv.Itoa(kport)}, srURL: "http://127.0.0.1:" + strconv.Itoa(srport)}
+	s.sandbox, err = startProcess("sandbox", b.opts.DevBin, []string{"sandbox", "--data-dir", "",
+		"--kafka-port", strconv.Itoa(kport), "--registry-addr", "127.0.0.1:" + strconv.Itoa(srport),
+		"--partitions", strconv.Itoa(b.opts.Partitions)}, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := process.WaitTCP(wctx, s.brokers[0]); err != nil {
+		return nil, err
+	}
+	if err := process.WaitTCP(wctx, "127.0.0.1:"+strconv.Itoa(srport)); err != nil {
+		return nil, err
+	}
+	srcl, err := sr.NewClient(sr.URLs(s.srURL))
+	if err != nil {
+		return nil, err
+	}
+	ids, err := schemas.Register(wctx, srcl, schemas.Topics{LeadChanged: topicIn, Sfdc: topicSfdc, Shadow: topicShad})
+	if err != nil {
+		return nil, err
+	}
+	s.codec = schemas.NewCodec(srcl, ids)
+	if s.cl, err = kgo.NewClient(kgo.SeedBrokers(s.brokers...)); err != nil {
+		return nil, err
+	}
+	s.adm = kadm.NewClient(s.cl)
+	for i := range n {
+		var p *child
+		txid := "bench-" + strconv.Itoa(i)
+		if ceiling {
+			p, err = startProcess("passthrough", b.opts.DevBin, []string{"loadgen", "passthrough",
+				"--brokers", s.brokers[0], "--group", benchGroup, "--transactional-id", txid,
+				"--topic-in", topicIn, "--topics-out", topicSfdc + "," + topicShad}, nil, "")
+		} else {
+			hport, perr := process.FreePort()
+			if perr != nil {
+				return nil, perr
+			}
+			haddr := "127.0.0.1:" + strconv.Itoa(hport)
+			var env []string
+			if b.opts.ProfileDir != "" {
+				env = append(env, "LEADSCORER_PPROF_ADDR="+haddr)
+				pport, perr := process.FreePort()
+				if perr != nil {
+					return nil, perr
+				}
+				haddr = "127.0.0.1:" + strconv.Itoa(pport)
+				env[0] = "LEADSCORER_PPROF_ADDR=" + haddr
+			}
+			args := append([]string{"run", "--brokers", s.brokers[0], "--schema-registry", s.srURL,
+				"--redis-url", b.opts.RedisURL, "--redis-prefix", b.opts.Prefix, "--registry", b.opts.Registry,
+				"--transactional-id", txid, "--group", benchGroup, "--http-addr", haddr, "--log-level", "warn"},
+				b.opts.ScorerArgs...)
+			if b.opts.ProfileDir != "" {
+				// The metrics server keeps its own port; pprof is on haddr.
+				mport, perr := process.FreePort()
+				if perr != nil {
+					return nil, perr
+				}
+				maddr := "127.0.0.1:" + strconv.Itoa(mport)
+				args[slices.Index(args, "--http-addr")+1] = maddr
+				p, err = startProcess("scorer", b.opts.ScorerBin, args, env, maddr)
+				if err == nil {
+					p.pprof = haddr
+				}
+			} else {
+				p, err = startProcess("scorer", b.opts.ScorerBin, args, env, haddr)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.procs = append(s.procs, p)
+	}
+	if err := s.waitAssigned(ctx, n, b.opts.Partitions); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// waitAssigned waits until the group is stable with n members owning every
+// input partition.
+func (s *stack) waitAssigned(ctx context.Context, n, partitions int) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		for _, p := range s.procs {
+			if p.Exited() {
+				return fmt.Errorf("%s exited: %s", p.Name, p.log.String())
+			}
+		}
+		gs, err := s.adm.DescribeGroups(ctx, benchGroup)
+		if err == nil {
+			g := gs[benchGroup]
+			owned := 0
+			for _, m := range g.Members {
+				if a, ok := m.Assigned.AsConsumer(); ok {
+					for _, t := range a.Topics {
+						owned += len(t.Partitions)
+					}
+				}
+			}
+			if g.State == "Stable" && len(g.Members) == n && owned == partitions {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			var logs []string
+			for _, p := range s.procs {
+				logs = append(logs, p.Name+": "+p.log.String())
+			}
+			return fmt.Errorf("group never stable with %d members: %w; %s", n, ctx.Err(), strings.Join(logs, "; "))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// committed returns how many input records the group has committed.
+func (s *stack) committed(ctx context.Context) (int64, error) {
+	offs, err := s.adm.FetchOffsets(ctx, benchGroup)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topicIn && o.At > 0 {
+			n += o.At
+		}
+	})
+	return n, nil
+}
+
+type usage struct {
+	cpu   time.Duration
+	redis float64
+	sink  float64
+}
+
+func (s *stack) usage(ctx context.Context) (usage, error) {
+	var u usage
+	for _, p := range s.procs {
+		c, err := p.CPU()
+		if err != nil {
+			return u, err
+		}
+		u.cpu += c
+		if p.http != "" {
+			r, err := p.metric(ctx, "leadscorer_redis_roundtrips_total")
+			if err != nil {
+				return u, err
+			}
+			k, err := p.metric(ctx, "leadscorer_sink_records_total")
+			if err != nil {
+				return u, err
+			}
+			u.redis += r
+			u.sink += k
+		}
+	}
+	return u, nil
+}
+
+func (s *stack) peakRSSMB() (float64, error) {
+	var peak int64
+	for _, p := range s.procs {
+		r, err := p.PeakRSS()
+		if err != nil {
+			return 0, err
+		}
+		peak = max(peak, r)
+	}
+	return float64(peak) / (1 << 20), nil
+}
+
+type satResult struct {
+	eps, cpuPerEvent, rssMB, redisPerEvent, sinkPerEvent float64
+}
+
+// saturation stops the consumers, fills a backlog, resumes them and times
+// how long they take to commit all of it.
+func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult, error) {
+	var r satResult
+	s, err := b.up(ctx, n, ceiling)
+	if err != nil {
+		return r, err
+	}
+	defer s.close()
+	for _, p := range s.procs {
+		if err := p.Signal(syscall.SIGSTOP); err != nil {
+			return r, err
+		}
+	}
+	what := "scorers"
+	if ceiling {
+		what = "pass-through consumers"
+	}
+	fmt.Fprintf(b.opts.Log, "saturation: %d %s, filling a backlog of %d events\n", n, what, b.opts.SaturationEvents)
+	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: topicIn, Codec: s.codec, Leads: b.leads,
+		Count: b.opts.SaturationEvents, Seed: 1})
+	if err != nil {
+		return r, err
+	}
+	before, err := s.usage0(ctx) // read while stopped: nothing runs
+	if err != nil {
+		return r, err
+	}
+	start := time.Now()
+	for _, p := range s.procs {
+		if err := p.Signal(syscall.SIGCONT); err != nil {
+			return r, err
+		}
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		c, err := s.committed(ctx)
+		if err == nil && c >= st.Sent {
+			break
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("only %d of %d events committed after 5 minutes", c, st.Sent)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	after, err := s.usage(ctx)
+	if err != nil {
+		return r, err
+	}
+	r.eps = float64(st.Sent) / elapsed.Seconds()
+	r.cpuPerEvent = float64((after.cpu - before.cpu).Microseconds()) / float64(st.Sent)
+	r.redisPerEvent = (after.redis - before.redis) / float64(st.Sent)
+	r.sinkPerEvent = (after.sink - before.sink) / float64(st.Sent)
+	if r.rssMB, err = s.peakRSSMB(); err != nil {
+		return r, err
+	}
+	// Every event must have its output, committed.
+	outTopic := topicShad
+	got, err := countCommitted(ctx, s.brokers, outTopic)
+	if err != nil {
+		return r, err
+	}
+	if got != st.Sent {
+		return r, fmt.Errorf("%d events in, %d committed records in %s", st.Sent, got, outTopic)
+	}
+	fmt.Fprintf(b.opts.Log, "saturation: %d events in %v: %.0f events/s\n", st.Sent, elapsed.Round(time.Millisecond), r.eps)
+	return r, nil
+}
+
+// usage0 is usage for the stopped processes: their HTTP servers do not
+// answer, so the counters are read as zero and the first scrape after the
+// run is the delta (the processes were started fresh and idle).
+func (s *stack) usage0(ctx context.Context) (usage, error) {
+	var u usage
+	for _, p := range s.procs {
+		c, err := p.CPU()
+		if err != nil {
+			return u, err
+		}
+		u.cpu += c
+	}
+	return u, nil
+}
+
+// countCommitted counts the committed records of topic; every transaction
+// writing to it must have ended.
+func countCommitted(ctx context.Context, brokers []string, topic string) (int64, error) {
+	recs, err := sandbox.DrainCommitted(ctx, brokers, topic)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", topic, err)
+	}
+	return int64(len(recs)), nil
+}
+
+type latResult struct {
+	p50, p99, p999, visibleP99, achieved, cpuPerEvent, rssMB float64
+}
+
+// latency offers rate events/s for RateDuration to running consumers and
+// measures, for each committed shadow record, the time from the event's
+// event_time to the record's timestamp (set by the scorer's producer when
+// it produced the record) and to when a read_committed consumer received it.
+func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) (latResult, error) {
+	var r latResult
+	s, err := b.up(ctx, n, false)
+	if err != nil {
+		return r, err
+	}
+	defer s.close()
+	fmt.Fprintf(b.opts.Log, "latency: %d scorers at %.0f events/s for %v\n", n, rate, b.opts.RateDuration)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topicShad),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return r, err
+	}
+	defer cl.Close()
+	var (
+		mu       sync.Mutex
+		produced []float64 // ms, event time to record timestamp
+		visible  []float64 // ms, event time to receipt
+		received int64
+		badRec   error
+	)
+	start := time.Now()
+	warm := start.Add(time.Second)
+	cctx, stopCollect := context.WithCancel(ctx)
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for cctx.Err() == nil {
+			fs := cl.PollFetches(cctx)
+			now := time.Now()
+			mu.Lock()
+			fs.EachRecord(func(rec *kgo.Record) {
+				received++
+				et, err := shadowEventTime(rec.Value)
+				if err != nil {
+					badRec = err
+					return
+				}
+				if et.Before(warm) {
+					return
+				}
+				produced = append(produced, float64(rec.Timestamp.Sub(et).Microseconds())/1000)
+				visible = append(visible, float64(now.Sub(et).Microseconds())/1000)
+			})
+			mu.Unlock()
+		}
+	}()
+	defer func() { stopCollect(); <-collected }()
+	before, err := s.usage(ctx)
+	if err != nil {
+		return r, err
+	}
+	var profErr error
+	var profWG sync.WaitGroup
+	if profile {
+		profWG.Add(1)
+		go func() {
+			defer profWG.Done()
+			profErr = b.profile(ctx, s.procs[0])
+		}()
+	}
+	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: topicIn, Codec: s.codec, Leads: b.leads,
+		Rate: rate, Duration: b.opts.RateDuration, Seed: 2})
+	if err != nil {
+		return r, err
+	}
+	r.achieved = st.Rate()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		mu.Lock()
+		got := received
+		mu.Unlock()
+		if got >= st.Sent {
+			break
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("only %d of %d shadow records after a minute", got, st.Sent)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	after, err := s.usage(ctx)
+	if err != nil {
+		return r, err
+	}
+	profWG.Wait()
+	if profErr != nil {
+		return r, fmt.Errorf("profile: %w", profErr)
+	}
+	if r.rssMB, err = s.peakRSSMB(); err != nil {
+		return r, err
+	}
+	r.cpuPerEvent = float64((after.cpu - before.cpu).Microseconds()) / float64(st.Sent)
+	mu.Lock()
+	defer mu.Unlock()
+	if badRec != nil {
+		return r, fmt.Errorf("shadow record: %w", badRec)
+	}
+	if len(produced) == 0 {
+		return r, errors.New("no shadow records after the warm-up second")
+	}
+	slices.Sort(produced)
+	slices.Sort(visible)
+	r.p50, r.p99, r.p999 = quantile(produced, 0.5), quantile(produced, 0.99), quantile(produced, 0.999)
+	r.visibleP99 = quantile(visible, 0.99)
+	fmt.Fprintf(b.opts.Log, "latency: %d events at %.0f/s (behind schedule at most %v): p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms\n",
+		st.Sent, r.achieved, st.MaxBehind.Round(time.Millisecond), r.p50, r.p99, r.p999)
+	return r, nil
+}
+
+// profile saves CPU and allocation profiles of p under load.
+func (b *bench) profile(ctx context.Context, p *child) error {
+	if err := os.MkdirAll(b.opts.ProfileDir, 0o755); err != nil {
+		return err
+	}
+	secs := max(int(b.opts.RateDuration.Seconds())-3, 1)
+	time.Sleep(2 * time.Second)
+	q := &child{Process: p.Process, http: p.pprof}
+	f, err := os.Create(filepath.Join(b.opts.ProfileDir, "scorer-cpu.pprof"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := q.fetch(ctx, "/debug/pprof/profile?seconds="+strconv.Itoa(secs), f); err != nil {
+		return err
+	}
+	g, err := os.Create(filepath.Join(b.opts.ProfileDir, "scorer-allocs.pprof"))
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	return q.fetch(ctx, "/debug/pprof/allocs", g)
+}
+
+// quantile is the nearest-rank quantile of sorted xs.
+func quantile(sorted []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// shadowEventTime reads event_time, the fourth field of a wire-format
+// LeadScoreShadow (event_id, lead_id, crd, event_time), without decoding
+// the rest.
+func shadowEventTime(b []byte) (time.Time, error) {
+	if len(b) < 5 || b[0] != 0 {
+		return time.Time{}, errors.New("not the Confluent wire format")
+	}
+	b = b[5:]
+	for range 2 { // event_id, lead_id
+		n, k := binary.Varint(b)
+		if k <= 0 || n < 0 || int64(len(b)-k) < n {
+			return time.Time{}, errors.New("truncated string")
+		}
+		b = b[k+int(n):]
+	}
+	_, k := binary.Varint(b) // crd
+	if k <= 0 {
+		return time.Time{}, errors.New("truncated crd")
+	}
+	ms, k := binary.Varint(b[k:])
+	if k <= 0 {
+		return time.Time{}, errors.New("truncated event_time")
+	}
+	return time.UnixMilli(ms), nil
+}
+
+// deletePrefix removes every key starting with prefix.
+func deletePrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
+	var cursor uint64
+	for {
+		keys, next, err := rdb.Scan(ctx, cursor, prefix+"*", 5000).Result()
+		if err != nil {
+			return fmt.Errorf("bench: clear %s*: %w", prefix, err)
+		}
+		if len(keys) > 0 {
+			if err := rdb.Unlink(ctx, keys...).Err(); err != nil {
+				return fmt.Errorf("bench: clear %s*: %w", prefix, err)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
