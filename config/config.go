@@ -47,7 +47,7 @@ type Config struct {
 	ScoreEpsilon     float64
 	HTTPAddr         string
 	LogLevel         string
-	ShutdownTimeout  time.Duration
+	BatchTimeout     time.Duration
 	TransactionLimit time.Duration
 
 	// Kafka transport security (docs/SECURITY.md).
@@ -84,12 +84,36 @@ type Config struct {
 	files map[string]string
 }
 
+// Group is a set of related settings. A subcommand binds as flags only the
+// groups it uses, so its --help lists only those; the others keep their
+// environment, file or default values.
+type Group uint16
+
+// The groups of settings.
+const (
+	Kafka          Group = 1 << iota // brokers and Kafka transport security
+	SchemaRegistry                   // the Schema Registry and its credentials
+	Redis                            // the feature store
+	Topics                           // every topic the service reads or writes
+	Models                           // the model registry file
+	Scorer                           // the streaming scorer's own behaviour and limits
+	Validator                        // the parallel validator's decisions
+	HTTP                             // the HTTP endpoints
+	Logging                          // the log level
+
+	// All is every group: run and config.
+	All = Kafka | SchemaRegistry | Redis | Topics | Models | Scorer | Validator | HTTP | Logging
+)
+
 // Key declares one setting.
 type Key struct {
 	Name    string // YAML key and flag name (with - for _)
+	Group   Group
 	Default string
 	Doc     string
-	Secret  bool // redacted by String and `leadscorer config`
+	// Bool keys are flags without a value (--validate), or --validate=false.
+	Bool   bool
+	Secret bool // redacted by String and `leadscorer config`
 	// NoFlag keys cannot be given on the command line: a secret there is
 	// visible to every user of the machine (ps, /proc/PID/cmdline).
 	NoFlag bool
@@ -120,7 +144,7 @@ func hostname() string {
 
 // Keys lists every setting in the order the README documents them.
 var Keys = []Key{
-	{Name: "brokers", Default: "127.0.0.1:9092", Doc: "Kafka bootstrap brokers, comma separated.",
+	{Name: "brokers", Group: Kafka, Default: "127.0.0.1:9092", Doc: "Kafka bootstrap brokers, comma separated.",
 		set: func(c *Config, v string) error {
 			c.Brokers = nil
 			for _, b := range strings.Split(v, ",") {
@@ -134,69 +158,69 @@ var Keys = []Key{
 			return nil
 		},
 		get: func(c *Config) string { return strings.Join(c.Brokers, ",") }},
-	{Name: "schema_registry", Default: "http://127.0.0.1:8081", Doc: "Schema Registry URL.",
+	{Name: "schema_registry", Group: SchemaRegistry, Default: "http://127.0.0.1:8081", Doc: "Schema Registry URL.",
 		set: func(c *Config, v string) error { c.SchemaRegistry = v; return checkURL(v, "http", "https") },
 		get: func(c *Config) string { return c.SchemaRegistry }},
-	{Name: "redis_url", Default: "redis://127.0.0.1:6379/0", Secret: true,
+	{Name: "redis_url", Group: Redis, Default: "redis://127.0.0.1:6379/0", Secret: true,
 		Doc: "Redis URL (redis:// or rediss://, user and password in the URL). Redacted in output.",
 		set: func(c *Config, v string) error { c.RedisURL = v; return checkURL(v, "redis", "rediss") },
 		get: func(c *Config) string { return c.RedisURL }},
-	{Name: "redis_prefix", Default: "leadscorer:", Doc: "Prefix of every Redis key the service reads or writes.",
+	{Name: "redis_prefix", Group: Redis, Default: "leadscorer:", Doc: "Prefix of every Redis key the service reads or writes.",
 		set: func(c *Config, v string) error { c.RedisPrefix = v; return nil },
 		get: func(c *Config) string { return c.RedisPrefix }},
-	{Name: "group", Default: "leadscorer", Doc: "Kafka consumer group of the scorers.",
+	{Name: "group", Group: Scorer, Default: "leadscorer", Doc: "Kafka consumer group of the scorers.",
 		set: func(c *Config, v string) error { c.Group = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.Group }},
-	{Name: "transactional_id", Default: "leadscorer-" + hostname(),
+	{Name: "transactional_id", Group: Scorer, Default: "leadscorer-" + hostname(),
 		Doc: "Kafka transactional id: unique per running scorer and stable across its restarts, so a restart fences the previous incarnation at once. Default leadscorer-<hostname>.",
 		set: func(c *Config, v string) error { c.TransactionalID = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TransactionalID }},
-	{Name: "topic_in", Default: "leads.changed.v1", Doc: "Input topic of LeadChanged events.",
+	{Name: "topic_in", Group: Topics, Default: "leads.changed.v1", Doc: "Input topic of LeadChanged events.",
 		set: func(c *Config, v string) error { c.TopicIn = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TopicIn }},
-	{Name: "topic_sfdc", Default: "leads.scored.sfdc.v1", Doc: "Output topic read by the Salesforce SObject sink connector.",
+	{Name: "topic_sfdc", Group: Topics, Default: "leads.scored.sfdc.v1", Doc: "Output topic read by the Salesforce SObject sink connector.",
 		set: func(c *Config, v string) error { c.TopicSfdc = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TopicSfdc }},
-	{Name: "topic_shadow", Default: "leads.scored.shadow.v1", Doc: "Output topic of shadow comparison records (every serving version).",
+	{Name: "topic_shadow", Group: Topics, Default: "leads.scored.shadow.v1", Doc: "Output topic of shadow comparison records (every serving version).",
 		set: func(c *Config, v string) error { c.TopicShadow = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TopicShadow }},
-	{Name: "topic_dlq", Default: "leads.dlq.v1", Doc: "Dead-letter topic: original bytes plus reason headers.",
+	{Name: "topic_dlq", Group: Topics, Default: "leads.dlq.v1", Doc: "Dead-letter topic: original bytes plus reason headers.",
 		set: func(c *Config, v string) error { c.TopicDLQ = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TopicDLQ }},
-	{Name: "topic_outcomes", Default: "leads.outcomes.v1", Doc: "Input topic of lead outcomes (contacted, call scheduled), read by the validator.",
+	{Name: "topic_outcomes", Group: Topics, Default: "leads.outcomes.v1", Doc: "Input topic of lead outcomes (contacted, call scheduled), read by the validator.",
 		set: func(c *Config, v string) error { c.TopicOutcomes = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TopicOutcomes }},
-	{Name: "topic_registry", Default: "leads.registry.v1", Doc: "Output topic of registry change events written by an automatic rollback.",
+	{Name: "topic_registry", Group: Topics, Default: "leads.registry.v1", Doc: "Output topic of registry change events written by an automatic rollback.",
 		set: func(c *Config, v string) error { c.TopicRegistry = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TopicRegistry }},
-	{Name: "validate", Default: "false", Doc: "Run the parallel validator inside run: lift, AUC and rollback criteria per version from the shadow and outcome topics, served at /dashboard and /dashboard.json (docs/VALIDATION.md).",
+	{Name: "validate", Group: Scorer, Bool: true, Default: "false", Doc: "Run the parallel validator inside run: lift, AUC and rollback criteria per version from the shadow and outcome topics, served at /dashboard and /dashboard.json (docs/VALIDATION.md).",
 		set: func(c *Config, v string) (err error) { c.Validate, err = parseBool(v); return err },
 		get: func(c *Config) string { return strconv.FormatBool(c.Validate) }},
-	{Name: "auto_rollback", Default: "false", Doc: "With validate: roll the registry back when a rollback criterion fires for the production version, and say so on topic_registry.",
+	{Name: "auto_rollback", Group: Validator, Bool: true, Default: "false", Doc: "With validate: roll the registry back when a rollback criterion fires for the production version, and say so on topic_registry.",
 		set: func(c *Config, v string) (err error) { c.AutoRollback, err = parseBool(v); return err },
 		get: func(c *Config) string { return strconv.FormatBool(c.AutoRollback) }},
-	{Name: "registry", Default: "models/registry.json", Doc: "Model registry file (docs/REGISTRY.md).",
+	{Name: "registry", Group: Models, Default: "models/registry.json", Doc: "Model registry file (docs/REGISTRY.md).",
 		set: func(c *Config, v string) error { c.Registry = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.Registry }},
-	{Name: "batch_max_records", Default: "2000", Doc: "Most input records scored in one transaction (1..100000).",
+	{Name: "batch_max_records", Group: Scorer, Default: "2000", Doc: "Most input records scored in one transaction (1..100000).",
 		set: func(c *Config, v string) (err error) {
 			c.BatchMaxRecords, err = intIn(v, 1, 100000)
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.BatchMaxRecords) }},
-	{Name: "max_record_bytes", Default: "262144", Doc: "Input records larger than this go to the DLQ (class size) undecoded, cut to this size (1 KiB..16 MiB; keep it below the DLQ topic's max.message.bytes).",
+	{Name: "max_record_bytes", Group: Scorer, Default: "262144", Doc: "Input records larger than this go to the DLQ (class size) undecoded, cut to this size (1 KiB..16 MiB; keep it below the DLQ topic's max.message.bytes).",
 		set: func(c *Config, v string) (err error) {
 			c.MaxRecordBytes, err = intIn(v, 1024, 16<<20)
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.MaxRecordBytes) }},
-	{Name: "feature_max_age", Default: "720h", Doc: "Advisor or firm data older than this is flagged stale in the shadow record (still scored).",
+	{Name: "feature_max_age", Group: Scorer, Default: "720h", Doc: "Advisor or firm data older than this is flagged stale in the shadow record (still scored).",
 		set: func(c *Config, v string) (err error) {
 			c.FeatureMaxAge, err = positiveDuration(v)
 			return err
 		},
 		get: func(c *Config) string { return c.FeatureMaxAge.String() }},
-	{Name: "unknown_advisor", Default: "score", Doc: "What to do with an event whose CRD is not in Redis: score (missing values, flagged) or dlq (class features).",
+	{Name: "unknown_advisor", Group: Scorer, Default: "score", Doc: "What to do with an event whose CRD is not in Redis: score (missing values, flagged) or dlq (class features).",
 		set: func(c *Config, v string) error {
 			c.UnknownAdvisor = v
 			if v != "score" && v != "dlq" {
@@ -205,7 +229,7 @@ var Keys = []Key{
 			return nil
 		},
 		get: func(c *Config) string { return c.UnknownAdvisor }},
-	{Name: "score_epsilon", Default: "0.001", Doc: "Salesforce quota guard: no sink record when percentile, deprioritize, version and explanation are unchanged and the score moved less than this.",
+	{Name: "score_epsilon", Group: Scorer, Default: "0.001", Doc: "Salesforce quota guard: no sink record when percentile, deprioritize, version and explanation are unchanged and the score moved less than this.",
 		set: func(c *Config, v string) error {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f < 0 || f > 1 {
@@ -215,10 +239,10 @@ var Keys = []Key{
 			return nil
 		},
 		get: func(c *Config) string { return strconv.FormatFloat(c.ScoreEpsilon, 'g', -1, 64) }},
-	{Name: "http_addr", Default: "127.0.0.1:9464", Doc: "Address of /metrics, /healthz and /readyz; empty disables the server.",
+	{Name: "http_addr", Group: HTTP, Default: "127.0.0.1:9464", Doc: "Address of /metrics, /healthz and /readyz; empty disables the server.",
 		set: func(c *Config, v string) error { c.HTTPAddr = v; return nil },
 		get: func(c *Config) string { return c.HTTPAddr }},
-	{Name: "log_level", Default: "info", Doc: "Log level: debug, info, warn or error.",
+	{Name: "log_level", Group: Logging, Default: "info", Doc: "Log level: debug, info, warn or error.",
 		set: func(c *Config, v string) error {
 			c.LogLevel = v
 			switch v {
@@ -228,20 +252,20 @@ var Keys = []Key{
 			return fmt.Errorf("must be debug, info, warn or error, not %q", v)
 		},
 		get: func(c *Config) string { return c.LogLevel }},
-	{Name: "shutdown_timeout", Default: "30s", Doc: "On SIGTERM, how long the current batch may take to finish and commit.",
+	{Name: "batch_timeout", Group: Scorer, Default: "30s", Doc: "Longest one batch may take from its transform to its commit, also the batch in hand at SIGTERM; past it the batch is aborted and consumed again. Must be below transaction_timeout.",
 		set: func(c *Config, v string) (err error) {
-			c.ShutdownTimeout, err = positiveDuration(v)
+			c.BatchTimeout, err = positiveDuration(v)
 			return err
 		},
-		get: func(c *Config) string { return c.ShutdownTimeout.String() }},
-	{Name: "transaction_timeout", Default: "60s", Doc: "Kafka transaction timeout; the broker aborts a transaction left open longer (a crashed scorer's).",
+		get: func(c *Config) string { return c.BatchTimeout.String() }},
+	{Name: "transaction_timeout", Group: Scorer, Default: "60s", Doc: "Kafka transaction timeout; the broker aborts a transaction left open longer (a crashed scorer's).",
 		set: func(c *Config, v string) (err error) {
 			c.TransactionLimit, err = positiveDuration(v)
 			return err
 		},
 		get: func(c *Config) string { return c.TransactionLimit.String() }},
 
-	{Name: "kafka_tls", Default: "false", Doc: "Connect to Kafka over TLS (implied by kafka_ca_file or kafka_cert_file).",
+	{Name: "kafka_tls", Group: Kafka, Bool: true, Default: "false", Doc: "Connect to Kafka over TLS (implied by kafka_ca_file or kafka_cert_file).",
 		set: func(c *Config, v string) (err error) {
 			c.KafkaTLS, err = strconv.ParseBool(v)
 			if err != nil {
@@ -250,16 +274,16 @@ var Keys = []Key{
 			return nil
 		},
 		get: func(c *Config) string { return strconv.FormatBool(c.KafkaTLS) }},
-	{Name: "kafka_ca_file", Doc: "PEM file of the CA certificates that sign the brokers' certificates; empty trusts the system pool.",
+	{Name: "kafka_ca_file", Group: Kafka, Doc: "PEM file of the CA certificates that sign the brokers' certificates; empty trusts the system pool.",
 		set: func(c *Config, v string) error { c.KafkaCAFile = v; return nil },
 		get: func(c *Config) string { return c.KafkaCAFile }},
-	{Name: "kafka_cert_file", Doc: "PEM client certificate for Kafka mutual TLS (with kafka_key_file).",
+	{Name: "kafka_cert_file", Group: Kafka, Doc: "PEM client certificate for Kafka mutual TLS (with kafka_key_file).",
 		set: func(c *Config, v string) error { c.KafkaCertFile = v; return nil },
 		get: func(c *Config) string { return c.KafkaCertFile }},
-	{Name: "kafka_key_file", Doc: "PEM private key of kafka_cert_file.",
+	{Name: "kafka_key_file", Group: Kafka, Doc: "PEM private key of kafka_cert_file.",
 		set: func(c *Config, v string) error { c.KafkaKeyFile = v; return nil },
 		get: func(c *Config) string { return c.KafkaKeyFile }},
-	{Name: "kafka_sasl_mechanism", Doc: "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty disables SASL. PLAIN sends the password as is: use it with TLS only.",
+	{Name: "kafka_sasl_mechanism", Group: Kafka, Doc: "Kafka SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty disables SASL. PLAIN sends the password as is: use it with TLS only.",
 		set: func(c *Config, v string) error {
 			c.KafkaSASLMechanism = strings.ToUpper(v)
 			switch c.KafkaSASLMechanism {
@@ -269,37 +293,37 @@ var Keys = []Key{
 			return fmt.Errorf("must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or empty, not %q", v)
 		},
 		get: func(c *Config) string { return c.KafkaSASLMechanism }},
-	{Name: "kafka_sasl_username", Doc: "Kafka SASL user name.",
+	{Name: "kafka_sasl_username", Group: Kafka, Doc: "Kafka SASL user name.",
 		set: func(c *Config, v string) error { c.KafkaSASLUsername = v; return nil },
 		get: func(c *Config) string { return c.KafkaSASLUsername }},
-	{Name: "kafka_sasl_password", Secret: true, NoFlag: true, Doc: "Kafka SASL password (environment, YAML or kafka_sasl_password_file; never a flag). Redacted in output.",
+	{Name: "kafka_sasl_password", Group: Kafka, Secret: true, NoFlag: true, Doc: "Kafka SASL password (environment, YAML or kafka_sasl_password_file; never a flag). Redacted in output.",
 		set: func(c *Config, v string) error { c.KafkaSASLPassword = v; return nil },
 		get: func(c *Config) string { return c.KafkaSASLPassword }},
-	fileKey("kafka_sasl_password"),
-	{Name: "redis_username", Doc: "Redis ACL user name; overrides the user in redis_url.",
+	fileKey("kafka_sasl_password", Kafka),
+	{Name: "redis_username", Group: Redis, Doc: "Redis ACL user name; overrides the user in redis_url.",
 		set: func(c *Config, v string) error { c.RedisUsername = v; return nil },
 		get: func(c *Config) string { return c.RedisUsername }},
-	{Name: "redis_password", Secret: true, NoFlag: true, Doc: "Redis password; overrides the one in redis_url (environment, YAML or redis_password_file; never a flag). Redacted in output.",
+	{Name: "redis_password", Group: Redis, Secret: true, NoFlag: true, Doc: "Redis password; overrides the one in redis_url (environment, YAML or redis_password_file; never a flag). Redacted in output.",
 		set: func(c *Config, v string) error { c.RedisPassword = v; return nil },
 		get: func(c *Config) string { return c.RedisPassword }},
-	fileKey("redis_password"),
-	{Name: "redis_ca_file", Doc: "PEM file of the CA certificates that sign Redis's certificate (needs a rediss:// redis_url); empty trusts the system pool.",
+	fileKey("redis_password", Redis),
+	{Name: "redis_ca_file", Group: Redis, Doc: "PEM file of the CA certificates that sign Redis's certificate (needs a rediss:// redis_url); empty trusts the system pool.",
 		set: func(c *Config, v string) error { c.RedisCAFile = v; return nil },
 		get: func(c *Config) string { return c.RedisCAFile }},
-	{Name: "schema_registry_username", Doc: "Schema Registry basic-auth user name.",
+	{Name: "schema_registry_username", Group: SchemaRegistry, Doc: "Schema Registry basic-auth user name.",
 		set: func(c *Config, v string) error { c.SchemaRegistryUsername = v; return nil },
 		get: func(c *Config) string { return c.SchemaRegistryUsername }},
-	{Name: "schema_registry_password", Secret: true, NoFlag: true, Doc: "Schema Registry basic-auth password (environment, YAML or schema_registry_password_file; never a flag). Redacted in output.",
+	{Name: "schema_registry_password", Group: SchemaRegistry, Secret: true, NoFlag: true, Doc: "Schema Registry basic-auth password (environment, YAML or schema_registry_password_file; never a flag). Redacted in output.",
 		set: func(c *Config, v string) error { c.SchemaRegistryPassword = v; return nil },
 		get: func(c *Config) string { return c.SchemaRegistryPassword }},
-	fileKey("schema_registry_password"),
-	{Name: "schema_registry_ca_file", Doc: "PEM file of the CA certificates that sign the Schema Registry's certificate (needs an https:// schema_registry); empty trusts the system pool.",
+	fileKey("schema_registry_password", SchemaRegistry),
+	{Name: "schema_registry_ca_file", Group: SchemaRegistry, Doc: "PEM file of the CA certificates that sign the Schema Registry's certificate (needs an https:// schema_registry); empty trusts the system pool.",
 		set: func(c *Config, v string) error { c.SchemaRegistryCAFile = v; return nil },
 		get: func(c *Config) string { return c.SchemaRegistryCAFile }},
-	{Name: "metrics_addr", Doc: "When set, /metrics and every other endpoint except /healthz and /readyz are served on this address instead of http_addr.",
+	{Name: "metrics_addr", Group: HTTP, Doc: "When set, /metrics and every other endpoint except /healthz and /readyz are served on this address instead of http_addr.",
 		set: func(c *Config, v string) error { c.MetricsAddr = v; return nil },
 		get: func(c *Config) string { return c.MetricsAddr }},
-	{Name: "http_bearer_token", Secret: true, NoFlag: true, Doc: "When set (16 bytes or more), every endpoint except /healthz and /readyz requires the header Authorization: Bearer <token> (environment, YAML or http_bearer_token_file; never a flag). Redacted in output.",
+	{Name: "http_bearer_token", Group: HTTP, Secret: true, NoFlag: true, Doc: "When set (16 bytes or more), every endpoint except /healthz and /readyz requires the header Authorization: Bearer <token> (environment, YAML or http_bearer_token_file; never a flag). Redacted in output.",
 		set: func(c *Config, v string) error {
 			c.HTTPBearerToken = v
 			if v != "" && len(v) < 16 {
@@ -308,38 +332,38 @@ var Keys = []Key{
 			return nil
 		},
 		get: func(c *Config) string { return c.HTTPBearerToken }},
-	fileKey("http_bearer_token"),
-	{Name: "memory_limit_mb", Default: "128", Doc: "Soft memory limit of the Go runtime in MiB (as GOMEMLIMIT, which wins when set): the garbage collector works harder as the heap nears it, so a burst of backlog stays within it; 0 for none.",
+	fileKey("http_bearer_token", HTTP),
+	{Name: "memory_limit_mb", Group: Scorer, Default: "128", Doc: "Soft memory limit of the Go runtime in MiB (as GOMEMLIMIT, which wins when set): the garbage collector works harder as the heap nears it, so a burst of backlog stays within it; 0 for none.",
 		set: func(c *Config, v string) (err error) {
 			c.MemoryLimitMB, err = intIn(v, 0, 1<<20)
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.MemoryLimitMB) }},
-	{Name: "fetch_max_bytes", Default: "4194304", Doc: "Most bytes one Kafka fetch response may hold (64 KiB..64 MiB, below the client's 100 MiB response cap); with max_concurrent_fetches it bounds the fetched input held in memory, whatever the backlog.",
+	{Name: "fetch_max_bytes", Group: Scorer, Default: "4194304", Doc: "Most bytes one Kafka fetch response may hold (64 KiB..64 MiB, below the client's 100 MiB response cap); with max_concurrent_fetches it bounds the fetched input held in memory, whatever the backlog.",
 		set: func(c *Config, v string) (err error) {
 			c.FetchMaxBytes, err = intIn(v, 64<<10, 64<<20)
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.FetchMaxBytes) }},
-	{Name: "fetch_max_partition_bytes", Default: "1048576", Doc: "Most bytes one partition contributes to a fetch (64 KiB..fetch_max_bytes); a single larger record batch is still returned whole.",
+	{Name: "fetch_max_partition_bytes", Group: Scorer, Default: "1048576", Doc: "Most bytes one partition contributes to a fetch (64 KiB..fetch_max_bytes); a single larger record batch is still returned whole.",
 		set: func(c *Config, v string) (err error) {
 			c.FetchMaxPartitionBytes, err = intIn(v, 64<<10, 64<<20)
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.FetchMaxPartitionBytes) }},
-	{Name: "max_concurrent_fetches", Default: "1", Doc: "Most Kafka fetches in flight or buffered unpolled at once (1..64).",
+	{Name: "max_concurrent_fetches", Group: Scorer, Default: "1", Doc: "Most Kafka fetches in flight or buffered unpolled at once (1..64).",
 		set: func(c *Config, v string) (err error) {
 			c.MaxConcurrentFetches, err = intIn(v, 1, 64)
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.MaxConcurrentFetches) }},
-	{Name: "max_buffered_records", Default: "20000", Doc: "Most output records buffered unacknowledged by the producer (1000..1000000); producing waits beyond it.",
+	{Name: "max_buffered_records", Group: Scorer, Default: "20000", Doc: "Most output records buffered unacknowledged by the producer (1000..1000000); producing waits beyond it.",
 		set: func(c *Config, v string) (err error) {
 			c.MaxBufferedRecords, err = intIn(v, 1000, 1000000)
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.MaxBufferedRecords) }},
-	{Name: "max_buffered_bytes", Default: "67108864", Doc: "Most bytes of output records buffered unacknowledged by the producer (1 MiB..1 GiB); producing waits beyond it.",
+	{Name: "max_buffered_bytes", Group: Scorer, Default: "67108864", Doc: "Most bytes of output records buffered unacknowledged by the producer (1 MiB..1 GiB); producing waits beyond it.",
 		set: func(c *Config, v string) (err error) {
 			c.MaxBufferedBytes, err = intIn(v, 1<<20, 1<<30)
 			return err
@@ -353,8 +377,8 @@ const maxSecretFile = 64 << 10
 
 // fileKey declares the <secret>_file companion of a secret key: a file
 // whose contents (a trailing newline removed) are the secret.
-func fileKey(secret string) Key {
-	return Key{Name: secret + "_file", FileOf: secret,
+func fileKey(secret string, g Group) Key {
+	return Key{Name: secret + "_file", FileOf: secret, Group: g,
 		Doc: "File holding " + secret + " (a trailing newline is ignored); excludes setting " + secret + " itself.",
 		set: func(c *Config, v string) error {
 			if c.files == nil {
@@ -416,6 +440,9 @@ func (c *Config) check() error {
 	if c.MetricsAddr != "" && c.MetricsAddr == c.HTTPAddr {
 		bad("metrics_addr must differ from http_addr (leave it empty to serve everything on http_addr)")
 	}
+	if c.BatchTimeout >= c.TransactionLimit {
+		bad("batch_timeout (%v) must be below transaction_timeout (%v): the broker would abort a batch the scorer still works on", c.BatchTimeout, c.TransactionLimit)
+	}
 	if c.FetchMaxPartitionBytes > c.FetchMaxBytes {
 		bad("fetch_max_partition_bytes (%d) must not exceed fetch_max_bytes (%d)", c.FetchMaxPartitionBytes, c.FetchMaxBytes)
 	}
@@ -474,24 +501,54 @@ func positiveDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// Flags binds a flag for every key, plus --config, to fs. Call Load after
-// fs.Parse.
+// Flags binds a flag for every key of some groups, plus --config, to a
+// flag set. Call Load after the flag set is parsed.
 type Flags struct {
 	fs     *flag.FlagSet
 	file   *string
-	values map[string]*string
+	values map[string]*flagValue
 }
 
-// Bind declares the flags on fs.
-func Bind(fs *flag.FlagSet) *Flags {
-	f := &Flags{fs: fs, values: map[string]*string{}}
+// flagValue is one key's flag: it only records what was given, which Load
+// checks with the key's own parser, naming the key.
+type flagValue struct {
+	v      string
+	isBool bool
+}
+
+func (f *flagValue) String() string     { return f.v }
+func (f *flagValue) Set(v string) error { f.v = v; return nil }
+func (f *flagValue) IsBoolFlag() bool   { return f.isBool }
+
+// Bind declares on fs the flags of the keys in groups and of the keys
+// named, and --config. A name that is not a key panics: it is a
+// programming error.
+func Bind(fs *flag.FlagSet, groups Group, keys ...string) *Flags {
+	f := &Flags{fs: fs, values: map[string]*flagValue{}}
 	f.file = fs.String("config", "", "YAML file of settings (keys as in the README); flags and LEADSCORER_* variables override it")
+	named := map[string]bool{}
+	for _, n := range keys {
+		named[n] = true
+	}
 	for _, k := range Keys {
-		if k.NoFlag {
-			f.values[k.Name] = fs.String(k.Flag(), "", fmt.Sprintf("refused: a secret on the command line is visible in ps; set env %s or %s_file", k.Env(), k.Name))
+		if k.Group&groups == 0 && !named[k.Name] {
 			continue
 		}
-		f.values[k.Name] = fs.String(k.Flag(), "", fmt.Sprintf("%s (default %q, env %s)", k.Doc, k.Default, k.Env()))
+		delete(named, k.Name)
+		v := &flagValue{isBool: k.Bool}
+		f.values[k.Name] = v
+		if k.NoFlag {
+			fs.Var(v, k.Flag(), fmt.Sprintf("refused: a secret on the command line is visible in ps; set env %s or %s_file", k.Env(), k.Name))
+			continue
+		}
+		def := fmt.Sprintf(" (default %q, env %s)", k.Default, k.Env())
+		if k.Bool {
+			def = fmt.Sprintf(" (default %s, env %s)", k.Default, k.Env())
+		}
+		fs.Var(v, k.Flag(), k.Doc+def)
+	}
+	for n := range named {
+		panic("config: Bind: no key " + n)
 	}
 	return f
 }
@@ -500,6 +557,9 @@ func Bind(fs *flag.FlagSet) *Flags {
 // os.Getenv in production. An invalid value fails naming the key and where
 // it came from.
 func (f *Flags) Load(getenv func(string) string) (*Config, error) {
+	if f.fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q (a boolean setting takes no value: --validate, or --validate=false)", f.fs.Args())
+	}
 	set := map[string]bool{}
 	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 
@@ -542,7 +602,7 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 			if k.NoFlag {
 				return nil, fmt.Errorf("config: %s: refused on the command line, where every user of the machine can read it; set %s or %s_file", k.Name, k.Env(), k.Name)
 			}
-			v, from = *f.values[k.Name], "flag --"+k.Flag()
+			v, from = f.values[k.Name].v, "flag --"+k.Flag()
 		}
 		if err := k.set(c, v); err != nil {
 			if k.Secret {

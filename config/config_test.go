@@ -14,7 +14,7 @@ var update = flag.Bool("update", false, "rewrite the README table")
 func load(t *testing.T, args []string, env map[string]string, yamlText string) (*Config, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	f := Bind(fs)
+	f := Bind(fs, All)
 	if yamlText != "" {
 		p := filepath.Join(t.TempDir(), "c.yaml")
 		if err := os.WriteFile(p, []byte(yamlText), 0o600); err != nil {
@@ -286,4 +286,92 @@ func mapValues(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// A boolean setting is a flag without a value; a value after it is an
+// argument the command refuses rather than silently ignores.
+func TestBooleanFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		want    bool
+		wantErr string
+	}{
+		{args: nil, want: false},
+		{args: []string{"--validate"}, want: true},
+		{args: []string{"--validate=true"}, want: true},
+		{args: []string{"--validate=false"}, want: false},
+		{args: []string{"--validate", "false"}, wantErr: "unexpected arguments"},
+		{args: []string{"--validate=maybe"}, wantErr: "validate (from flag --validate)"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			c, err := load(t, tc.args, nil, "")
+			switch {
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want it to contain %q", err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case c.Validate != tc.want:
+				t.Errorf("validate = %v, want %v", c.Validate, tc.want)
+			}
+		})
+	}
+}
+
+// A command binds only the groups it uses; the other keys keep their
+// environment, file or default values and are not flags.
+func TestBindOnlyTheGroupsAndKeysGiven(t *testing.T) {
+	fs := flag.NewFlagSet("features load", flag.ContinueOnError)
+	fs.SetOutput(new(bytes.Buffer))
+	f := Bind(fs, Redis, "log_level")
+	for _, want := range []string{"config", "redis-url", "redis-prefix", "redis-password-file", "log-level"} {
+		if fs.Lookup(want) == nil {
+			t.Errorf("--%s not bound", want)
+		}
+	}
+	for _, not := range []string{"brokers", "topic-in", "validate", "http-addr"} {
+		if fs.Lookup(not) != nil {
+			t.Errorf("--%s bound, but it is not a Redis setting", not)
+		}
+	}
+	if err := fs.Parse([]string{"--brokers", "x:1"}); err == nil {
+		t.Error("--brokers accepted by a command that does not use it")
+	}
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Load(func(k string) string { return map[string]string{"LEADSCORER_BROKERS": "env:9"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Brokers) != 1 || c.Brokers[0] != "env:9" {
+		t.Errorf("brokers %v, want the environment's", c.Brokers)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Bind of an unknown key did not panic")
+		}
+	}()
+	Bind(flag.NewFlagSet("x", flag.ContinueOnError), Redis, "no_such_key")
+}
+
+// Every key belongs to a group, or no command could bind it.
+func TestEveryKeyHasAGroup(t *testing.T) {
+	for _, k := range Keys {
+		if k.Group == 0 || k.Group&All != k.Group {
+			t.Errorf("%s: group %b", k.Name, k.Group)
+		}
+	}
+}
+
+// The scorer gives a batch up before the broker aborts its transaction.
+func TestBatchTimeoutBelowTransactionTimeout(t *testing.T) {
+	if _, err := load(t, []string{"--batch-timeout", "60s", "--transaction-timeout", "60s"}, nil, ""); err == nil ||
+		!strings.Contains(err.Error(), "batch_timeout (1m0s) must be below transaction_timeout (1m0s)") {
+		t.Errorf("error %v", err)
+	}
+	if _, err := load(t, []string{"--batch-timeout", "59s", "--transaction-timeout", "60s"}, nil, ""); err != nil {
+		t.Error(err)
+	}
 }

@@ -38,20 +38,25 @@ type Transformer interface {
 	Committed(ctx context.Context, out []*kgo.Record) error
 }
 
-// Options configures a Consumer.
+// Options configures a Consumer. Brokers, Group, Topic and TransactionalID
+// are required; the rest have defaults.
 type Options struct {
 	Brokers         []string
 	Group           string
 	Topic           string
 	TransactionalID string
-	// BatchMaxRecords caps the records of one transaction.
+	// BatchMaxRecords caps the records of one transaction (default 2000).
 	BatchMaxRecords int
-	// TransactionTimeout is the broker-side limit of an open transaction.
+	// TransactionTimeout is the broker-side limit of an open transaction
+	// (default 1m): the broker aborts a crashed scorer's after it.
 	TransactionTimeout time.Duration
-	// ShutdownTimeout bounds finishing the current batch after the run
-	// context is cancelled.
-	ShutdownTimeout time.Duration
-	// Backoff after a failed batch, doubling up to MaxBackoff.
+	// BatchTimeout bounds one batch from its transform to its commit,
+	// including the batch in hand when the run is asked to stop (default
+	// 30s). It must be below TransactionTimeout, so the scorer gives a
+	// batch up before the broker does.
+	BatchTimeout time.Duration
+	// Backoff after a failed batch, doubling up to MaxBackoff (defaults
+	// 100ms and 10s).
 	Backoff, MaxBackoff time.Duration
 	// Extra client options (TLS, SASL, hooks).
 	ClientOpts []kgo.Opt
@@ -75,29 +80,53 @@ type Consumer struct {
 	beforeEnd func() error
 }
 
+// validate fills the defaults of unset options and rejects missing or
+// conflicting ones, naming them.
+func (o *Options) validate() error {
+	var errs []error
+	if len(o.Brokers) == 0 {
+		errs = append(errs, errors.New("no brokers"))
+	}
+	for _, f := range []struct{ name, v string }{{"Group", o.Group}, {"Topic", o.Topic}, {"TransactionalID", o.TransactionalID}} {
+		if f.v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", f.name))
+		}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.BatchMaxRecords <= 0 {
+		o.BatchMaxRecords = 2000
+	}
+	def(&o.TransactionTimeout, time.Minute)
+	def(&o.BatchTimeout, 30*time.Second)
+	def(&o.Backoff, 100*time.Millisecond)
+	def(&o.MaxBackoff, 10*time.Second)
+	if o.BatchTimeout >= o.TransactionTimeout {
+		errs = append(errs, fmt.Errorf("BatchTimeout %v must be below TransactionTimeout %v: the broker would abort a batch the scorer still works on", o.BatchTimeout, o.TransactionTimeout))
+	}
+	if o.MaxBackoff < o.Backoff {
+		errs = append(errs, fmt.Errorf("MaxBackoff %v is below Backoff %v", o.MaxBackoff, o.Backoff))
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	return nil
+}
+
 // New connects a transactional group session. It does not block on the
 // brokers: the first poll does.
 func New(opts Options, t Transformer) (*Consumer, error) {
-	if opts.BatchMaxRecords <= 0 {
-		opts.BatchMaxRecords = 2000
-	}
-	if opts.Backoff <= 0 {
-		opts.Backoff = 100 * time.Millisecond
-	}
-	if opts.MaxBackoff < opts.Backoff {
-		opts.MaxBackoff = 10 * time.Second
-	}
-	if opts.TransactionTimeout <= 0 {
-		opts.TransactionTimeout = time.Minute
-	}
-	if opts.ShutdownTimeout <= 0 {
-		opts.ShutdownTimeout = 30 * time.Second
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Metrics == nil {
-		opts.Metrics = NewMetrics(nil)
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
@@ -213,8 +242,8 @@ func (c *Consumer) runSession(ctx context.Context) error {
 		c.opts.Metrics.observeLag(fetches)
 
 		// The batch runs to its end even when ctx is cancelled meanwhile:
-		// SIGTERM finishes the batch and commits it.
-		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.ShutdownTimeout)
+		// SIGTERM finishes the batch and commits it, within BatchTimeout.
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.BatchTimeout)
 		var (
 			committed bool
 			err       error
@@ -265,40 +294,21 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 	}
 	tctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go func() {
-		select {
-		case <-runCtx.Done():
-			stop()
-		case <-tctx.Done():
-		}
-	}()
+	defer context.AfterFunc(runCtx, stop)()
 	out, err := c.t.Transform(tctx, in, out)
 	if err != nil {
 		c.abort(ctx)
 		return out, false, err
 	}
-	var (
-		mu         sync.Mutex
-		produceErr error
-	)
+	// The first failed record aborts what is still buffered: the batch is
+	// lost anyway, and the abort below need not wait for the rest.
+	produced := kgo.AbortingFirstErrPromise(c.sess.Client())
 	for _, r := range out {
-		c.sess.Produce(ctx, r, func(r *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				if produceErr == nil {
-					produceErr = fmt.Errorf("produce to %s: %w", r.Topic, err)
-				}
-				mu.Unlock()
-			}
-		})
+		c.sess.Produce(ctx, r, produced.Promise())
 	}
-	if err := c.sess.Client().Flush(ctx); err != nil {
+	if err := produced.Err(); err != nil {
 		c.abort(ctx)
-		return out, false, fmt.Errorf("consumer: flush: %w", err)
-	}
-	if produceErr != nil {
-		c.abort(ctx)
-		return out, false, produceErr
+		return out, false, fmt.Errorf("consumer: produce: %w", err)
 	}
 	if c.beforeEnd != nil {
 		if err := c.beforeEnd(); err != nil {

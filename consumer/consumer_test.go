@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -262,5 +263,43 @@ func TestLagLabelIsPartitionNumber(t *testing.T) {
 		if got := itoa(p); got != fmt.Sprint(p) {
 			t.Errorf("itoa(%d) = %q", p, got)
 		}
+	}
+}
+
+// Missing and conflicting options stop New, naming each; the defaults fill
+// the rest.
+func TestOptionsValidatedInOnePlace(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want []string
+	}{
+		{"nothing given", Options{}, []string{"no brokers", "Group is required", "Topic is required", "TransactionalID is required"}},
+		{"batch timeout not below the transaction timeout", Options{Brokers: []string{"b:1"}, Group: "g", Topic: "t", TransactionalID: "x",
+			TransactionTimeout: 10 * time.Second, BatchTimeout: 10 * time.Second}, []string{"BatchTimeout 10s must be below TransactionTimeout 10s"}},
+		{"default batch timeout above a short transaction timeout", Options{Brokers: []string{"b:1"}, Group: "g", Topic: "t", TransactionalID: "x",
+			TransactionTimeout: 20 * time.Second}, []string{"BatchTimeout 30s must be below TransactionTimeout 20s"}},
+		{"max backoff below backoff", Options{Brokers: []string{"b:1"}, Group: "g", Topic: "t", TransactionalID: "x",
+			Backoff: time.Second, MaxBackoff: time.Millisecond}, []string{"MaxBackoff 1ms is below Backoff 1s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.opts, nil)
+			if err == nil {
+				t.Fatal("New accepted the options")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+	o := Options{Brokers: []string{"b:1"}, Group: "g", Topic: "t", TransactionalID: "x"}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o.BatchMaxRecords != 2000 || o.TransactionTimeout != time.Minute || o.BatchTimeout != 30*time.Second ||
+		o.Backoff != 100*time.Millisecond || o.MaxBackoff != 10*time.Second || o.Logger == nil || o.Metrics == nil {
+		t.Errorf("defaults not filled: %+v", o)
 	}
 }

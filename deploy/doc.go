@@ -14,7 +14,7 @@
 //     build on a distroless nonroot base that carries models/.
 //   - k8s_test.go: the rendered example overlay runs non-root on a read-only
 //     root filesystem with resources, probes, graceful termination longer than
-//     shutdown_timeout, the registry and models mounted, a Service, PodMonitor,
+//     batch_timeout, the registry and models mounted, a Service, PodMonitor,
 //     PodDisruptionBudget and a KEDA ScaledObject capped at the partition count.
 //   - grafana_test.go: every metric the dashboard queries is one the service
 //     documents in the README, or a validation gauge.

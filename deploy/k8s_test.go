@@ -475,12 +475,12 @@ func checkManifests(m *manifests) []error {
 	}
 
 	// Graceful termination: longer than the batch may take to commit.
-	shutdown, err := time.ParseDuration(setting(env, "shutdown_timeout"))
+	shutdown, err := time.ParseDuration(setting(env, "batch_timeout"))
 	if err != nil {
-		bad("shutdown_timeout: %v", err)
+		bad("batch_timeout: %v", err)
 	}
 	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= shutdown {
-		bad("terminationGracePeriodSeconds must exceed shutdown_timeout %s, or the kubelet kills a batch mid-commit", shutdown)
+		bad("terminationGracePeriodSeconds must exceed batch_timeout %s, or the kubelet kills a batch mid-commit", shutdown)
 	}
 
 	// The registry and the models it names, mounted where registry points.
@@ -766,7 +766,7 @@ func TestKubernetesCheckCatchesDrift(t *testing.T) {
 		{"a readiness probe on /healthz is refused", func(m *manifests) {
 			m.deployments[0].Spec.Template.Spec.Containers[0].ReadinessProbe.HTTPGet.Path = "/healthz"
 		}, "readinessProbe path"},
-		{"a grace period shorter than shutdown_timeout is refused", func(m *manifests) {
+		{"a grace period shorter than batch_timeout is refused", func(m *manifests) {
 			g := 30
 			m.deployments[0].Spec.Template.Spec.TerminationGracePeriodSeconds = &g
 		}, "terminationGracePeriodSeconds"},

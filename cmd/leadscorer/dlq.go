@@ -15,7 +15,7 @@ import (
 	"github.com/leadscorer/leadscorer/service"
 )
 
-const dlqUsage = `usage: leadscorer dlq replay [filters] [--dry-run] [settings of run]
+const dlqUsage = `usage: leadscorer dlq replay [filters] [--dry-run] [Kafka settings]
 
 Re-produces dead letters of the DLQ topic (topic_dlq) to the topic each came
 from, with its original key, bytes and headers, after the fix that makes them
@@ -44,7 +44,7 @@ func runDLQ(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	fs := flag.NewFlagSet("dlq replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	settings := config.Bind(fs)
+	settings := config.Bind(fs, config.Kafka, "topic_dlq")
 	classes := fs.String("class", "", "replay only these error classes, comma separated")
 	partition := fs.Int("partition", -1, "replay only dead letters from this source partition")
 	fromOffset := fs.Int64("from-offset", -1, "replay only source offsets at or after this")

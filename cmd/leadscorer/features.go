@@ -16,7 +16,7 @@ import (
 	"github.com/leadscorer/leadscorer/service"
 )
 
-const featuresUsage = `usage: leadscorer features load --input FILE [run's settings: --redis-url, --redis-prefix, ...]
+const featuresUsage = `usage: leadscorer features load --input FILE [Redis settings]
 
 Loads a population file (JSON lines, each {"advisor": {...}} or {"firm": {...}},
 as "leadscorer-dev population" writes features.jsonl) into the Redis feature store
@@ -39,7 +39,7 @@ func runFeatures(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	input := fs.String("input", "", `population file to load (JSON lines, gzipped or not), "-" for stdin; required`)
 	// The same Redis settings as run (URL, ACL user, TLS, key prefix), so
 	// the scorer reads what this writes.
-	settings := config.Bind(fs)
+	settings := config.Bind(fs, config.Redis)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

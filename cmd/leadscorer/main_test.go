@@ -27,3 +27,42 @@ func TestProductionBinaryCommands(t *testing.T) {
 		}
 	}
 }
+
+// Each subcommand's --help succeeds and lists the settings it uses and no
+// other.
+func TestSubcommandHelpListsOnlyItsSettings(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		has, lacks []string
+	}{
+		{[]string{"run"}, []string{"-brokers", "-redis-url", "-validate", "-batch-timeout", "-metrics-addr"}, nil},
+		{[]string{"config"}, []string{"-brokers", "-redis-url"}, nil},
+		{[]string{"validate"}, []string{"-brokers", "-topic-shadow", "-auto-rollback", "-http-addr"}, []string{"-redis-url", "-topic-in", "-batch-max-records"}},
+		{[]string{"report"}, []string{"-brokers", "-topic-outcomes", "-html"}, []string{"-redis-url", "-http-addr", "-auto-rollback"}},
+		{[]string{"features", "load"}, []string{"-redis-url", "-redis-prefix", "-input"}, []string{"-brokers", "-topic-in"}},
+		{[]string{"dlq", "replay"}, []string{"-brokers", "-topic-dlq", "-class"}, []string{"-redis-url", "-topic-sfdc", "-schema-registry"}},
+		{[]string{"rescore"}, []string{"-brokers", "-schema-registry", "-topic-in"}, []string{"-redis-url", "-topic-dlq"}},
+		{[]string{"score"}, []string{"-model"}, []string{"-brokers"}},
+		{[]string{"evaluate"}, []string{"-label"}, []string{"-brokers"}},
+		{[]string{"registry"}, []string{"-registry"}, []string{"-brokers"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), append(tc.args, "--help"), nil, &out, &errb)
+			if !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("--help: %v", err)
+			}
+			help := out.String() + errb.String()
+			for _, h := range tc.has {
+				if !strings.Contains(help, "  "+h+" ") && !strings.Contains(help, "  "+h+"\n") {
+					t.Errorf("help lacks %s:\n%s", h, help)
+				}
+			}
+			for _, l := range tc.lacks {
+				if strings.Contains(help, "  "+l+" ") || strings.Contains(help, "  "+l+"\n") {
+					t.Errorf("help lists %s, which the command does not use", l)
+				}
+			}
+		})
+	}
+}

@@ -20,7 +20,7 @@ import (
 	"github.com/leadscorer/leadscorer/service"
 )
 
-const rescoreUsage = `usage: leadscorer rescore --input FILE [--dry-run] [settings of run]
+const rescoreUsage = `usage: leadscorer rescore --input FILE [--dry-run] [Kafka and Schema Registry settings]
 
 Produces a lead-change event (changed_fields ["rescore"]) to the input topic
 (topic_in) for every lead of FILE, so the running scorers score the whole
@@ -40,7 +40,7 @@ func init() {
 func runRescore(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rescore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	settings := config.Bind(fs)
+	settings := config.Bind(fs, config.Kafka|config.SchemaRegistry, "topic_in")
 	input := fs.String("input", "", `population CSV, "-" for stdin; required`)
 	dryRun := fs.Bool("dry-run", false, "read and check the file; produce nothing")
 	fs.Usage = func() { fmt.Fprint(stderr, rescoreUsage); fs.PrintDefaults() }

@@ -21,7 +21,7 @@ func init() {
 func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := config.Bind(fs)
+	f := config.Bind(fs, config.All)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -27,16 +27,23 @@ func init() {
 	register("report", "print the validation table and write the HTML report, from the topics", runReport)
 }
 
-// validatorFlags binds run's settings (brokers, Schema Registry, security,
-// topics, registry, auto_rollback, http_addr) plus the validator's own.
+// validatorFlags binds the settings the validator shares with run (Kafka,
+// Schema Registry, its topics, the model registry, auto_rollback, the log
+// level) plus the validator's own; serve adds the HTTP endpoint's.
 type validatorFlags struct {
 	cfg                *config.Flags
 	minWeekConversions *int
 }
 
-func bindValidatorFlags(fs *flag.FlagSet) *validatorFlags {
+func bindValidatorFlags(fs *flag.FlagSet, serve bool) *validatorFlags {
+	keys := []string{"topic_shadow", "topic_outcomes", "topic_registry"}
+	groups := config.Kafka | config.SchemaRegistry | config.Models | config.Logging
+	if serve {
+		groups |= config.Validator
+		keys = append(keys, "http_addr", "http_bearer_token", "http_bearer_token_file")
+	}
 	return &validatorFlags{
-		cfg:                config.Bind(fs),
+		cfg:                config.Bind(fs, groups, keys...),
 		minWeekConversions: fs.Int("min-week-conversions", 5, "fewest conversions a week needs for the rollback criteria to judge it"),
 	}
 }
@@ -60,7 +67,7 @@ func (f *validatorFlags) load(ctx context.Context, logOut io.Writer) (*config.Co
 func runValidate(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := bindValidatorFlags(fs)
+	f := bindValidatorFlags(fs, true)
 	interval := fs.Duration("interval", 30*time.Second, "time between evaluations")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -97,7 +104,7 @@ func runValidate(ctx context.Context, args []string, _ io.Reader, _, stderr io.W
 func runReport(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := bindValidatorFlags(fs)
+	f := bindValidatorFlags(fs, false)
 	out := fs.String("html", "validation-report.html", "where to write the HTML report; empty: none")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up reading the topics after this long")
 	if err := fs.Parse(args); err != nil {
