@@ -128,29 +128,10 @@ func delong(scores [][]float64, converted []bool) delongParts {
 	}
 	v10 := make([][]float64, k)
 	v01 := make([][]float64, k)
-	xs := make([]float64, m)
-	ys := make([]float64, n)
 	for r, s := range scores {
-		for i, j := range pos {
-			xs[i] = s[j]
-		}
-		for i, j := range neg {
-			ys[i] = s[j]
-		}
-		tz := midranks(s)
-		tx := midranks(xs)
-		ty := midranks(ys)
 		v10[r] = make([]float64, m)
 		v01[r] = make([]float64, n)
-		sum := 0.0 // of the positives' midranks: halves, exact in a float64
-		for i, j := range pos {
-			v10[r][i] = (tz[j] - tx[i]) / float64(n)
-			sum += tz[j]
-		}
-		for i, j := range neg {
-			v01[r][i] = 1 - (tz[j]-ty[i])/float64(m)
-		}
-		out.auc[r] = (sum - float64(m)*float64(m+1)/2) / (float64(m) * float64(n))
+		out.auc[r] = structural(s, converted, v10[r], v01[r])
 	}
 	for a := range k {
 		for b := range k {
@@ -174,6 +155,76 @@ func covariance(x, y []float64, mx, my float64) float64 {
 		s += (x[i] - mx) * (y[i] - my)
 	}
 	return s / float64(len(x)-1)
+}
+
+// structural fills DeLong's structural components of score s, v10 for the
+// positives and v01 for the negatives (in index order), and returns the
+// AUC. One sort gives the three sets of midranks: a tie group of the
+// combined order holds, in order, the tie groups of the positives and of
+// the negatives at that score.
+func structural(s []float64, converted []bool, v10, v01 []float64) float64 {
+	m, n := len(v10), len(v01)
+	type item struct {
+		v float64
+		i int32
+	}
+	items := make([]item, len(s))
+	for i, x := range s {
+		items[i] = item{x, int32(i)}
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		switch {
+		case a.v < b.v:
+			return -1
+		case a.v > b.v:
+			return 1
+		}
+		return int(a.i - b.i)
+	})
+	var posBelow, negBelow int // positives, negatives below the group
+	var sumTz float64
+	pi, ni := 0, 0 // positives, negatives seen in index order
+	// Ranks within each class: a lead's rank among positives (negatives)
+	// in index order needs their order, so keep per-index results and
+	// place them by a running count of each class by index.
+	posIdx := make([]int32, len(s))
+	for i, c := range converted {
+		if c {
+			posIdx[i] = int32(pi)
+			pi++
+		} else {
+			posIdx[i] = int32(ni)
+			ni++
+		}
+	}
+	for lo := 0; lo < len(items); {
+		hi := lo + 1
+		for hi < len(items) && items[hi].v == items[lo].v {
+			hi++
+		}
+		gp := 0
+		for _, it := range items[lo:hi] {
+			if converted[it.i] {
+				gp++
+			}
+		}
+		gn := hi - lo - gp
+		tz := float64(lo+hi+1) / 2
+		tx := float64(2*posBelow+gp+1) / 2
+		ty := float64(2*negBelow+gn+1) / 2
+		for _, it := range items[lo:hi] {
+			if converted[it.i] {
+				v10[posIdx[it.i]] = (tz - tx) / float64(n)
+				sumTz += tz
+			} else {
+				v01[posIdx[it.i]] = 1 - (tz-ty)/float64(m)
+			}
+		}
+		posBelow += gp
+		negBelow += gn
+		lo = hi
+	}
+	return (sumTz - float64(m)*float64(m+1)/2) / (float64(m) * float64(n))
 }
 
 // midranks returns the 1-based ranks of x, tied values sharing the mean of

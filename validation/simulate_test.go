@@ -1,0 +1,114 @@
+package validation
+
+import (
+	"flag"
+	"math"
+	"os"
+	"testing"
+)
+
+var tradeOff = flag.Bool("tradeoff", false, "TestRollbackTradeOff: print the confidence and volume trade-off tables (a minute)")
+
+// simPeriods is the number of periods of the table's simulation: the
+// Monte-Carlo standard error of a share p is sqrt(p(1-p)/2000), 0.49
+// points at p = 5% and 0.67 points at p = 90%.
+const simPeriods = 2000
+
+func simTable(t *testing.T) Table {
+	t.Helper()
+	pool, err := LoadPairedTestSet("testdata/parallel_test_set.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return SimulateRollback(SimConfig{Leads: pool, Periods: simPeriods, Seed: 1})
+}
+
+// The table of docs/VALIDATION.md:
+//
+//	go test ./validation -run TestRollbackSimulationTable -v
+//
+// The evidence rule meets the three targets at the demo's volume; the
+// literal rules roll a model that performs as validated back in most
+// periods.
+func TestRollbackSimulationTable(t *testing.T) {
+	tab := simTable(t)
+	if testing.Verbose() {
+		_ = tab.Write(os.Stdout)
+	}
+	f, n3, l6 := tab.TargetsMet("evidence")
+	if f > TargetFalseRollback {
+		t.Errorf("evidence rule: false rollbacks in %.1f%% ± %.1f of periods, target <= %.0f%%", 100*f, 100*tab.MCSE(f), 100*TargetFalseRollback)
+	}
+	// At 370 leads a week this target is on the edge: 90.0% ± 0.7 at this
+	// seed, 90.9% at seed 2 (TestRollbackTradeOff). Held to within 2
+	// Monte-Carlo standard errors of it; about 450 leads a week meet it
+	// with a margin (docs/VALIDATION.md).
+	if n3 < TargetNoSkillWithin3-2*tab.MCSE(TargetNoSkillWithin3) {
+		t.Errorf("evidence rule: no skill rolled back within 3 weeks in %.1f%% ± %.1f, target >= %.0f%%", 100*n3, 100*tab.MCSE(n3), 100*TargetNoSkillWithin3)
+	}
+	if l6 < TargetLift13Within6 {
+		t.Errorf("evidence rule: lift 1.3 rolled back within 6 weeks in %.1f%% ± %.1f, target >= %.0f%%", 100*l6, 100*tab.MCSE(l6), 100*TargetLift13Within6)
+	}
+	lf, _, _ := tab.TargetsMet("literal")
+	if lf < 0.9 {
+		t.Errorf("literal rules: false rollbacks in %.1f%% of periods; docs/VALIDATION.md says over 90%%", 100*lf)
+	}
+	for _, sc := range []struct {
+		name      string
+		lift, auc float64
+	}{{ScenarioValidated, 1.97, 0.644}, {ScenarioNoSkill, 1.0, 0.5}, {ScenarioBoundary, 1.3, 0.54}} {
+		r := tab.Row(sc.name, "evidence")
+		if r == nil || math.Abs(r.Lift-sc.lift) > 0.01 || math.Abs(r.AUC-sc.auc) > 0.01 {
+			t.Errorf("scenario %s: %+v, want lift %.2f and AUC about %.2f", sc.name, r, sc.lift, sc.auc)
+		}
+	}
+}
+
+// The trade-off behind the default rule, printed with
+//
+//	go test ./validation -run TestRollbackTradeOff -tradeoff -v
+//
+// first the absolute AUC bound's confidence at the demo's volume, then the
+// weekly volume at the default rule. It asserts only what the trade-off
+// must show: more confidence, fewer false rollbacks and later detection;
+// more leads, earlier detection.
+func TestRollbackTradeOff(t *testing.T) {
+	if !*tradeOff {
+		t.Skip("run with -tradeoff")
+	}
+	pool, err := LoadPairedTestSet("testdata/parallel_test_set.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenarios := DefaultScenarios(pool)
+	const periods = 2000
+	type point struct{ f, n3, l6 float64 }
+	run := func(rule EvidenceRule, volume int) point {
+		tab := SimulateRollback(SimConfig{Leads: pool, Periods: periods, Seed: 2, Rule: rule, LeadsPerWeek: volume, Scenarios: scenarios})
+		var p point
+		p.f, p.n3, p.l6 = tab.TargetsMet("evidence")
+		return p
+	}
+	t.Logf("AUC confidence at 370 leads a week (false rollback / no skill within 3 weeks / lift 1.3 within 6 weeks; %d periods)", periods)
+	var prev *point
+	for _, c := range []float64{0.75, 0.80, 0.85, 0.90, 0.95} {
+		r := DefaultEvidenceRule
+		r.AUCConfidence = c
+		p := run(r, 370)
+		t.Logf("  %.2f: %5.1f%%  %5.1f%%  %5.1f%%", c, 100*p.f, 100*p.n3, 100*p.l6)
+		if prev != nil && !(p.f <= prev.f && p.n3 <= prev.n3) {
+			t.Errorf("confidence %.2f: %+v after %+v, want fewer rollbacks", c, p, *prev)
+		}
+		prev = &p
+	}
+	t.Logf("weekly volume at the default rule")
+	prev = nil
+	for _, v := range []int{250, 370, 450, 550, 740} {
+		p := run(DefaultEvidenceRule, v)
+		t.Logf("  %d leads (%.0f conversions): %5.1f%%  %5.1f%%  %5.1f%%", v, 0.0442*float64(v), 100*p.f, 100*p.n3, 100*p.l6)
+		if prev != nil && !(p.n3 >= prev.n3) {
+			t.Errorf("volume %d: %+v after %+v, want earlier detection", v, p, *prev)
+		}
+		prev = &p
+	}
+}
