@@ -141,7 +141,8 @@ type EvidenceRule struct {
 // DefaultEvidenceRule is the rule the validator uses.
 var DefaultEvidenceRule = EvidenceRule{WindowWeeks: 8, MinConversions: 25, Confidence: 0.95, AUCConfidence: 0.85}
 
-func (r EvidenceRule) withDefaults() EvidenceRule {
+// WithDefaults fills the zero fields with DefaultEvidenceRule's.
+func (r EvidenceRule) WithDefaults() EvidenceRule {
 	if r.WindowWeeks <= 0 {
 		r.WindowWeeks = DefaultEvidenceRule.WindowWeeks
 	}
@@ -159,7 +160,7 @@ func (r EvidenceRule) withDefaults() EvidenceRule {
 
 // String describes the rule.
 func (r EvidenceRule) String() string {
-	r = r.withDefaults()
+	r = r.WithDefaults()
 	return fmt.Sprintf("evidence rule: latest %d complete weeks pooled, >= %d conversions, one-sided %g%% upper bounds (AUC %g%%)",
 		r.WindowWeeks, r.MinConversions, 100*r.Confidence, 100*r.AUCConfidence)
 }
@@ -175,7 +176,7 @@ type windowEval struct {
 
 // Judge judges the latest complete week of in.
 func (r EvidenceRule) Judge(in RuleInput) Verdict {
-	r = r.withDefaults()
+	r = r.WithDefaults()
 	var cur, prev *windowEval
 	if n := len(in.Weeks); n > 0 {
 		c := r.window(in.Weeks, n, true)
@@ -186,6 +187,12 @@ func (r EvidenceRule) Judge(in RuleInput) Verdict {
 		}
 	}
 	return r.verdict(cur, prev, in.Pending)
+}
+
+// Window returns the weeks of the window the latest judgement pools.
+func (r EvidenceRule) Window(in RuleInput) []RuleWeek {
+	r = r.WithDefaults()
+	return in.Weeks[max(0, len(in.Weeks)-r.WindowWeeks):]
 }
 
 // level is the two-sided level whose upper end is the one-sided bound.

@@ -185,7 +185,7 @@ func SimulateRollback(cfg SimConfig) Table {
 	if cfg.Scenarios == nil {
 		cfg.Scenarios = DefaultScenarios(cfg.Leads)
 	}
-	rule := cfg.Rule.withDefaults()
+	rule := cfg.Rule.WithDefaults()
 	z := normalScores(cfg.Leads)
 	rate := 0.0
 	for _, l := range cfg.Leads {

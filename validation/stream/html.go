@@ -72,17 +72,39 @@ func WriteTable(w io.Writer, rep *Report) error {
 		fmt.Fprintf(w, "\ndeprioritize flags of %s and %s agree on %s of %d lead changes\n", a.Versions[0], a.Versions[1], fmtPct(a.FlagAgreement), a.Pairs)
 	}
 	c := rep.Criteria
-	fmt.Fprintf(w, "\nrollback criteria for %s (per complete ISO week since its promotion)\n", c.Version)
+	fmt.Fprintf(w, "\nrollback criteria for %s, judged on its complete ISO weeks since its promotion\n", c.Version)
+	fmt.Fprintf(w, "  %s\n", c.Decision)
+	window := "no complete week yet"
+	if c.Window.From != "" {
+		window = fmt.Sprintf("%s..%s: %d leads, %d conversions", c.Window.From, c.Window.To, c.Window.Leads, c.Window.Conversions)
+	}
+	fmt.Fprintf(w, "  judged window %s; %d leads pending (contacted since the promotion, label or week not final: not judged)\n", window, c.Pending)
 	for _, wk := range c.Weeks {
 		note := ""
-		if !wk.Evaluated {
-			note = "  (too few conversions to judge)"
+		if wk.InWindow {
+			note = "  (in the window)"
 		}
 		fmt.Fprintf(w, "  %s  %4d leads %3d conversions  lift %s  AUC %s  top-decile conversion %s%s\n", wk.Week, wk.Labelled, wk.Conversions,
 			fmtF(wk.TopDecileLift, "%.2fx"), fmtF(wk.AUC, "%.3f"), fmtPct(wk.TopDecileConversion), note)
 	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  status\tcriterion\testimate\tinterval\tthreshold\tfires at or below")
 	for _, r := range c.Rules {
-		fmt.Fprintf(w, "  %-6s %s (%s: %s)\n", verdict(r.Fired, "FIRED", "ok"), r.Rule, orDash(r.Week), fmtNum(r.Value, r.Name))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", statusWord(r.Status), r.Rule, fmtNum(r.Value, r.Name), fmtBounds(r.Interval, r.Name),
+			fmtNum(Num(r.Threshold), r.Name), fmtNum(r.FiresAt, r.Name))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range c.Rules {
+		if r.Status == "insufficient" {
+			fmt.Fprintf(w, "  %s\n", r.Detail)
+		}
+	}
+	if p := c.Paired; p != nil {
+		fmt.Fprintf(w, "  paired on the same %d leads, %s minus %s: AUC %s %s (DeLong, z %s, one-sided p of worse %s); top-decile lift %s %s (paired bootstrap, %d resamples)\n",
+			p.Leads, p.Production, p.Baseline, fmtF(p.AUCDiff, "%+.3f"), fmtBounds(p.AUCDiffInterval, "diff"), fmtF(p.Z, "%.2f"), fmtF(p.PWorse, "%.3f"),
+			fmtF(p.LiftDiff, "%+.2fx"), fmtBounds(p.LiftDiffInterval, "liftdiff"), p.LiftDiffResamples)
 	}
 	fmt.Fprintln(w, "targets (since promotion)")
 	for _, t := range c.Targets {
@@ -92,6 +114,33 @@ func WriteTable(w io.Writer, rep *Report) error {
 		fmt.Fprintf(w, "\nROLLBACK RECOMMENDED: %s\n", strings.Join(c.Reasons, "; "))
 	}
 	return nil
+}
+
+func statusWord(s string) string {
+	switch s {
+	case "fired":
+		return "FIRED"
+	case "not_fired":
+		return "ok"
+	}
+	return "too little data"
+}
+
+// fmtBounds formats an interval in the criterion's unit, with its level.
+func fmtBounds(b Bounds, criterion string) string {
+	if math.IsNaN(float64(b.Lo)) || math.IsNaN(float64(b.Hi)) {
+		return "n/a"
+	}
+	one := func(x Num) string {
+		switch criterion {
+		case "diff":
+			return fmt.Sprintf("%+.3f", float64(x))
+		case "liftdiff":
+			return fmt.Sprintf("%+.2fx", float64(x))
+		}
+		return fmtNum(x, criterion)
+	}
+	return fmt.Sprintf("[%s, %s] (%g%%)", one(b.Lo), one(b.Hi), 100*b.Level)
 }
 
 func verdict(b bool, yes, no string) string {
@@ -176,13 +225,18 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprint(float64(n))
 	},
-	"color":      func(i int) string { return palette[i%len(palette)] },
-	"ruleValue":  func(r Rule) string { return fmtNum(r.Value, r.Name) },
-	"liftChart":  liftChart,
-	"histChart":  histChart,
-	"heatMap":    heatMap,
-	"time":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"versionsOf": func(w *Window) []Performance { return w.Performance },
+	"color":       func(i int) string { return palette[i%len(palette)] },
+	"ruleValue":   func(r Rule) string { return fmtNum(r.Value, r.Name) },
+	"num":         fmtNum,
+	"threshold":   func(x float64) Num { return Num(x) },
+	"bounds":      fmtBounds,
+	"status":      statusWord,
+	"intervalBar": intervalBar,
+	"liftChart":   liftChart,
+	"histChart":   histChart,
+	"heatMap":     heatMap,
+	"time":        func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"versionsOf":  func(w *Window) []Performance { return w.Performance },
 }
 
 // liftChart draws grouped bars: per decile one bar per version, with a
@@ -222,6 +276,49 @@ func liftChart(win *Window) template.HTML {
 	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#333" stroke-dasharray="4 3"/>`, left, W, y(1), y(1))
 	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" text-anchor="middle">decile (1 = lowest scores)</text></svg>`, (W+left)/2, H-2)
 	return template.HTML(b.String())
+}
+
+// intervalBar draws an estimate with its interval as an error bar on a
+// short axis, and the threshold as a dashed line: the criterion fires when
+// the whole bar's upper end is left of the line. name says the unit.
+func intervalBar(name string, est Num, b Bounds, threshold float64) template.HTML {
+	const W, H, pad = 220, 26, 8
+	lo, hi, e := float64(b.Lo), float64(b.Hi), float64(est)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `<svg class="interval" data-criterion="%s" data-estimate="%s" data-lo="%s" data-hi="%s" data-threshold="%g" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="interval">`,
+		template.HTMLEscapeString(name), rawNum(est), rawNum(b.Lo), rawNum(b.Hi), threshold, W, H, W, H)
+	if math.IsNaN(lo) || math.IsNaN(hi) || math.IsNaN(e) {
+		sb.WriteString(`<text x="4" y="16" font-size="11">no interval</text></svg>`)
+		return template.HTML(sb.String())
+	}
+	axLo, axHi := math.Min(math.Min(lo, threshold), e), math.Max(math.Max(hi, threshold), e)
+	if math.IsInf(axHi, 1) {
+		axHi = math.Max(threshold, e) * 2
+	}
+	span := axHi - axLo
+	if span <= 0 {
+		span = 1
+	}
+	axLo, axHi = axLo-0.1*span, axHi+0.1*span
+	x := func(v float64) float64 {
+		v = math.Min(math.Max(v, axLo), axHi)
+		return pad + (W-2*pad)*(v-axLo)/(axHi-axLo)
+	}
+	fmt.Fprintf(&sb, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#ddd"/>`, pad, W-pad, H/2, H/2)
+	fmt.Fprintf(&sb, `<line class="threshold" x1="%.1f" x2="%.1f" y1="2" y2="%d" stroke="#c62828" stroke-dasharray="3 2"/>`, x(threshold), x(threshold), H-2)
+	fmt.Fprintf(&sb, `<line class="bar" x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#4c78a8" stroke-width="3"/>`, x(lo), x(hi), H/2, H/2)
+	fmt.Fprintf(&sb, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#4c78a8"/><line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#4c78a8"/>`,
+		x(lo), x(lo), H/2-6, H/2+6, x(hi), x(hi), H/2-6, H/2+6)
+	fmt.Fprintf(&sb, `<circle class="estimate" cx="%.1f" cy="%d" r="4" fill="#222"/></svg>`, x(e), H/2)
+	return template.HTML(sb.String())
+}
+
+func rawNum(n Num) string {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "null"
+	}
+	return fmt.Sprint(f)
 }
 
 // histChart draws one version's live score shares per bin as bars and the
@@ -338,12 +435,23 @@ production <b id="production">{{.Rep.Production}}</b>;
 {{end}}
 {{else}}<p>No data yet.</p>{{end}}
 {{with .Rep.Criteria}}
-<h2>Rollback criteria for {{.Version}}, per complete ISO week since its promotion</h2>
-<table id="criteria"><tr><th>criterion</th><th>week</th><th>value</th><th>status</th></tr>
-{{range .Rules}}<tr data-criterion="{{.Name}}" data-fired="{{.Fired}}"><td>{{.Rule}}</td><td>{{or .Week "-"}}</td><td data-value="{{raw .Value}}">{{ruleValue .}}</td><td class="{{if .Fired}}fail{{else}}pass{{end}}">{{if .Fired}}FIRED{{else}}ok{{end}}</td></tr>{{end}}
+<h2>Rollback criteria for {{.Version}}, on its complete ISO weeks since its promotion</h2>
+<p id="decision">{{.Decision}}.</p>
+<p>Judged window <b id="rule-window" data-from="{{.Window.From}}" data-to="{{.Window.To}}">{{if .Window.From}}{{.Window.From}}..{{.Window.To}}{{else}}none yet{{end}}</b>:
+{{.Window.Leads}} leads, {{.Window.Conversions}} conversions;
+<b id="pending" data-value="{{.Pending}}">{{.Pending}}</b> leads pending (contacted since the promotion, label or week not final: not judged).
+The bar is the interval, the dot the estimate, the dashed line the threshold: a criterion fires when the interval's upper end is below it.</p>
+<table id="criteria"><tr><th>criterion</th><th>estimate</th><th>interval</th><th></th><th>threshold</th><th>fires at or below</th><th>status</th></tr>
+{{range .Rules}}<tr data-criterion="{{.Name}}" data-fired="{{.Fired}}" data-status="{{.Status}}"><td>{{.Rule}}</td><td data-value="{{raw .Value}}">{{ruleValue .}}</td><td>{{bounds .Interval .Name}}</td><td>{{intervalBar .Name .Value .Interval .Threshold}}</td><td>{{num (threshold .Threshold) .Name}}</td><td>{{num .FiresAt .Name}}</td><td class="{{if .Fired}}fail{{else}}pass{{end}}" title="{{.Detail}}">{{status .Status}}</td></tr>{{end}}
 </table>
-<table id="weeks"><tr><th>week</th><th>labelled</th><th>conversions</th><th>top-decile lift</th><th>AUC</th><th>top-decile conversion</th><th>judged</th></tr>
-{{range .Weeks}}<tr><td>{{.Week}}</td><td>{{.Labelled}}</td><td>{{.Conversions}}</td><td>{{f .TopDecileLift "%.2fx"}}</td><td>{{f .AUC "%.3f"}}</td><td>{{pct .TopDecileConversion}}</td><td>{{if .Evaluated}}yes{{else}}too few conversions{{end}}</td></tr>{{end}}
+{{range .Rules}}{{if eq .Status "insufficient"}}<p class="insufficient">{{.Detail}}</p>{{end}}{{end}}
+{{with .Paired}}<h3>{{.Production}} against {{.Baseline}} on the same {{.Leads}} leads</h3>
+<table id="paired"><tr><th>difference ({{.Production}} minus {{.Baseline}})</th><th>estimate</th><th>interval</th><th></th></tr>
+<tr data-key="auc_diff"><td>AUC (DeLong; z {{f .Z "%.2f"}}, one-sided p of worse {{f .PWorse "%.3f"}})</td><td data-value="{{raw .AUCDiff}}">{{f .AUCDiff "%+.3f"}}</td><td>{{bounds .AUCDiffInterval "diff"}}</td><td>{{intervalBar "auc_diff" .AUCDiff .AUCDiffInterval 0}}</td></tr>
+<tr data-key="lift_diff"><td>top-decile lift (paired bootstrap, {{.LiftDiffResamples}} resamples)</td><td data-value="{{raw .LiftDiff}}">{{f .LiftDiff "%+.2fx"}}</td><td>{{bounds .LiftDiffInterval "liftdiff"}}</td><td>{{intervalBar "lift_diff" .LiftDiff .LiftDiffInterval 0}}</td></tr>
+</table>{{end}}
+<table id="weeks"><tr><th>week</th><th>labelled</th><th>conversions</th><th>top-decile lift</th><th>AUC</th><th>top-decile conversion</th><th>in the judged window</th></tr>
+{{range .Weeks}}<tr><td>{{.Week}}</td><td>{{.Labelled}}</td><td>{{.Conversions}}</td><td>{{f .TopDecileLift "%.2fx"}}</td><td>{{f .AUC "%.3f"}}</td><td>{{pct .TopDecileConversion}}</td><td>{{if .InWindow}}yes{{else}}no{{end}}</td></tr>{{end}}
 </table>
 <h2>Targets since promotion</h2>
 <table id="targets"><tr><th>target</th><th>measured</th><th>status</th></tr>

@@ -140,9 +140,15 @@ type Options struct {
 	// Days is how many of the latest days with data get a day window
 	// (default 14).
 	Days int
-	// MinWeekConversions is the fewest conversions a complete week needs
-	// for the rollback criteria to be evaluated on it (default 5): below
-	// it the week's AUC and lift are noise.
+	// Rule judges the rollback criteria; the zero value is
+	// validation.DefaultEvidenceRule.
+	Rule validation.EvidenceRule
+	// MinWeekConversions was the literal rule's fewest conversions for a
+	// week to be judged alone.
+	//
+	// Deprecated: ignored. The evidence rule judges pooled weeks from
+	// Rule.MinConversions conversions; validate's --min-week-conversions
+	// flag is to be replaced by the rule's settings.
 	MinWeekConversions int
 }
 
@@ -150,9 +156,7 @@ func (o Options) withDefaults() Options {
 	if o.Days <= 0 {
 		o.Days = 14
 	}
-	if o.MinWeekConversions <= 0 {
-		o.MinWeekConversions = 5
-	}
+	o.Rule = o.Rule.WithDefaults()
 	return o
 }
 
@@ -223,7 +227,7 @@ func (s *State) Report(now time.Time, reg *scoring.Registry, opts Options) *Repo
 			rep.Windows = append(rep.Windows, rep.window(KindPromotion, "since "+info.Version+" promotion", *info.PromotedAt, end, now, leads, events))
 		}
 	}
-	rep.Criteria = rep.criteria(opts)
+	rep.Criteria = rep.criteria(opts, reg, leads)
 	return rep
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/leadscorer/leadscorer/validation"
 )
 
 var t0 = time.Date(2025, 9, 1, 9, 0, 0, 0, time.UTC) // a Monday, ISO week 2025-W36
@@ -167,31 +168,43 @@ func weekOfLeads(s *State, rng *rand.Rand, start time.Time, n, conv int, prefix 
 	}
 }
 
+// The evidence rule on constructed streams (validation.EvidenceRule:
+// complete weeks since the promotion pooled, judged from 25 conversions,
+// a criterion fires when its upper bound is below the threshold). These
+// cases replace the literal rule's: a single week is no longer judged on
+// its own (5 conversions were enough before), and the lift criterion's 2
+// consecutive weeks are 2 consecutive judged windows.
 func TestRollbackCriteria(t *testing.T) {
 	weekStart := time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC)
+	fired, ok, thin := validation.StatusFired, validation.StatusNotFired, validation.StatusInsufficient
 	tests := []struct {
 		name       string
 		production string
 		weeks      []int // conversions per consecutive week, 200 leads each; -1 skips the week
 		promoted   time.Time
-		fired      map[string]bool
-		evaluated  int
+		status     map[string]string
+		window     string // the judged window
 	}{
 		{name: "a version that ranks converters first fires nothing", production: "good", weeks: []int{20, 20, 20},
-			fired: map[string]bool{CriterionLift: false, CriterionAUC: false, CriterionConversion: false}, evaluated: 3},
-		{name: "a version that ranks converters last fires all three", production: "bad", weeks: []int{20, 20},
-			fired: map[string]bool{CriterionLift: true, CriterionAUC: true, CriterionConversion: true}, evaluated: 2},
-		{name: "one bad week is not two consecutive weeks of low lift", production: "bad", weeks: []int{20},
-			fired: map[string]bool{CriterionLift: false, CriterionAUC: true, CriterionConversion: true}, evaluated: 1},
-		{name: "two low-lift weeks with a gap between are not consecutive", production: "bad", weeks: []int{20, -1, 20},
-			fired: map[string]bool{CriterionLift: false, CriterionAUC: true, CriterionConversion: true}, evaluated: 2},
-		{name: "a week too thin to judge between two low-lift weeks neither confirms nor breaks the run", production: "bad", weeks: []int{20, 3, 20},
-			fired: map[string]bool{CriterionLift: true, CriterionAUC: true, CriterionConversion: true}, evaluated: 2},
-		{name: "weeks with fewer than 5 conversions are not judged", production: "bad", weeks: []int{4, 4},
-			fired: map[string]bool{CriterionLift: false, CriterionAUC: false, CriterionConversion: false}, evaluated: 0},
+			status: map[string]string{CriterionLift: ok, CriterionAUC: ok, CriterionConversion: ok}, window: "2025-W36..2025-W38"},
+		{name: "a version that ranks converters last fires all three", production: "bad", weeks: []int{20, 20, 20},
+			status: map[string]string{CriterionLift: fired, CriterionAUC: fired, CriterionConversion: fired}, window: "2025-W36..2025-W38"},
+		// One judged window: lift needs the window before judged too; 0 of
+		// 20 top-decile leads is no evidence of a rate below 5% (Wilson's
+		// 95% upper bound is 12%), while an AUC near 0 is.
+		{name: "one judged window is not two consecutive, and 20 top-decile leads are too few for the 5% rate", production: "bad", weeks: []int{30},
+			status: map[string]string{CriterionLift: ok, CriterionAUC: fired, CriterionConversion: ok}, window: "2025-W36..2025-W36"},
+		{name: "too little data: fewer than 25 conversions since the promotion", production: "bad", weeks: []int{10, 10},
+			status: map[string]string{CriterionLift: thin, CriterionAUC: thin, CriterionConversion: thin}, window: "2025-W36..2025-W37"},
+		// A week without leads is a calendar week with no evidence: the
+		// window before the latest (W36..W37) holds 20 conversions, too few
+		// for the lift's second judgement; 0 of 40 top-decile leads is
+		// not yet evidence of a rate below 5% (upper bound 6.3%).
+		{name: "a week without leads adds no evidence", production: "bad", weeks: []int{20, -1, 20},
+			status: map[string]string{CriterionLift: ok, CriterionAUC: fired, CriterionConversion: ok}, window: "2025-W36..2025-W38"},
 		{name: "weeks before the promotion are not the version's to answer for", production: "bad", weeks: []int{20, 20, 20},
 			promoted: weekStart.AddDate(0, 0, 14),
-			fired:    map[string]bool{CriterionLift: false, CriterionAUC: true, CriterionConversion: true}, evaluated: 1},
+			status:   map[string]string{CriterionLift: thin, CriterionAUC: thin, CriterionConversion: thin}, window: "2025-W38..2025-W38"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,19 +221,19 @@ func TestRollbackCriteria(t *testing.T) {
 			if c.Version != tc.production {
 				t.Fatalf("criteria judged %q, want the production %q", c.Version, tc.production)
 			}
-			n := 0
-			for _, w := range c.Weeks {
-				if w.Evaluated {
-					n++
-				}
-			}
-			if n != tc.evaluated {
-				t.Errorf("%d weeks evaluated, want %d: %+v", n, tc.evaluated, c.Weeks)
+			if got := c.Window.From + ".." + c.Window.To; got != tc.window {
+				t.Errorf("judged window %s, want %s", got, tc.window)
 			}
 			any := false
 			for _, r := range c.Rules {
-				if r.Fired != tc.fired[r.Name] {
-					t.Errorf("rule %s fired %v, want %v (value %v in %s)", r.Name, r.Fired, tc.fired[r.Name], r.Value, r.Week)
+				if r.Status != tc.status[r.Name] || r.Fired != (r.Status == fired) {
+					t.Errorf("rule %s: %s (fired %v), want %s: %s", r.Name, r.Status, r.Fired, tc.status[r.Name], r.Detail)
+				}
+				if r.Status == fired && !(float64(r.Interval.Hi) < r.Threshold) {
+					t.Errorf("rule %s fired with upper bound %v not below %v", r.Name, r.Interval.Hi, r.Threshold)
+				}
+				if r.Status == thin && !strings.Contains(r.Detail, fmt.Sprintf("too little data to judge (%d conversions", c.Window.Conversions)) {
+					t.Errorf("rule %s: detail %q does not say why", r.Name, r.Detail)
 				}
 				any = any || r.Fired
 			}
@@ -228,6 +241,53 @@ func TestRollbackCriteria(t *testing.T) {
 				t.Errorf("Fired %v with reasons %q, rules fired %v", c.Fired, c.Reasons, any)
 			}
 		})
+	}
+}
+
+// Leads whose label is not final are not judged, however damning their
+// early conversions look: a week still open shows its conversions before
+// its non-conversions. They are counted as pending.
+func TestRollbackCriteriaExcludePendingOutcomes(t *testing.T) {
+	weekStart := time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC)
+	build := func(withRecent bool) *Report {
+		s := NewState()
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := range 2 {
+			weekOfLeads(s, rng, weekStart.AddDate(0, 0, 7*i), 200, 20, fmt.Sprintf("w%d", i))
+		}
+		if withRecent {
+			// Week 3, 10 days before the report: 200 leads, the 30 that
+			// converted already all scored lowest by "good".
+			for i := range 200 {
+				id := fmt.Sprint("recent-", i)
+				contact := weekStart.AddDate(0, 0, 14).Add(time.Duration(i%5) * day)
+				score := 0.2 + 0.6*rng.Float64()
+				if i < 30 {
+					score = 0.01
+				}
+				s.AddShadow(shadow("s-"+id, id, contact.Add(-time.Hour), vs("good", score, max(1, int(100*score))), vs("bad", 0.5, 50)))
+				s.AddOutcome(outcome("c-"+id, id, schemas.OutcomeContacted, contact))
+				if i < 30 {
+					s.AddOutcome(outcome("k-"+id, id, schemas.OutcomeCallScheduled, contact.Add(2*day)))
+				}
+			}
+		}
+		// As of when week 2 is complete and week 3 is 10 days old.
+		asOf := weekStart.AddDate(0, 0, 14).Add(LabelWindow)
+		return s.Report(asOf, testRegistry("good", time.Time{}, "good", "bad", "coin"), Options{})
+	}
+	without, with := build(false), build(true)
+	if with.Criteria.Pending != 200 || without.Criteria.Pending != 0 {
+		t.Errorf("pending %d and %d, want 200 with the recent week and 0 without", with.Criteria.Pending, without.Criteria.Pending)
+	}
+	if with.Criteria.Window != without.Criteria.Window || with.Criteria.Window.Conversions != 40 {
+		t.Errorf("judged window %+v with the recent week, %+v without; want the same 40 conversions", with.Criteria.Window, without.Criteria.Window)
+	}
+	for i, r := range with.Criteria.Rules {
+		w := without.Criteria.Rules[i]
+		if r.Status != w.Status || r.Value != w.Value || r.Interval != w.Interval || r.Fired {
+			t.Errorf("rule %s with the pending week %+v, without %+v", r.Name, r, w)
+		}
 	}
 }
 
