@@ -196,7 +196,11 @@ func (r EvidenceRule) Window(in RuleInput) []RuleWeek {
 }
 
 // level is the two-sided level whose upper end is the one-sided bound.
-func (r EvidenceRule) level() float64 { return 2*r.Confidence - 1 }
+func (r EvidenceRule) level() float64 { return twoSided(r.Confidence) }
+
+// twoSided is 2c - 1, rounded to 1e-9 so that 0.95 gives 0.9 and not
+// 0.8999999999999999.
+func twoSided(c float64) float64 { return math.Round((2*c-1)*1e9) / 1e9 }
 
 // window evaluates the pool of the WindowWeeks weeks ending before end;
 // explain adds what it would take to fire (FiresAt).
@@ -207,7 +211,7 @@ func (r EvidenceRule) window(weeks []RuleWeek, end int, explain bool) windowEval
 		leads = append(leads, w.Leads...)
 	}
 	e := windowEval{from: weeks[start].Key, to: weeks[end-1].Key, leads: len(leads)}
-	level, aucLevel := r.level(), 2*r.AUCConfidence-1
+	level, aucLevel := r.level(), twoSided(r.AUCConfidence)
 	zAUC := distuv.UnitNormal.Quantile(r.AUCConfidence)
 	nan := math.NaN()
 	e.conversion = CriterionVerdict{Name: CriterionConversion, Rule: fmt.Sprintf("top-decile conversion below %g%%", 100*RollbackTopDecileConversion),
@@ -378,7 +382,7 @@ func (r EvidenceRule) verdict(cur, prev *windowEval, pending int) Verdict {
 			auc.Status = StatusFired
 		}
 		auc.Detail = fmt.Sprintf("%s: AUC %.3f in %s, %g%% upper bound %.3f", auc.Rule, auc.Estimate, window, 100*r.AUCConfidence, auc.Interval.Hi)
-		if p := auc.Paired; p != nil {
+		if p := auc.Paired; p != nil && p.SE > 0 {
 			auc.Detail += fmt.Sprintf("; against the baseline on the same leads %+.3f (%s %+.3f, p = %.3f one-sided)", p.Diff, bound, p.Interval.Hi, p.PLess)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -124,6 +125,50 @@ func TestDashboardInChromium(t *testing.T) {
 		if err != nil || !(v == w || math.IsNaN(v) && math.IsNaN(w)) {
 			t.Errorf("%s %s: page %s, JSON %v", c[1], c[2], c[3], w)
 		}
+	}
+	// The rollback criteria's intervals: one error bar per criterion, its
+	// bounds and threshold those of the JSON, and the paired comparison's.
+	bars := regexp.MustCompile(`<svg class="interval" data-criterion="([^"]+)" data-estimate="([^"]+)" data-lo="([^"]+)" data-hi="([^"]+)" data-threshold="([^"]+)"[^>]*>(.*?)</svg>`).FindAllStringSubmatch(dom, -1)
+	want := map[string][3]float64{} // lo, hi, threshold
+	for _, r := range got.Criteria.Rules {
+		want[r.Name] = [3]float64{float64(r.Interval.Lo), float64(r.Interval.Hi), r.Threshold}
+	}
+	if p := got.Criteria.Paired; p != nil {
+		want["auc_diff"] = [3]float64{float64(p.AUCDiffInterval.Lo), float64(p.AUCDiffInterval.Hi), 0}
+		want["lift_diff"] = [3]float64{float64(p.LiftDiffInterval.Lo), float64(p.LiftDiffInterval.Hi), 0}
+	}
+	if len(got.Criteria.Rules) != 3 || got.Criteria.Paired == nil {
+		t.Fatalf("the report judges %d criteria, paired %v: want 3 and a paired comparison", len(got.Criteria.Rules), got.Criteria.Paired)
+	}
+	if len(bars) != len(want) {
+		t.Errorf("%d interval bars rendered, want %d (3 criteria and 2 paired differences)", len(bars), len(want))
+	}
+	num := func(s string) float64 {
+		if s == "null" {
+			return math.NaN()
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return v
+	}
+	same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+	for _, b := range bars {
+		w, ok := want[b[1]]
+		if !ok {
+			t.Errorf("interval bar for %s, which the JSON does not have", b[1])
+			continue
+		}
+		if !same(num(b[3]), w[0]) || !same(num(b[4]), w[1]) || num(b[5]) != w[2] {
+			t.Errorf("%s: bar [%s, %s] threshold %s, JSON [%v, %v] threshold %v", b[1], b[3], b[4], b[5], w[0], w[1], w[2])
+		}
+		if !math.IsNaN(w[0]) && !strings.Contains(b[6], `class="bar"`) {
+			t.Errorf("%s: the interval's bar is not drawn: %s", b[1], b[6])
+		}
+	}
+	if m := regexp.MustCompile(`id="pending" data-value="(\d+)"`).FindStringSubmatch(dom); m == nil || m[1] != strconv.Itoa(got.Criteria.Pending) {
+		t.Errorf("pending count in the page %v, JSON %d", m, got.Criteria.Pending)
 	}
 	if shot := os.Getenv("SCREENSHOT"); shot != "" {
 		abs, _ := filepath.Abs(shot)
