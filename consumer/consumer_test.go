@@ -3,7 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
-	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -258,11 +260,28 @@ func TestCleanShutdownLeavesTheGroup(t *testing.T) {
 	}
 }
 
-func TestLagLabelIsPartitionNumber(t *testing.T) {
-	for _, p := range []int32{0, 7, 10, 123} {
-		if got := itoa(p); got != fmt.Sprint(p) {
-			t.Errorf("itoa(%d) = %q", p, got)
+// The lag gauge is labelled with the partition number in decimal, and
+// holds the records between the last one fetched and the high watermark.
+func TestLagGaugePerPartitionNumber(t *testing.T) {
+	m := NewMetrics(nil)
+	m.observeLag(kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "in", Partitions: []kgo.FetchPartition{
+		{Partition: 0, HighWatermark: 10, Records: []*kgo.Record{{Offset: 3}, {Offset: 4}}},
+		{Partition: 7, HighWatermark: 8, Records: []*kgo.Record{{Offset: 7}}},
+		{Partition: 123, HighWatermark: 1000, Records: []*kgo.Record{{Offset: 499}}},
+	}}}}})
+	got := map[string]float64{}
+	ch := make(chan prometheus.Metric, 10)
+	m.lag.Collect(ch)
+	close(ch)
+	for s := range ch {
+		var d dto.Metric
+		if err := s.Write(&d); err != nil {
+			t.Fatal(err)
 		}
+		got[d.GetLabel()[0].GetValue()] = d.GetGauge().GetValue()
+	}
+	if want := map[string]float64{"0": 5, "7": 0, "123": 500}; !maps.Equal(got, want) {
+		t.Errorf("lag by partition label = %v, want %v", got, want)
 	}
 }
 

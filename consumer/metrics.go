@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,23 +50,9 @@ func (m *Metrics) observeLag(f kgo.Fetches) {
 	f.EachPartition(func(p kgo.FetchTopicPartition) {
 		if n := len(p.Records); n > 0 {
 			lag := p.HighWatermark - p.Records[n-1].Offset - 1
-			m.lag.WithLabelValues(itoa(p.Partition)).Set(float64(max(lag, 0)))
+			m.lag.WithLabelValues(strconv.Itoa(int(p.Partition))).Set(float64(max(lag, 0)))
 		}
 	})
-}
-
-func itoa(p int32) string {
-	const digits = "0123456789"
-	if p >= 0 && p < 10 {
-		return digits[p : p+1]
-	}
-	var b [11]byte
-	i := len(b)
-	for n := p; n > 0; n /= 10 {
-		i--
-		b[i] = digits[n%10]
-	}
-	return string(b[i:])
 }
 
 type hooks struct{ m *Metrics }
