@@ -2,13 +2,12 @@
 // harnesses that run leadscorer as real processes (the fault suite, the
 // end-to-end benchmark, the backlog memory test): start with output to a
 // writer, SIGTERM with a grace period, kill -9, CPU time and peak RSS from
-// /proc, a metric scraped from /metrics, and a TCP proxy that can be cut to
-// take a server away.
+// /proc (read with prometheus/procfs), a metric scraped from /metrics
+// (parsed with prometheus/common/expfmt), and a TCP proxy that can be cut
+// to take a server away.
 package process
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,10 +16,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/procfs"
 )
 
 // Process is a started child process. Only processes this package started
@@ -111,57 +112,44 @@ func (p *Process) Signal(sig os.Signal) error {
 	return p.cmd.Process.Signal(sig)
 }
 
-// CPU returns the user + system CPU time the process has used so far.
+// CPU returns the user + system CPU time the process has used so far, from
+// /proc/PID/stat.
 func (p *Process) CPU() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
+	proc, err := procfs.NewProc(p.Pid())
 	if err != nil {
 		return 0, err
 	}
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is field 3, utime 14 and stime 15.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", p.Pid())
+	st, err := proc.Stat()
+	if err != nil {
+		return 0, err
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", p.Pid(), len(f))
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", p.Pid(), f[11], f[12])
-	}
-	const hz = 100 // USER_HZ, 100 on Linux everywhere
-	return time.Duration(ut+st) * time.Second / hz, nil
+	return time.Duration(st.CPUTime() * float64(time.Second)), nil
 }
 
-// PeakRSS returns the process's peak resident set size (VmHWM) in bytes.
+// PeakRSS returns the process's peak resident set size (VmHWM of
+// /proc/PID/status) in bytes.
 func (p *Process) PeakRSS() (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	proc, err := procfs.NewProc(p.Pid())
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("VmHWM %q: %w", v, err)
-			}
-			return kb << 10, nil
-		}
+	st, err := proc.NewStatus()
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", p.Pid())
+	if st.VmHWM == 0 {
+		return 0, fmt.Errorf("/proc/%d/status: no VmHWM", p.Pid())
+	}
+	return int64(st.VmHWM), nil
 }
 
 // ErrNotExported is returned by Metric for a metric with no sample, such as
 // a counter vector no label value was used with yet.
 var ErrNotExported = errors.New("metric not exported")
 
-// Metric returns the sum of every sample of a Prometheus counter or gauge
-// that the server at addr (host:port) exports on /metrics.
+// Metric returns the sum of every sample of a Prometheus counter, gauge or
+// untyped metric that the server at addr (host:port) exports on /metrics,
+// in whichever exposition format the server answers with.
 func Metric(ctx context.Context, addr, name string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
@@ -172,28 +160,36 @@ func Metric(ctx context.Context, addr, name string) (float64, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	sum, found := 0.0, false
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '{') {
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics from %s: %s", addr, resp.Status)
+	}
+	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return 0, fmt.Errorf("metrics of %s: %w", addr, err)
+		}
+		if mf.GetName() != name || len(mf.GetMetric()) == 0 {
 			continue
 		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric %s: %w", name, err)
+		sum := 0.0
+		for _, m := range mf.GetMetric() {
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				sum += m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				sum += m.GetGauge().GetValue()
+			case dto.MetricType_UNTYPED:
+				sum += m.GetUntyped().GetValue()
+			default:
+				return 0, fmt.Errorf("metric %s is a %s, not a counter or gauge", name, mf.GetType())
+			}
 		}
-		sum, found = sum+v, true
+		return sum, nil
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	if !found {
-		return 0, fmt.Errorf("%w: %s by %s", ErrNotExported, name, addr)
-	}
-	return sum, nil
+	return 0, fmt.Errorf("%w: %s by %s", ErrNotExported, name, addr)
 }
 
 // WaitMetric polls a metric until ok accepts its value or ctx ends.

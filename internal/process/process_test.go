@@ -13,16 +13,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func TestStartMeasureStop(t *testing.T) {
-	// A child that says when its TERM handler is in place, then waits.
+	// A child that burns some CPU, says when its TERM handler is in place,
+	// then waits.
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	p, err := Start("sh", "/bin/sh", []string{"-c", "trap 'exit 0' TERM; echo ready; while :; do sleep 0.1; done"}, nil, pw)
+	p, err := Start("sh", "/bin/sh", []string{"-c", "trap 'exit 0' TERM; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo ready; while :; do sleep 0.1; done"}, nil, pw)
 	pw.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -34,11 +38,15 @@ func TestStartMeasureStop(t *testing.T) {
 	if p.Exited() {
 		t.Fatal("exited at once")
 	}
-	if rss, err := p.PeakRSS(); err != nil || rss <= 0 {
-		t.Fatalf("peak RSS %d, %v", rss, err)
+	// A shell's peak resident set is some hundreds of KiB to a few MiB;
+	// kB read as bytes, or pages, would fall outside.
+	if rss, err := p.PeakRSS(); err != nil || rss < 256<<10 || rss > 256<<20 {
+		t.Fatalf("peak RSS %d bytes, %v", rss, err)
 	}
-	if _, err := p.CPU(); err != nil {
-		t.Fatal(err)
+	// 200,000 shell loop iterations take tens of milliseconds of CPU or
+	// more: several clock ticks, never zero, never minutes.
+	if cpu, err := p.CPU(); err != nil || cpu <= 0 || cpu > time.Minute {
+		t.Fatalf("CPU time %v, %v", cpu, err)
 	}
 	if !p.Stop(10 * time.Second) {
 		t.Fatal("SIGTERM did not stop the child; it was killed")
@@ -64,15 +72,61 @@ func TestKill(t *testing.T) {
 
 func TestMetricSumsEverySample(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprint(w, "# HELP x_total x\nx_total{class=\"a\"} 2\nx_total{class=\"b\"} 3.5\nx_total_other 100\ny 1\n")
+		fmt.Fprint(w, `# HELP x_total x
+# TYPE x_total counter
+x_total{class="a"} 2
+x_total{class="b"} 3.5
+# TYPE x_total_other counter
+x_total_other 100
+# TYPE g gauge
+g{partition="0"} -1
+g{partition="1"} 4
+y 1
+# TYPE d_seconds histogram
+d_seconds_bucket{le="1"} 1
+d_seconds_bucket{le="+Inf"} 2
+d_seconds_sum 3
+d_seconds_count 2
+`)
 	}))
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
-	if v, err := Metric(context.Background(), addr, "x_total"); err != nil || v != 5.5 {
-		t.Fatalf("x_total = %v, %v; want 5.5 (and not x_total_other)", v, err)
+	for _, tc := range []struct {
+		name string
+		want float64
+	}{
+		{"x_total", 5.5}, // and not x_total_other
+		{"g", 3},
+		{"y", 1}, // untyped
+	} {
+		if v, err := Metric(context.Background(), addr, tc.name); err != nil || v != tc.want {
+			t.Errorf("%s = %v, %v; want %v", tc.name, v, err, tc.want)
+		}
 	}
 	if _, err := Metric(context.Background(), addr, "z"); !errors.Is(err, ErrNotExported) {
-		t.Fatalf("missing metric: %v, want ErrNotExported", err)
+		t.Errorf("missing metric: %v, want ErrNotExported", err)
+	}
+	if _, err := Metric(context.Background(), addr, "d_seconds"); err == nil || !strings.Contains(err.Error(), "HISTOGRAM") {
+		t.Errorf("a histogram: %v, want an error saying it is not a counter or gauge", err)
+	}
+}
+
+// The scorer's own registry, served by promhttp, is read in whatever
+// format promhttp picks.
+func TestMetricReadsPromhttp(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leadscorer_dlq_records_total", Help: "h"}, []string{"class"})
+	reg.MustRegister(c)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	if _, err := Metric(context.Background(), addr, "leadscorer_dlq_records_total"); !errors.Is(err, ErrNotExported) {
+		t.Errorf("a vector with no sample: %v, want ErrNotExported", err)
+	}
+	c.WithLabelValues("decode").Add(3)
+	c.WithLabelValues("size").Add(2)
+	if v, err := Metric(context.Background(), addr, "leadscorer_dlq_records_total"); err != nil || v != 5 {
+		t.Errorf("leadscorer_dlq_records_total = %v, %v; want 5", v, err)
 	}
 }
 
