@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/leadscorer/leadscorer/features"
@@ -49,13 +47,15 @@ type populationLine struct {
 // naming the line number; the chunks before it are already written (a load
 // is idempotent, so fixing the file and loading again is safe).
 //
-// When progress is not nil, a one-line progress bar is rewritten on it with
-// \r after each chunk, and ended with a newline. The bar shows a percentage
-// when r is a regular file (its size is known), a running count otherwise.
-func Load(ctx context.Context, s *Store, r io.Reader, progress io.Writer) (Summary, error) {
+// When progress is not nil it is called after each chunk is written, with
+// the bytes of r read so far (of the file as given, before any gunzipping)
+// and what was written; the command that called Load draws it.
+func Load(ctx context.Context, s *Store, r io.Reader, progress func(read int64, sum Summary)) (Summary, error) {
 	start := time.Now()
 	var sum Summary
-	bar := newProgressBar(progress, inputSize(r))
+	if progress == nil {
+		progress = func(int64, Summary) {}
+	}
 
 	// A gzip file (the population ships one) is read as is; progress counts
 	// the bytes of the file either way.
@@ -85,7 +85,7 @@ func Load(ctx context.Context, s *Store, r io.Reader, progress io.Writer) (Summa
 		sum.Advisors += len(advisors)
 		sum.Firms += len(firms)
 		advisors, firms = advisors[:0], firms[:0]
-		bar.update(cr.n, sum)
+		progress(cr.n, sum)
 		return nil
 	}
 
@@ -98,7 +98,6 @@ func Load(ctx context.Context, s *Store, r io.Reader, progress io.Writer) (Summa
 		rec, err := parseLine(line)
 		if err != nil {
 			sum.Elapsed = time.Since(start)
-			bar.done()
 			return sum, fmt.Errorf("featurestore: load line %d: %w", sum.Lines, err)
 		}
 		if rec.Advisor != nil {
@@ -109,19 +108,16 @@ func Load(ctx context.Context, s *Store, r io.Reader, progress io.Writer) (Summa
 		if len(advisors)+len(firms) >= putChunk {
 			if err := flush(); err != nil {
 				sum.Elapsed = time.Since(start)
-				bar.done()
 				return sum, fmt.Errorf("featurestore: load before line %d: %w", sum.Lines+1, err)
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
 		sum.Elapsed = time.Since(start)
-		bar.done()
 		return sum, fmt.Errorf("featurestore: load line %d: %w", sum.Lines+1, err)
 	}
 	err := flush()
 	sum.Elapsed = time.Since(start)
-	bar.done()
 	if err != nil {
 		return sum, fmt.Errorf("featurestore: load at end of input: %w", err)
 	}
@@ -147,57 +143,6 @@ func parseLine(line []byte) (populationLine, error) {
 		return rec, ValidateFirm(rec.Firm)
 	}
 	return rec, errors.New(`want {"advisor": {...}} or {"firm": {...}}`)
-}
-
-// inputSize returns the size of r when it is a regular file, else -1.
-func inputSize(r io.Reader) int64 {
-	st, ok := r.(interface{ Stat() (fs.FileInfo, error) })
-	if !ok {
-		return -1
-	}
-	fi, err := st.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return -1
-	}
-	return fi.Size()
-}
-
-// progressBar rewrites one line: [=========>          ]  45%  12000 advisors  300 firms
-type progressBar struct {
-	w     io.Writer
-	total int64
-	drawn bool
-}
-
-const barWidth = 30
-
-func newProgressBar(w io.Writer, total int64) *progressBar {
-	return &progressBar{w: w, total: total}
-}
-
-func (p *progressBar) update(read int64, sum Summary) {
-	if p.w == nil {
-		return
-	}
-	p.drawn = true
-	if p.total <= 0 {
-		fmt.Fprintf(p.w, "\rloading: %d lines, %d advisors, %d firms", sum.Lines, sum.Advisors, sum.Firms)
-		return
-	}
-	frac := min(float64(read)/float64(p.total), 1)
-	n := int(frac * barWidth)
-	head := ""
-	if n < barWidth {
-		head = ">"
-	}
-	fmt.Fprintf(p.w, "\r[%s%s%s] %3.0f%%  %d advisors  %d firms",
-		strings.Repeat("=", n), head, strings.Repeat(" ", max(barWidth-n-1, 0)), frac*100, sum.Advisors, sum.Firms)
-}
-
-func (p *progressBar) done() {
-	if p.w != nil && p.drawn {
-		fmt.Fprintln(p.w)
-	}
 }
 
 // countingReader counts the bytes read through it.

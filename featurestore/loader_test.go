@@ -34,16 +34,17 @@ func TestLoadSmallFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var progress strings.Builder
-	sum, err := Load(ctx, s, f, &progress)
+	var reports []report
+	sum, err := Load(ctx, s, f, record(&reports))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.Advisors != 2 || sum.Firms != 2 || sum.Lines != 5 {
 		t.Errorf("summary = %+v, want 2 advisors, 2 firms, 5 lines", sum)
 	}
-	if p := progress.String(); !strings.HasPrefix(p, "\r[") || !strings.Contains(p, "100%") || !strings.HasSuffix(p, "\n") {
-		t.Errorf("progress = %q, want a \\r-rewritten bar reaching 100%% and ending the line", p)
+	// One chunk: one report, when the whole file is read and written.
+	if want := []report{{int64(len(smallPopulation)), 2, 2}}; !reflect.DeepEqual(reports, want) {
+		t.Errorf("progress reports %+v, want %+v", reports, want)
 	}
 
 	out := make([]Result, 2)
@@ -63,8 +64,8 @@ func TestLoadSmallFile(t *testing.T) {
 	}
 }
 
-// The population ships gzipped: Load reads it as is, and the bar still
-// counts the bytes of the file.
+// The population ships gzipped: Load reads it as is, and its progress
+// still counts the bytes of the file, so a bar sized by the file ends full.
 func TestLoadGzippedFile(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
@@ -85,16 +86,16 @@ func TestLoadGzippedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var progress strings.Builder
-	sum, err := Load(ctx, s, f, &progress)
+	var reports []report
+	sum, err := Load(ctx, s, f, record(&reports))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.Advisors != 2 || sum.Firms != 2 {
 		t.Errorf("summary = %+v, want 2 advisors and 2 firms", sum)
 	}
-	if !strings.Contains(progress.String(), "100%") {
-		t.Errorf("progress = %q, want it to reach 100%%", progress.String())
+	if want := []report{{int64(buf.Len()), 2, 2}}; !reflect.DeepEqual(reports, want) {
+		t.Errorf("progress reports %+v, want %+v (the gzipped file's size)", reports, want)
 	}
 	out := make([]Result, 1)
 	if err := s.Lookup(ctx, []Request{{CRD: 1}}, out); err != nil || !out[0].AdvisorFound || !out[0].FirmFound {
@@ -107,19 +108,29 @@ func TestLoadMoreThanOneChunk(t *testing.T) {
 	var b strings.Builder
 	const n = putChunk*2 + 7
 	for i := 1; i <= n; i++ {
-		b.WriteString(`{"advisor": {"crd": ` + itoa(i) + `, "firm_crd": 5}}` + "\n")
+		b.WriteString(`{"advisor": {"crd": ` + strconv.Itoa(i) + `, "firm_crd": 5}}` + "\n")
 	}
-	var progress strings.Builder
-	sum, err := Load(context.Background(), s, strings.NewReader(b.String()), &progress)
+	var reports []report
+	sum, err := Load(context.Background(), s, strings.NewReader(b.String()), record(&reports))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.Advisors != n || sum.Lines != n {
 		t.Errorf("summary = %+v, want %d advisors and lines", sum, n)
 	}
-	// Without a known size the bar counts; it is redrawn once per chunk.
-	if got := strings.Count(progress.String(), "\r"); got != 3 {
-		t.Errorf("progress redrawn %d times, want 3: %q", got, progress.String())
+	// One report per chunk written, the counts growing by a chunk, the
+	// bytes read never going back and reaching the end of the input.
+	wantAdv := []int{putChunk, 2 * putChunk, n}
+	if len(reports) != len(wantAdv) {
+		t.Fatalf("%d progress reports, want one per chunk (%d): %+v", len(reports), len(wantAdv), reports)
+	}
+	for i, r := range reports {
+		if r.advisors != wantAdv[i] || (i > 0 && r.read < reports[i-1].read) {
+			t.Errorf("report %d = %+v, want %d advisors and no fewer bytes than before", i, r, wantAdv[i])
+		}
+	}
+	if last := reports[len(reports)-1].read; last != int64(b.Len()) {
+		t.Errorf("last report read %d bytes, want the whole input (%d)", last, b.Len())
 	}
 	out := make([]Result, 1)
 	if err := s.Lookup(context.Background(), []Request{{CRD: n}}, out); err != nil || !out[0].AdvisorFound {
@@ -127,7 +138,17 @@ func TestLoadMoreThanOneChunk(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
+// report is one call of Load's progress function.
+type report struct {
+	read            int64
+	advisors, firms int
+}
+
+func record(into *[]report) func(int64, Summary) {
+	return func(read int64, sum Summary) {
+		*into = append(*into, report{read, sum.Advisors, sum.Firms})
+	}
+}
 
 func TestLoadMalformedLineNamesIt(t *testing.T) {
 	good := `{"advisor": {"crd": 1}}` + "\n"
@@ -156,7 +177,7 @@ func TestLoadMalformedLineNamesIt(t *testing.T) {
 			if err == nil {
 				t.Fatalf("loaded %+v without error", sum)
 			}
-			if !strings.Contains(err.Error(), "line "+itoa(tc.line)) || !strings.Contains(err.Error(), tc.want) {
+			if !strings.Contains(err.Error(), "line "+strconv.Itoa(tc.line)) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to name line %d and %q", err, tc.line, tc.want)
 			}
 		})

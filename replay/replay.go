@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,8 +100,9 @@ type Options struct {
 	BatchSize int
 	// DryRun counts what would be replayed and writes nothing.
 	DryRun bool
-	// Progress, when set, receives a progress line per transaction.
-	Progress io.Writer
+	// Progress, when set, is called after each committed transaction with
+	// the counts so far.
+	Progress func(Summary)
 	// Now stamps the ledger; time.Now when nil.
 	Now func() time.Time
 }
@@ -205,7 +205,7 @@ func Replay(ctx context.Context, opts Options) (Summary, error) {
 		}
 		batch = batch[:0]
 		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "replay: %d dead letters read, %d replayed\n", sum.Read, sum.Replayed)
+			opts.Progress(sum)
 		}
 		return nil
 	}

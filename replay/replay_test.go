@@ -133,9 +133,12 @@ func TestReplayReproducesSelectedDeadLettersOnce(t *testing.T) {
 	}
 	produce(t, ctx, sb.Brokers(), letters...)
 
+	var replayed []int // Summary.Replayed at each progress report of the last run
 	run := func(f Filter) Summary {
 		t.Helper()
-		sum, err := Replay(ctx, Options{Brokers: sb.Brokers(), DLQTopic: dlqTopic, Filter: f, BatchSize: 2})
+		replayed = nil
+		sum, err := Replay(ctx, Options{Brokers: sb.Brokers(), DLQTopic: dlqTopic, Filter: f, BatchSize: 2,
+			Progress: func(s Summary) { replayed = append(replayed, s.Replayed) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,6 +157,10 @@ func TestReplayReproducesSelectedDeadLettersOnce(t *testing.T) {
 	features.Classes = []string{"features"}
 	if s := run(features); s.Replayed != 3 || s.NotSelected != 3 || s.ByClass["features"] != 3 {
 		t.Fatalf("first replay of class features: %s", s)
+	}
+	// Batches of 2: a report after each committed transaction.
+	if want := []int{2, 3}; !slices.Equal(replayed, want) {
+		t.Errorf("progress reported %v replayed, want %v", replayed, want)
 	}
 	if got, want := values(), []string{"f-0-10", "f-1-11", "f-2-12"}; !slices.Equal(got, want) {
 		t.Fatalf("input topic after the first replay holds %q, want %q", got, want)
@@ -272,9 +279,10 @@ func TestRescoreProducesOneLeadChangePerLead(t *testing.T) {
 	for i := range 25 {
 		leads = append(leads, Lead{ID: fmt.Sprintf("00Q5e0000000%06d", i), CRD: int64(1000 + i), HasEmail: i%2 == 0, HasLinkedIn: i%3 == 0})
 	}
-	var progress strings.Builder
+	var progress []int
 	now := t0.Add(time.Hour)
-	n, err := Rescore(ctx, leads, RescoreOptions{Brokers: sb.Brokers(), Topic: inTopic, Codec: codec, RunID: "r1", BatchSize: 10, Progress: &progress, Now: func() time.Time { return now }})
+	n, err := Rescore(ctx, leads, RescoreOptions{Brokers: sb.Brokers(), Topic: inTopic, Codec: codec, RunID: "r1", BatchSize: 10,
+		Progress: func(done int) { progress = append(progress, done) }, Now: func() time.Time { return now }})
 	if err != nil || n != len(leads) {
 		t.Fatalf("Rescore = %d, %v; want %d", n, err, len(leads))
 	}
@@ -307,8 +315,8 @@ func TestRescoreProducesOneLeadChangePerLead(t *testing.T) {
 			t.Errorf("lead %s: changed_fields %q, time %v, id %q", l.ID, e.ChangedFields, e.EventTime, e.EventID)
 		}
 	}
-	out := progress.String()
-	if !strings.Contains(out, "25/25 100%") || !strings.Contains(out, "[##############################]") || !strings.Contains(out, "10/25") {
-		t.Errorf("progress bar output %q lacks the intermediate and the full bar", out)
+	// One report per produce round of 10, once acknowledged.
+	if want := []int{10, 20, 25}; !slices.Equal(progress, want) {
+		t.Errorf("progress reports %v, want %v", progress, want)
 	}
 }

@@ -123,8 +123,9 @@ type RescoreOptions struct {
 	RunID string
 	// BatchSize is the most records per produce round; default 1000.
 	BatchSize int
-	// Progress, when set, shows a progress bar.
-	Progress io.Writer
+	// Progress, when set, is called after each produce round with the
+	// leads acknowledged so far.
+	Progress func(done int)
 	// Now is the events' time; time.Now when nil.
 	Now func() time.Time
 }
@@ -152,7 +153,9 @@ func Rescore(ctx context.Context, leads []Lead, opts RescoreOptions) (int, error
 		return 0, fmt.Errorf("rescore: %w", err)
 	}
 	defer cl.Close()
-	bar := NewProgressBar(opts.Progress, "rescore", len(leads))
+	if opts.Progress == nil {
+		opts.Progress = func(int) {}
+	}
 	done := 0
 	batch := make([]*kgo.Record, 0, opts.BatchSize)
 	for start := 0; start < len(leads); start += opts.BatchSize {
@@ -171,62 +174,10 @@ func Rescore(ctx context.Context, leads []Lead, opts RescoreOptions) (int, error
 			batch = append(batch, &kgo.Record{Key: []byte(l.ID), Value: v})
 		}
 		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
-			bar.Finish()
 			return done, fmt.Errorf("rescore: producing to %s after %d of %d leads: %w", opts.Topic, done, len(leads), err)
 		}
 		done += len(batch)
-		bar.Set(done)
+		opts.Progress(done)
 	}
-	bar.Finish()
 	return done, nil
-}
-
-// ProgressBar draws "label [#####-----] done/total pct%" on one terminal
-// line, redrawn at most once per percent; a nil writer draws nothing.
-type ProgressBar struct {
-	w            io.Writer
-	label        string
-	total, done  int
-	lastPct      int
-	drawn, ended bool
-}
-
-// barWidth is the bar's length in characters.
-const barWidth = 30
-
-// NewProgressBar returns a bar for total steps.
-func NewProgressBar(w io.Writer, label string, total int) *ProgressBar {
-	return &ProgressBar{w: w, label: label, total: total, lastPct: -1}
-}
-
-// Set records that done steps are complete and redraws when the percentage
-// changed.
-func (b *ProgressBar) Set(done int) {
-	b.done = done
-	if b.w == nil || b.total <= 0 {
-		return
-	}
-	pct := 100 * done / b.total
-	if pct == b.lastPct {
-		return
-	}
-	b.lastPct = pct
-	n := barWidth * done / b.total
-	fmt.Fprintf(b.w, "\r%s [%s%s] %d/%d %3d%%", b.label, strings.Repeat("#", n), strings.Repeat("-", barWidth-n), done, b.total, pct)
-	b.drawn = true
-}
-
-// Finish ends the bar's line.
-func (b *ProgressBar) Finish() {
-	if b.w == nil || b.ended {
-		return
-	}
-	b.ended = true
-	if !b.drawn {
-		b.lastPct = -1
-		b.Set(b.done)
-	}
-	if b.drawn {
-		fmt.Fprintln(b.w)
-	}
 }

@@ -36,7 +36,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	opts := demo.Options{
 		RedisURL: *redisURL, Registry: *models, Events: *events, Advisors: *advisors,
-		Seed: *seed, Timeout: *timeout,
+		Seed: *seed, Timeout: *timeout, Progress: stderr,
 	}
 	if *brokers != "" {
 		opts.Brokers = strings.Split(*brokers, ",")

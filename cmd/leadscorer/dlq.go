@@ -11,6 +11,7 @@ import (
 
 	"github.com/leadscorer/leadscorer/cli"
 	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/progress"
 	"github.com/leadscorer/leadscorer/replay"
 	"github.com/leadscorer/leadscorer/service"
 )
@@ -24,7 +25,8 @@ of earlier replays; what was replayed is kept in the ledger topic, written in
 the same transaction as the replayed records. A dead letter cut to fit the
 DLQ (class size) is reported, not replayed. Kafka settings (brokers, TLS,
 SASL, topic_dlq) are those of "leadscorer run": --config FILE, LEADSCORER_*
-variables or flags.
+variables or flags. A running count goes to stderr when it is a terminal,
+the summary to stdout.
 
 Filters (all optional, combined with AND):
   --class CLASS[,CLASS]     dlq.error.class: size, decode, schema, validation, features
@@ -90,10 +92,16 @@ func runDLQ(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("dlq replay: %w", err)
 	}
+	bar := progress.New(stderr, "dlq replay", 0) // the DLQ's size is not known up front
+	count := func(s replay.Summary) {
+		bar.Set(int64(s.Read), fmt.Sprintf("%d dead letters read, %d replayed", s.Read, s.Replayed))
+	}
 	sum, err := replay.Replay(ctx, replay.Options{
 		Brokers: cfg.Brokers, ClientOpts: kopts, DLQTopic: cfg.TopicDLQ, LedgerTopic: *ledger,
-		Topic: *topic, Filter: f, DryRun: *dryRun, Progress: stderr,
+		Topic: *topic, Filter: f, DryRun: *dryRun, Progress: count,
 	})
+	count(sum)
+	bar.Finish()
 	prefix := ""
 	if *dryRun {
 		prefix = "dry run, nothing written: "

@@ -13,6 +13,7 @@ import (
 	"github.com/leadscorer/leadscorer/cli"
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/progress"
 	"github.com/leadscorer/leadscorer/service"
 )
 
@@ -21,7 +22,8 @@ const featuresUsage = `usage: leadscorer features load --input FILE [Redis setti
 Loads a population file (JSON lines, each {"advisor": {...}} or {"firm": {...}},
 as "leadscorer-dev population" writes features.jsonl) into the Redis feature store
 the scorer enriches events from. Records are replaced whole; loading the same
-file twice is harmless. Progress goes to stderr, the summary to stdout.
+file twice is harmless. A progress bar goes to stderr when it is a terminal,
+the summary to stdout.
 `
 
 func init() {
@@ -68,16 +70,23 @@ func runFeatures(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	prefix := cfg.RedisPrefix
 
-	in := stdin
+	in, size := stdin, int64(-1) // stdin: a running count, no percentage
 	if *input != "-" {
 		f, err := os.Open(*input)
 		if err != nil {
 			return fmt.Errorf("features load: --input: %w", err)
 		}
 		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
 		in = f
 	}
-	sum, err := featurestore.Load(ctx, featurestore.New(rdb, prefix, nil), in, stderr)
+	bar := progress.New(stderr, "loading", size)
+	sum, err := featurestore.Load(ctx, featurestore.New(rdb, prefix, nil), in, func(read int64, s featurestore.Summary) {
+		bar.Set(read, fmt.Sprintf("%d lines  %d advisors  %d firms", s.Lines, s.Advisors, s.Firms))
+	})
+	bar.Finish()
 	if err != nil {
 		return fmt.Errorf("features load %s: %w", *input, err)
 	}

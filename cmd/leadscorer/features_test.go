@@ -77,6 +77,7 @@ func TestFeaturesLoad(t *testing.T) {
 			if !strings.Contains(stdout.String(), "loaded 1 advisors and 1 firms from 2 lines") {
 				t.Errorf("stdout = %q, want the summary", stdout.String())
 			}
+			noBar(t, stderr.String())
 			if got := rdb.HGet(ctx, prefix+"advisor:1", "firm").Val(); got != "7" {
 				t.Errorf("advisor 1 firm = %q in Redis, want 7", got)
 			}
@@ -84,6 +85,32 @@ func TestFeaturesLoad(t *testing.T) {
 				t.Errorf("firm 7 reps = %q in Redis, want 12", got)
 			}
 		})
+	}
+}
+
+// On a terminal, features load draws a bar: a percentage of the file's
+// bytes when --input is a file, a running count for stdin.
+func TestFeaturesLoadDrawsABarOnATerminal(t *testing.T) {
+	_, prefix, url := featuresRedis(t)
+	path := filepath.Join(t.TempDir(), "features.jsonl")
+	if err := os.WriteFile(path, []byte(featuresFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		input, want string
+	}{
+		{path, "] 100%  2 lines  1 advisors  1 firms\n"},
+		{"-", "\rloading  2 lines  1 advisors  1 firms\n"},
+	} {
+		var stdout strings.Builder
+		var tty terminal
+		args := []string{"load", "--input", tc.input, "--redis-prefix", prefix, "--redis-url", url}
+		if err := runFeatures(context.Background(), args, strings.NewReader(featuresFile), &stdout, &tty); err != nil {
+			t.Fatalf("--input %s: %v", tc.input, err)
+		}
+		if !strings.HasSuffix(tty.String(), tc.want) || !strings.HasPrefix(tty.String(), "\rloading") {
+			t.Errorf("--input %s drew %q, want a line ending %q", tc.input, tty.String(), tc.want)
+		}
 	}
 }
 

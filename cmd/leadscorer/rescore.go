@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/progress"
 	"github.com/leadscorer/leadscorer/replay"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/service"
@@ -30,7 +31,7 @@ the CRD (crd or FA_CRD__c), has_email and has_linkedin, such as the
 population export leads.csv; "-" reads stdin. Sink records follow only for
 leads whose Salesforce fields change (the scorer's quota guard). Kafka and
 Schema Registry settings are those of "leadscorer run". A progress bar goes
-to stderr, the summary to stdout.
+to stderr when it is a terminal, the summary to stdout.
 `
 
 func init() {
@@ -87,10 +88,13 @@ func runRescore(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return fmt.Errorf("rescore: schema of %s: %w", cfg.TopicIn, err)
 	}
+	bar := progress.New(stderr, "rescore", int64(len(leads)))
 	n, err := replay.Rescore(ctx, leads, replay.RescoreOptions{
 		Brokers: cfg.Brokers, ClientOpts: kopts, Topic: cfg.TopicIn,
-		Codec: schemas.NewCodec(rc, ids), Progress: stderr,
+		Codec:    schemas.NewCodec(rc, ids),
+		Progress: func(done int) { bar.Set(int64(done), fmt.Sprintf("%d/%d leads", done, len(leads))) },
 	})
+	bar.Finish()
 	fmt.Fprintf(stdout, "rescore: %d of %d leads produced to %s\n", n, len(leads), cfg.TopicIn)
 	return err
 }

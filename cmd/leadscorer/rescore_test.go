@@ -27,23 +27,31 @@ func TestRescoreCommandProducesEveryLeadOfTheFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	args := []string{"rescore", "--input", file, "--brokers", strings.Join(sb.Brokers(), ","), "--schema-registry", sb.RegistryURL()}
 	var out, errb strings.Builder
-	err = run(ctx, []string{"rescore", "--input", file, "--brokers", strings.Join(sb.Brokers(), ","), "--schema-registry", sb.RegistryURL()}, nil, &out, &errb)
-	if err != nil {
+	if err := run(ctx, args, nil, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	if !strings.Contains(out.String(), "3 of 3 leads produced to leads.changed.v1") {
 		t.Errorf("summary %q", out.String())
 	}
-	if !strings.Contains(errb.String(), "3/3 100%") {
-		t.Errorf("no finished progress bar on stderr: %q", errb.String())
+	noBar(t, errb.String())
+
+	// On a terminal, a bar that ends full.
+	var tty terminal
+	out.Reset()
+	if err := run(ctx, args, nil, &out, &tty); err != nil {
+		t.Fatalf("%v\n%s", err, tty.String())
+	}
+	if bar := tty.String(); !strings.HasPrefix(bar, "\rrescore [") || !strings.HasSuffix(bar, "] 100%  3/3 leads\n") {
+		t.Errorf("no finished progress bar on the terminal: %q", bar)
 	}
 	rs, err := sandbox.DrainCommitted(ctx, sb.Brokers(), "leads.changed.v1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 3 {
-		t.Errorf("input topic holds %d events, want 3", len(rs))
+	if len(rs) != 6 {
+		t.Errorf("input topic holds %d events after two runs, want 6", len(rs))
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/producer"
+	"github.com/leadscorer/leadscorer/progress"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/service"
 	"github.com/redis/go-redis/v9"
@@ -45,7 +46,10 @@ type Options struct {
 	Seed     uint64
 	// Timeout bounds the scoring phase.
 	Timeout time.Duration
-	Log     *slog.Logger
+	// Progress shows a progress bar of the scoring phase when it is a
+	// terminal (progress.New); the output w never gets one.
+	Progress io.Writer
+	Log      *slog.Logger
 	// Validation, when set, follows the stream with the simulated parallel
 	// validation (its Registry, RedisURL and RedisPrefix are filled in).
 	Validation *ValidationOptions
@@ -61,7 +65,7 @@ type Summary struct {
 	Samples []schemas.LeadScoreSfdc
 }
 
-// Run runs the demo, writing progress and the summary to w.
+// Run runs the demo, writing what it does and the summary to w.
 func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -166,7 +170,10 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- svc.Run(runCtx) }()
-	if err := waitCommitted(runCtx, cl, cfg.Group, cfg.TopicIn, w, len(recs), inStart); err != nil {
+	bar := progress.New(opts.Progress, "scoring", int64(len(recs)))
+	err = waitCommitted(runCtx, cl, cfg.Group, cfg.TopicIn, bar, len(recs), inStart)
+	bar.Finish()
+	if err != nil {
 		cancel()
 		<-errc
 		return nil, err
@@ -176,7 +183,6 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	if err := <-errc; err != nil {
 		return nil, err
 	}
-	fmt.Fprintln(w)
 
 	sum, err := summarize(ctx, opts.Brokers, cfg, codec, len(recs), sent, elapsed)
 	if err != nil {
@@ -246,8 +252,8 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (kadm.ListedO
 }
 
 // waitCommitted polls the group's committed offsets until they reach the
-// input's end offsets, printing progress.
-func waitCommitted(ctx context.Context, cl *kgo.Client, group, topic string, w io.Writer, total int, base kadm.ListedOffsets) error {
+// input's end offsets, showing progress on bar.
+func waitCommitted(ctx context.Context, cl *kgo.Client, group, topic string, bar *progress.Bar, total int, base kadm.ListedOffsets) error {
 	adm := kadm.NewClient(cl)
 	end, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
@@ -283,7 +289,7 @@ func waitCommitted(ctx context.Context, cl *kgo.Client, group, topic string, w i
 			}
 		})
 		rate := float64(done) / time.Since(start).Seconds()
-		fmt.Fprintf(w, "\rscoring   %d/%d events committed (%.0f events/s)   ", done, total, rate)
+		bar.Set(int64(done), fmt.Sprintf("%d/%d events committed (%.0f events/s)", done, total, rate))
 		if all {
 			return nil
 		}

@@ -29,6 +29,9 @@ func TestDemoWithoutRedisAccountsForEveryEvent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
+	if strings.Contains(out.String(), "\r") {
+		t.Errorf("the demo's output holds a progress bar's carriage returns:\n%q", out.String())
+	}
 	if !strings.Contains(out.String(), "embedded Redis") {
 		t.Errorf("the demo did not say it fell back to an embedded Redis:\n%s", out.String())
 	}

@@ -168,7 +168,7 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 		if err := cl.ProduceSync(ctx, changes...).FirstErr(); err != nil {
 			return nil, err
 		}
-		if err := waitCommitted(ctx, cl, cfg.Group, cfg.TopicIn, io.Discard, len(changes), base); err != nil {
+		if err := waitCommitted(ctx, cl, cfg.Group, cfg.TopicIn, nil, len(changes), base); err != nil {
 			return nil, err
 		}
 		if err := cl.ProduceSync(ctx, outcomes...).FirstErr(); err != nil {
