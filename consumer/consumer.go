@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -75,6 +76,10 @@ type Consumer struct {
 	readyMu sync.Mutex
 	ready   bool
 
+	// done is set by Run or Close, whichever comes first: the session is
+	// then theirs to close.
+	done atomic.Bool
+
 	// beforeEnd, set by tests, runs between the flush of a batch's outputs
 	// and the end of its transaction; an error aborts the batch.
 	beforeEnd func() error
@@ -123,7 +128,8 @@ func (o *Options) validate() error {
 }
 
 // New connects a transactional group session. It does not block on the
-// brokers: the first poll does.
+// brokers: the first poll does. The session starts joining the group at
+// once, so a Consumer that will not run must be closed.
 func New(opts Options, t Transformer) (*Consumer, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -154,6 +160,16 @@ func New(opts Options, t Transformer) (*Consumer, error) {
 	return &Consumer{opts: opts, kopts: kopts, sess: sess, t: t, log: opts.Logger}, nil
 }
 
+// Close closes the session of a Consumer that has not run, leaving the
+// group. Run closes its own sessions: Close once Run has started does
+// nothing.
+func (c *Consumer) Close() {
+	if !c.done.Swap(true) {
+		c.sess.Close() // a static member does not leave the group by closing
+		c.leaveGroup()
+	}
+}
+
 // Ready reports whether the consumer has completed a poll since it started.
 func (c *Consumer) Ready() bool {
 	c.readyMu.Lock()
@@ -167,6 +183,9 @@ func (c *Consumer) Ready() bool {
 // the brokers are down), Run closes it, waits and starts a new session,
 // which resumes from the committed offsets: nothing is lost or repeated.
 func (c *Consumer) Run(ctx context.Context) error {
+	if c.done.Swap(true) {
+		return errors.New("consumer: Run after Close or a previous Run")
+	}
 	backoff := c.opts.Backoff
 	for {
 		err := c.runSession(ctx)

@@ -262,6 +262,46 @@ func TestCleanShutdownLeavesTheGroup(t *testing.T) {
 
 // The lag gauge is labelled with the partition number in decimal, and
 // holds the records between the last one fetched and the high watermark.
+// A Consumer made but never run (a start-up that fails after New) has
+// joined the group all the same: Close takes it out, so its partitions do
+// not wait for its session to time out. Run after Close is refused.
+func TestCloseWithoutRunLeavesTheGroup(t *testing.T) {
+	sb := startSandbox(t, "in", "out")
+	c := newConsumer(t, sb, "txn-close", &upper{out: "out"})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(sb.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	members := func() int {
+		t.Helper()
+		groups, err := adm.DescribeGroups(context.Background(), "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(groups["g"].Members)
+	}
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for members() == 0 {
+		select {
+		case <-deadline:
+			t.Fatal("the consumer never joined the group")
+		case <-tick.C:
+		}
+	}
+	c.Close()
+	if n := members(); n != 0 {
+		t.Fatalf("group has %d members after Close", n)
+	}
+	c.Close() // a second Close does nothing
+	if err := c.Run(context.Background()); err == nil {
+		t.Fatal("Run after Close succeeded")
+	}
+}
+
 func TestLagGaugePerPartitionNumber(t *testing.T) {
 	m := NewMetrics(nil)
 	m.observeLag(kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "in", Partitions: []kgo.FetchPartition{

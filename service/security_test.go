@@ -120,7 +120,7 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 			start := time.Now()
 			svc, err := New(ctx, h.cfg, nil)
 			if err == nil {
-				svc.rdb.Close()
+				svc.Close()
 				t.Fatal("start-up succeeded, want it refused")
 			}
 			if !strings.Contains(err.Error(), tc.wantErr) {
@@ -292,7 +292,7 @@ func TestRedisTLS(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer svc.rdb.Close()
+				defer svc.Close()
 				if err := svc.rdb.Set(context.Background(), cfg.RedisPrefix+"tls-probe", "1", time.Minute).Err(); err != nil {
 					t.Fatalf("write over TLS: %v", err)
 				}
@@ -334,7 +334,7 @@ func TestSchemaRegistryAuthAndTLS(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				svc.rdb.Close()
+				svc.Close()
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "schema registry at "+srv.URL) {

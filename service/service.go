@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leadscorer/leadscorer/config"
@@ -46,6 +47,7 @@ type Service struct {
 	mux       *http.ServeMux // the protected endpoints
 	reload    *reloadMetrics
 	validator *stream.Validator // with validate=true; nil otherwise
+	done      atomic.Bool       // set by Run or Close, which then release the above
 }
 
 // Option adjusts a Service for tests and the demo.
@@ -60,11 +62,12 @@ type options struct {
 // WithClock makes now the scoring time source.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// WithListener serves the HTTP endpoints on ln instead of cfg.HTTPAddr.
+// WithListener serves the HTTP endpoints on ln instead of cfg.HTTPAddr;
+// the Service closes it.
 func WithListener(ln net.Listener) Option { return func(o *options) { o.listener = ln } }
 
 // WithMetricsListener serves the protected endpoints on ln instead of
-// cfg.MetricsAddr.
+// cfg.MetricsAddr; the Service closes it.
 func WithMetricsListener(ln net.Listener) Option {
 	return func(o *options) { o.metricsListener = ln }
 }
@@ -156,26 +159,40 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	if cfg.Validate {
 		if err := s.startValidator(ctx); err != nil {
-			rdb.Close()
+			s.Close()
 			return nil, err
 		}
 	}
 	if s.ln == nil && cfg.HTTPAddr != "" {
 		if s.ln, err = listen("http_addr", cfg.HTTPAddr); err != nil {
-			rdb.Close()
+			s.Close()
 			return nil, err
 		}
 	}
 	if s.metricsLn == nil && cfg.MetricsAddr != "" {
 		if s.metricsLn, err = listen("metrics_addr", cfg.MetricsAddr); err != nil {
-			if s.ln != nil {
-				s.ln.Close()
-			}
-			rdb.Close()
+			s.Close()
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// Close releases what New acquired, for a Service that will not run: the
+// Kafka session (which has already joined the consumer group), Redis and
+// the listeners. Run releases them itself: Close once Run has started does
+// nothing, so a caller may defer Close right after New.
+func (s *Service) Close() {
+	if s.done.Swap(true) {
+		return
+	}
+	s.consumer.Close()
+	s.rdb.Close()
+	for _, ln := range []net.Listener{s.ln, s.metricsLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
 }
 
 // Registry returns the Prometheus registry of the service's metrics.
@@ -192,6 +209,9 @@ func (s *Service) Pipeline() *pipeline.Pipeline { return s.pipeline }
 // Run scores until ctx ends, then finishes the batch in hand, commits it,
 // leaves the group and returns.
 func (s *Service) Run(ctx context.Context) error {
+	if s.done.Swap(true) {
+		return errors.New("service: Run after Close or a previous Run")
+	}
 	defer s.rdb.Close()
 	var wg sync.WaitGroup
 	var servers []*http.Server

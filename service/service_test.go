@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+	"go.uber.org/goleak"
 )
 
 const registryFile = "../models/registry.json"
@@ -459,8 +460,16 @@ func TestSchemasAreRegisteredUnderTheConfiguredTopics(t *testing.T) {
 	}
 }
 
+// A start-up that fails names the problem and leaves nothing running: in
+// particular not the Kafka session, which has joined the group by the time
+// the listeners are opened.
 func TestStartupFailsNamingTheProblem(t *testing.T) {
 	h := newHarness(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
 	for _, tc := range []struct {
 		name string
 		edit func(c *config.Config)
@@ -468,14 +477,18 @@ func TestStartupFailsNamingTheProblem(t *testing.T) {
 	}{
 		{"missing registry file", func(c *config.Config) { c.Registry = "does-not-exist.json" }, "does-not-exist.json"},
 		{"redis unreachable", func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0" }, "redis"},
+		{"http_addr taken", func(c *config.Config) { c.HTTPAddr = taken.Addr().String() }, "http_addr"},
+		{"metrics_addr taken", func(c *config.Config) { c.MetricsAddr = taken.Addr().String() }, "metrics_addr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			before := goleak.IgnoreCurrent()
 			c := *h.cfg
 			tc.edit(&c)
 			_, err := New(context.Background(), &c, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want it to name %q", err, tc.want)
 			}
+			goleak.VerifyNone(t, before)
 		})
 	}
 }
@@ -488,7 +501,7 @@ func TestMetricsAreDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.rdb.Close()
+	defer svc.Close()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -528,7 +541,7 @@ func TestReloadRefusesACorruptModelAndKeepsServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.rdb.Close()
+	defer svc.Close()
 	before := svc.Pipeline().Registry()
 
 	// A corrupt model file: the registry's sha256 no longer matches.

@@ -7,7 +7,13 @@ import (
 	"flag"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+// TestMain fails the package's tests when a goroutine outlives them: the
+// commands start servers, validators and Kafka clients.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // The production binary holds the service and its operations, and none of
 // the development commands (they link kfake, srfake and miniredis).

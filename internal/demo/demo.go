@@ -132,6 +132,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer svc.Close() // when returning before Run: its session has joined the group
 	srcl, err := sr.NewClient(sr.URLs(opts.RegistryURL))
 	if err != nil {
 		return nil, err

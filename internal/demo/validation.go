@@ -86,6 +86,7 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 	if err != nil {
 		return nil, err
 	}
+	defer svc.Close() // when returning before Run: its session has joined the group
 	cl, err := kgo.NewClient(kgo.SeedBrokers(sb.Brokers()...), kgo.ProducerBatchMaxBytes(4<<20))
 	if err != nil {
 		return nil, err
