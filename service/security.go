@@ -193,6 +193,21 @@ func RedisOptions(cfg *config.Config) (*redis.Options, error) {
 
 // schemaRegistryOpts gives the Schema Registry client its URL, basic auth
 // and TLS trust.
+// SchemaRegistryClient reaches the Schema Registry as the scorer does: the
+// schema_registry URL, basic auth and CA settings of cfg. The commands that
+// register or read schemas (rescore) use it.
+func SchemaRegistryClient(cfg *config.Config) (*sr.Client, error) {
+	opts, err := schemaRegistryOpts(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := sr.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("config: schema_registry: %w", err)
+	}
+	return cl, nil
+}
+
 func schemaRegistryOpts(cfg *config.Config) ([]sr.ClientOpt, error) {
 	opts := []sr.ClientOpt{sr.URLs(cfg.SchemaRegistry)}
 	if cfg.SchemaRegistryUsername != "" {

@@ -26,7 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/sr"
 )
 
 // Version is the build's version, set with -ldflags "-X ...service.Version=...".
@@ -108,15 +107,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	store := featurestore.New(rdb, cfg.RedisPrefix, reg)
 
-	sropts, err := schemaRegistryOpts(cfg)
+	srcl, err := SchemaRegistryClient(cfg)
 	if err != nil {
 		rdb.Close()
 		return nil, err
-	}
-	srcl, err := sr.NewClient(sropts...)
-	if err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("config: schema_registry: %w", err)
 	}
 	topics := schemas.Topics{LeadChanged: cfg.TopicIn, Sfdc: cfg.TopicSfdc, Shadow: cfg.TopicShadow, Outcomes: cfg.TopicOutcomes}
 	ids, err := schemas.Register(ctx, srcl, topics)

@@ -2,13 +2,11 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/validation/stream"
-	"github.com/twmb/franz-go/pkg/sr"
 )
 
 // ValidatorConfig returns the parallel validator's settings for cfg: the
@@ -20,13 +18,9 @@ func ValidatorConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	if err != nil {
 		return stream.Config{}, err
 	}
-	sropts, err := schemaRegistryOpts(cfg)
+	srcl, err := SchemaRegistryClient(cfg)
 	if err != nil {
 		return stream.Config{}, err
-	}
-	srcl, err := sr.NewClient(sropts...)
-	if err != nil {
-		return stream.Config{}, fmt.Errorf("config: schema_registry: %w", err)
 	}
 	ids, err := schemas.Register(ctx, srcl, schemas.Topics{Shadow: cfg.TopicShadow, Outcomes: cfg.TopicOutcomes})
 	if err != nil {

@@ -2,17 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"strings"
-
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/progress"
@@ -80,7 +74,7 @@ func runRescore(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return fmt.Errorf("rescore: %w", err)
 	}
-	rc, err := schemaRegistryClient(cfg)
+	rc, err := service.SchemaRegistryClient(cfg)
 	if err != nil {
 		return fmt.Errorf("rescore: %w", err)
 	}
@@ -97,25 +91,4 @@ func runRescore(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	bar.Finish()
 	fmt.Fprintf(stdout, "rescore: %d of %d leads produced to %s\n", n, len(leads), cfg.TopicIn)
 	return err
-}
-
-// schemaRegistryClient reaches the Schema Registry with run's URL, basic
-// auth and CA settings.
-func schemaRegistryClient(cfg *config.Config) (*sr.Client, error) {
-	opts := []sr.ClientOpt{sr.URLs(cfg.SchemaRegistry)}
-	if cfg.SchemaRegistryUsername != "" {
-		opts = append(opts, sr.BasicAuth(cfg.SchemaRegistryUsername, cfg.SchemaRegistryPassword))
-	}
-	if strings.HasPrefix(cfg.SchemaRegistry, "https://") && cfg.SchemaRegistryCAFile != "" {
-		pem, err := os.ReadFile(cfg.SchemaRegistryCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("schema_registry_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("schema_registry_ca_file %s: no PEM certificate", cfg.SchemaRegistryCAFile)
-		}
-		opts = append(opts, sr.HTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}))
-	}
-	return sr.NewClient(opts...)
 }
