@@ -11,7 +11,8 @@
 //     salesforce.ignore.fields; no field is nullable or nested; the topics are
 //     the service's defaults; secrets come from a config provider.
 //   - dockerfile_test.go: the image is a multi-stage, static (CGO_ENABLED=0)
-//     build on a distroless nonroot base that carries models/.
+//     build of ./cmd/leadscorer alone (not leadscorer-dev) on a distroless
+//     nonroot base that carries models/.
 //   - k8s_test.go: the rendered example overlay runs non-root on a read-only
 //     root filesystem with resources, probes, graceful termination longer than
 //     batch_timeout, the registry and models mounted, a Service, PodMonitor,

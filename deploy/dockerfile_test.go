@@ -68,7 +68,8 @@ func parseDockerfile(text string) (global []instruction, stages []stage) {
 var ldflagX = regexp.MustCompile(`-X ([\w./-]+)\.(\w+)=`)
 
 // checkDockerfile returns every way the Dockerfile falls short of a
-// multi-stage, static, distroless nonroot image carrying models/.
+// multi-stage, static, distroless nonroot image of the production binary
+// alone, carrying models/.
 func checkDockerfile(text, goVersion string, envNames []string) []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -89,15 +90,21 @@ func checkDockerfile(text, goVersion string, envNames []string) []error {
 		bad("build stage has no name for COPY --from")
 	}
 	var binary string
+	builds := 0
 	for _, in := range build.body {
 		if in.cmd != "RUN" || !strings.Contains(in.args, "go build") {
 			continue
 		}
+		builds++
 		if !strings.Contains(in.args, "CGO_ENABLED=0") {
 			bad("go build without CGO_ENABLED=0: the binary would need a libc the static base lacks")
 		}
-		if f := strings.Fields(in.args); slices.Contains(f, "-o") {
+		f := strings.Fields(in.args)
+		if slices.Contains(f, "-o") {
 			binary = f[slices.Index(f, "-o")+1]
+		}
+		if pkg := f[len(f)-1]; pkg != "./cmd/leadscorer" {
+			bad("go build %s, want ./cmd/leadscorer: the image ships the production binary only, not leadscorer-dev with its fakes and fault suite", pkg)
 		}
 		for _, m := range ldflagX.FindAllStringSubmatch(in.args, -1) {
 			if err := declaresVar(m[1], m[2]); err != nil {
@@ -107,6 +114,9 @@ func checkDockerfile(text, goVersion string, envNames []string) []error {
 	}
 	if binary == "" {
 		bad("build stage has no RUN go build -o BINARY")
+	}
+	if builds > 1 {
+		bad("%d go build steps, want one: the production binary", builds)
 	}
 	if !strings.HasPrefix(final.image, "gcr.io/distroless/static") || !strings.HasSuffix(final.image, ":nonroot") {
 		bad("run stage is FROM %s, want gcr.io/distroless/static...:nonroot", final.image)
@@ -269,6 +279,8 @@ func TestDockerfileCheckCatchesDrift(t *testing.T) {
 		{"a loopback metrics address is refused", "LEADSCORER_HTTP_ADDR=0.0.0.0:9464", "LEADSCORER_HTTP_ADDR=127.0.0.1:9464", "non-loopback"},
 		{"an unknown setting is refused", "LEADSCORER_HTTP_ADDR=", "LEADSCORER_HTTP_ADDRESS=", "not a setting"},
 		{"a version variable that does not exist is refused", "service.Version=", "service.BuildVersion=", "no var BuildVersion"},
+		{"the development binary is refused", "./cmd/leadscorer\n", "./cmd/leadscorer-dev\n", "production binary only"},
+		{"a second build is refused", "-o /out/leadscorer ./cmd/leadscorer\n", "-o /out/leadscorer ./cmd/leadscorer\nRUN CGO_ENABLED=0 go build -o /out/dev ./cmd/leadscorer\n", "2 go build steps"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
