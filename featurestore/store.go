@@ -124,6 +124,8 @@ type lookupScratch struct {
 	firmErrs []error
 	reqAdv   []int // request -> index into advCmds, -1 for none
 	key      []byte
+	// mgetStart is where the sink MGET's arguments start in args.
+	mgetStart int
 }
 
 // Pre-boxed command names and fields: an interface holding a package-level
@@ -202,6 +204,32 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 	defer func() { sc.reset(); s.scratch.Put(sc) }()
 
 	// Round trip 1: advisors (deduplicated) and sink states.
+	sinkVals, err := s.readAdvisorsAndSinks(ctx, sc, reqs)
+	if err != nil {
+		return err
+	}
+	for i := range reqs {
+		resetResult(&out[i])
+		s.decodeAdvisor(sc, i, &reqs[i], &out[i])
+		s.decodeSink(sc, i, &reqs[i], &out[i], sinkVals)
+	}
+	if len(sc.firmCRDs) == 0 {
+		return nil
+	}
+	// Round trip 2: the distinct firms of the advisors found.
+	if err := s.readFirms(ctx, sc); err != nil {
+		return err
+	}
+	for i := range reqs {
+		sc.attachFirm(&out[i])
+	}
+	return nil
+}
+
+// readAdvisorsAndSinks sends the first round trip: one HMGET per distinct
+// advisor CRD and one MGET of every request's sink state, whose values it
+// returns (nil when no request names a lead).
+func (s *Store) readAdvisorsAndSinks(ctx context.Context, sc *lookupScratch, reqs []Request) ([]any, error) {
 	pipe := s.rdb.Pipeline()
 	for i := range reqs {
 		r := &reqs[i]
@@ -219,82 +247,91 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 		sc.reqAdv = append(sc.reqAdv, idx)
 	}
 	// All sink states in one MGET, queued after the advisors.
-	mgetStart := len(sc.args)
+	sc.mgetStart = len(sc.args)
 	sc.args = append(sc.args, argMGet)
 	for i := range reqs {
 		idx := -1
 		if reqs[i].LeadID != "" {
-			idx = len(sc.args) - mgetStart - 1
+			idx = len(sc.args) - sc.mgetStart - 1
 			sc.args = append(sc.args, s.SinkKey(reqs[i].LeadID))
 		}
 		sc.sinkIdx = append(sc.sinkIdx, idx)
 	}
 	var sinks *redis.SliceCmd
-	if len(sc.args) > mgetStart+1 {
-		sinks = redis.NewSliceCmd(ctx, sc.args[mgetStart:len(sc.args):len(sc.args)]...)
+	if len(sc.args) > sc.mgetStart+1 {
+		sinks = redis.NewSliceCmd(ctx, sc.args[sc.mgetStart:len(sc.args):len(sc.args)]...)
 		_ = pipe.Process(ctx, sinks)
 	}
 	if pipe.Len() > 0 {
 		if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(sc.advCmds) {
-			return fmt.Errorf("featurestore: lookup advisors: %w", err)
+			return nil, fmt.Errorf("featurestore: lookup advisors: %w", err)
 		}
 	}
-	var sinkVals []any
-	if sinks != nil {
-		if err := sinks.Err(); err != nil { // MGET fails only with the connection
-			return fmt.Errorf("featurestore: lookup sink states: %w", err)
-		}
-		sinkVals = sinks.Val()
+	if sinks == nil {
+		return nil, nil
 	}
+	if err := sinks.Err(); err != nil { // MGET fails only with the connection
+		return nil, fmt.Errorf("featurestore: lookup sink states: %w", err)
+	}
+	return sinks.Val(), nil
+}
 
-	for i := range reqs {
-		res := &out[i]
-		resetResult(res)
-		if a := sc.reqAdv[i]; a >= 0 {
-			cmd := sc.advCmds[a]
-			key := cmd.Args()[1].(string)
-			d := decoder{key: key, fields: advisorFields}
-			if err := cmd.Err(); err != nil {
-				res.Err = &MalformedError{Key: key, Err: err}
-			} else if d.vals = cmd.Val(); d.found() {
-				decodeAdvisor(&d, reqs[i].CRD, &res.Advisor)
-				res.AdvisorFound = d.err == nil
-				if d.err != nil {
-					res.Err = d.err
-				}
-			}
-			if res.AdvisorFound && res.Advisor.FirmCRD > 0 {
-				if _, ok := sc.firmIdx[res.Advisor.FirmCRD]; !ok {
-					sc.firmIdx[res.Advisor.FirmCRD] = len(sc.firmCRDs)
-					sc.firmCRDs = append(sc.firmCRDs, res.Advisor.FirmCRD)
-				}
-			}
-		}
-		if j := sc.sinkIdx[i]; j >= 0 {
-			switch v := sinkVals[j].(type) {
-			case nil: // no state saved (or a key of another type)
-			case string:
-				key := sc.args[mgetStart+1+j].(string)
-				if mal := decodeSink(key, v, reqs[i].LeadID, &res.LastSink); mal != nil {
-					if res.Err == nil {
-						res.Err = mal
-					}
-				} else {
-					res.HasLastSink = true
-				}
-			default:
-				if res.Err == nil {
-					res.Err = &MalformedError{Key: s.SinkKey(reqs[i].LeadID), Value: fmt.Sprint(v), Err: errNotValue}
-				}
-			}
+// decodeAdvisor fills res with request i's advisor, and notes the
+// advisor's current firm for the second round trip.
+func (s *Store) decodeAdvisor(sc *lookupScratch, i int, req *Request, res *Result) {
+	a := sc.reqAdv[i]
+	if a < 0 {
+		return
+	}
+	cmd := sc.advCmds[a]
+	key := cmd.Args()[1].(string)
+	d := decoder{key: key, fields: advisorFields}
+	if err := cmd.Err(); err != nil {
+		res.Err = &MalformedError{Key: key, Err: err}
+	} else if d.vals = cmd.Val(); d.found() {
+		decodeAdvisor(&d, req.CRD, &res.Advisor)
+		res.AdvisorFound = d.err == nil
+		if d.err != nil {
+			res.Err = d.err
 		}
 	}
-	if len(sc.firmCRDs) == 0 {
-		return nil
+	if res.AdvisorFound && res.Advisor.FirmCRD > 0 {
+		if _, ok := sc.firmIdx[res.Advisor.FirmCRD]; !ok {
+			sc.firmIdx[res.Advisor.FirmCRD] = len(sc.firmCRDs)
+			sc.firmCRDs = append(sc.firmCRDs, res.Advisor.FirmCRD)
+		}
 	}
+}
 
-	// Round trip 2: the distinct firms of the advisors found.
-	pipe = s.rdb.Pipeline()
+// decodeSink fills res with request i's sink state from the MGET reply.
+func (s *Store) decodeSink(sc *lookupScratch, i int, req *Request, res *Result, sinkVals []any) {
+	j := sc.sinkIdx[i]
+	if j < 0 {
+		return
+	}
+	switch v := sinkVals[j].(type) {
+	case nil: // no state saved (or a key of another type)
+	case string:
+		key := sc.args[sc.mgetStart+1+j].(string)
+		if mal := decodeSink(key, v, req.LeadID, &res.LastSink); mal != nil {
+			if res.Err == nil {
+				res.Err = mal
+			}
+		} else {
+			res.HasLastSink = true
+		}
+	default:
+		if res.Err == nil {
+			res.Err = &MalformedError{Key: s.SinkKey(req.LeadID), Value: fmt.Sprint(v), Err: errNotValue}
+		}
+	}
+}
+
+// readFirms sends the second round trip, one HMGET per distinct firm, and
+// decodes each firm once, or not at all when the store holds the same bytes
+// as when it was last decoded.
+func (s *Store) readFirms(ctx context.Context, sc *lookupScratch) error {
+	pipe := s.rdb.Pipeline()
 	for _, crd := range sc.firmCRDs {
 		cmd := sc.hmget(ctx, sc.appendKey(s.prefix, "firm:", crd), firmArgs)
 		sc.firmCmds = append(sc.firmCmds, cmd)
@@ -303,8 +340,6 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 	if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(sc.firmCmds) {
 		return fmt.Errorf("featurestore: lookup firms: %w", err)
 	}
-	// Decode each distinct firm once, or not at all when the store holds
-	// the same bytes as when it was last decoded.
 	for j, cmd := range sc.firmCmds {
 		key := cmd.Args()[1].(string)
 		var (
@@ -321,24 +356,25 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 		sc.firms = append(sc.firms, firm)
 		sc.firmErrs = append(sc.firmErrs, err)
 	}
-	for i := range reqs {
-		res := &out[i]
-		if !res.AdvisorFound || res.Advisor.FirmCRD <= 0 {
-			continue
-		}
-		j := sc.firmIdx[res.Advisor.FirmCRD]
-		switch err := sc.firmErrs[j]; {
-		case err == errNotFound:
-		case err != nil:
-			if res.Err == nil {
-				res.Err = err
-			}
-		default:
-			res.Firm = *sc.firms[j]
-			res.FirmFound = true
-		}
-	}
 	return nil
+}
+
+// attachFirm gives res its advisor's firm as readFirms found it.
+func (sc *lookupScratch) attachFirm(res *Result) {
+	if !res.AdvisorFound || res.Advisor.FirmCRD <= 0 {
+		return
+	}
+	j := sc.firmIdx[res.Advisor.FirmCRD]
+	switch err := sc.firmErrs[j]; {
+	case err == errNotFound:
+	case err != nil:
+		if res.Err == nil {
+			res.Err = err
+		}
+	default:
+		res.Firm = *sc.firms[j]
+		res.FirmFound = true
+	}
 }
 
 var errNotFound = errors.New("not found")

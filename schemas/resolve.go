@@ -14,21 +14,7 @@ import (
 // time.Time. checkBackward(r, w) must have passed.
 func resolve(r, w *node, v any) (any, error) {
 	if w.kind == "union" {
-		if v == nil {
-			return resolve(r, nullNode, nil)
-		}
-		m, ok := v.(map[string]any)
-		if !ok || len(m) != 1 {
-			return nil, fmt.Errorf("union value %T is not a single-branch map", v)
-		}
-		for k, bv := range m {
-			for _, wb := range w.union {
-				if wb.goavroName() == k {
-					return resolve(r, wb, bv)
-				}
-			}
-			return nil, fmt.Errorf("union branch %q not in writer schema", k)
-		}
+		return resolveWriterUnion(r, w, v)
 	}
 	if r.kind == "union" {
 		b := readerBranch(r, w)
@@ -37,6 +23,45 @@ func resolve(r, w *node, v any) (any, error) {
 		}
 		return resolve(b, w, v)
 	}
+	switch r.kind {
+	case "array":
+		return resolveArray(r, w, v)
+	case "map":
+		return resolveMap(r, w, v)
+	case "record":
+		return resolveRecord(r, w, v)
+	case "enum":
+		return resolveEnum(r, v)
+	}
+	return resolvePrimitive(r, v)
+}
+
+// resolveWriterUnion unwraps the branch goavro decoded ({"branch": value},
+// or nil for null) and resolves it with the writer's branch schema.
+func resolveWriterUnion(r, w *node, v any) (any, error) {
+	if v == nil {
+		return resolve(r, nullNode, nil)
+	}
+	m, ok := v.(map[string]any)
+	if !ok || len(m) != 1 {
+		return nil, fmt.Errorf("union value %T is not a single-branch map", v)
+	}
+	for k, bv := range m {
+		for _, wb := range w.union {
+			if wb.goavroName() == k {
+				return resolve(r, wb, bv)
+			}
+		}
+		return nil, fmt.Errorf("union branch %q not in writer schema", k)
+	}
+	panic("unreachable")
+}
+
+// resolvePrimitive converts a primitive value to the reader's type, with
+// the promotions the specification allows (int to long, float or double;
+// long to float or double; float to double; string and bytes either way),
+// timestamp-millis as time.Time.
+func resolvePrimitive(r *node, v any) (any, error) {
 	switch r.kind {
 	case "null":
 		return nil, nil
@@ -106,74 +131,87 @@ func resolve(r, w *node, v any) (any, error) {
 			return t, nil
 		}
 		return nil, fmt.Errorf("%s: got %T", r.kind, v)
-	case "enum":
-		s, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("enum: got %T", v)
-		}
-		for _, sym := range r.symbols {
-			if sym == s {
-				return s, nil
-			}
-		}
-		if r.hasDef {
-			return r.defSym, nil
-		}
-		return nil, fmt.Errorf("enum %s: unknown symbol %q", r.name, s)
-	case "array":
-		in, ok := v.([]any)
-		if !ok {
-			return nil, fmt.Errorf("array: got %T", v)
-		}
-		out := make([]any, len(in))
-		for i, e := range in {
-			x, err := resolve(r.items, w.items, e)
-			if err != nil {
-				return nil, fmt.Errorf("item %d: %w", i, err)
-			}
-			out[i] = x
-		}
-		return out, nil
-	case "map":
-		in, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("map: got %T", v)
-		}
-		out := make(map[string]any, len(in))
-		for k, e := range in {
-			x, err := resolve(r.items, w.items, e)
-			if err != nil {
-				return nil, fmt.Errorf("key %q: %w", k, err)
-			}
-			out[k] = x
-		}
-		return out, nil
-	case "record":
-		in, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("record %s: got %T", r.name, v)
-		}
-		out := make(map[string]any, len(r.fields))
-		for i := range r.fields {
-			rf := &r.fields[i]
-			wf := writerField(w, rf)
-			var (
-				x   any
-				err error
-			)
-			if wf == nil {
-				x, err = defaultValue(rf.typ, rf.def)
-			} else {
-				x, err = resolve(rf.typ, wf.typ, in[wf.name])
-			}
-			if err != nil {
-				return nil, fmt.Errorf("field %q: %w", rf.name, err)
-			}
-			out[rf.name] = x
-		}
-		return out, nil
 	}
 	return nil, fmt.Errorf("unsupported reader type %s", r.kind)
+}
+
+// resolveEnum keeps a symbol the reader knows, else takes the reader's
+// default symbol.
+func resolveEnum(r *node, v any) (any, error) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("enum: got %T", v)
+	}
+	for _, sym := range r.symbols {
+		if sym == s {
+			return s, nil
+		}
+	}
+	if r.hasDef {
+		return r.defSym, nil
+	}
+	return nil, fmt.Errorf("enum %s: unknown symbol %q", r.name, s)
+}
+
+func resolveArray(r, w *node, v any) (any, error) {
+	in, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("array: got %T", v)
+	}
+	out := make([]any, len(in))
+	for i, e := range in {
+		x, err := resolve(r.items, w.items, e)
+		if err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		out[i] = x
+	}
+	return out, nil
+}
+
+func resolveMap(r, w *node, v any) (any, error) {
+	in, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("map: got %T", v)
+	}
+	out := make(map[string]any, len(in))
+	for k, e := range in {
+		x, err := resolve(r.items, w.items, e)
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", k, err)
+		}
+		out[k] = x
+	}
+	return out, nil
+}
+
+// resolveRecord matches the reader's fields to the writer's by name or
+// alias: a field the writer lacks takes the reader's default, a field the
+// reader lacks is dropped.
+func resolveRecord(r, w *node, v any) (any, error) {
+	in, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("record %s: got %T", r.name, v)
+	}
+	out := make(map[string]any, len(r.fields))
+	for i := range r.fields {
+		rf := &r.fields[i]
+		wf := writerField(w, rf)
+		var (
+			x   any
+			err error
+		)
+		if wf == nil {
+			x, err = defaultValue(rf.typ, rf.def)
+		} else {
+			x, err = resolve(rf.typ, wf.typ, in[wf.name])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("field %q: %w", rf.name, err)
+		}
+		out[rf.name] = x
+	}
+	return out, nil
 }
 
 var nullNode = &node{kind: "null"}
