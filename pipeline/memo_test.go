@@ -6,6 +6,8 @@ import (
 
 	"github.com/leadscorer/leadscorer/features"
 	"github.com/leadscorer/leadscorer/internal/synth"
+	"github.com/leadscorer/leadscorer/producer"
+	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
 )
 
@@ -37,7 +39,7 @@ func TestMemoGivesWhatDirectScoringGives(t *testing.T) {
 		for _, sv := range snap.serving {
 			sv.layout.Fill(&vals, sv.x)
 			before := len(sv.memo)
-			got, err := sv.outcome()
+			got, err := sv.score()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,7 +66,11 @@ func TestMemoGivesWhatDirectScoringGives(t *testing.T) {
 					t.Fatalf("lead %d %s factor %d: memo %+v, direct %+v", i, v.Name, j, g, f)
 				}
 			}
-			if e := explanation(want); got.explanation != e || got.explHash != hash(e) {
+			wantFactors := make([]schemas.Factor, len(want))
+			for j, f := range want {
+				wantFactors[j] = schemas.Factor{Phrase: f.Phrase, Contribution: f.Contribution}
+			}
+			if e := producer.Explanation(wantFactors, schemas.MaxExplanationLen); got.explanation != e || got.explHash != hash(e) {
 				t.Fatalf("lead %d %s: memo explanation %q, direct %q", i, v.Name, got.explanation, e)
 			}
 		}
@@ -85,7 +91,7 @@ func TestMemoIsBounded(t *testing.T) {
 		for j := range sv.x {
 			sv.x[j] = float64(i * (j + 1))
 		}
-		if _, err := sv.outcome(); err != nil {
+		if _, err := sv.score(); err != nil {
 			t.Fatal(err)
 		}
 		if len(sv.memo) > maxMemo {

@@ -3,7 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"github.com/leadscorer/leadscorer/scoring"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,7 +12,10 @@ import (
 
 	"github.com/leadscorer/leadscorer/features"
 	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -202,5 +205,98 @@ func TestQuotaStateIsForgottenBeforeCommitAndSavedAfter(t *testing.T) {
 	got := lookup()
 	if !got.HasLastSink || got.LastSink.Score == stale.Score {
 		t.Fatalf("after the commit the state is %+v (found %v), want the new score", got.LastSink, got.HasLastSink)
+	}
+}
+
+// route names where each output record went: its topic, and for a dead
+// letter its class.
+func route(out []*kgo.Record) []string {
+	var got []string
+	for _, r := range out {
+		if r.Topic == "dlq" {
+			got = append(got, "dlq:"+producer.Header(r, producer.HeaderErrorClass))
+			continue
+		}
+		got = append(got, r.Topic)
+	}
+	return got
+}
+
+// Every way one input record can go: each row is a batch, built from lead
+// changes of a lead of its own, and the outputs it must give in order.
+func TestRoutingOfEachRecord(t *testing.T) {
+	ctx := context.Background()
+	tp := newTestPipeline(t, loadRegistry(t))
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.HSet(ctx, tp.store.AdvisorKey(78), "firm", "not a number").Err(); err != nil {
+		t.Fatal(err)
+	}
+	change := func(lead int, edit func(*schemas.LeadChanged)) *kgo.Record {
+		e := schemas.LeadChanged{EventID: fmt.Sprint(lead), LeadID: fmt.Sprintf("00Q5e0000%08dA", lead), CRD: 77, HasCRD: true,
+			ChangedFields: []string{"Status"}, EventTime: testDay(2025, 11, 2)}
+		if edit != nil {
+			edit(&e)
+		}
+		v, err := tp.codec.AppendLeadChanged(nil, &e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &kgo.Record{Topic: "in", Key: []byte(e.LeadID), Value: v}
+	}
+	raw := func(v []byte) *kgo.Record { return &kgo.Record{Topic: "in", Value: v} }
+	good := change(1, nil).Value
+
+	cases := []struct {
+		name       string
+		in         []*kgo.Record
+		unknownDLQ bool
+		want       []string
+		echoes     float64
+	}{
+		{"a change is scored: a sink record, then the shadow record", []*kgo.Record{change(1, nil)},
+			false, []string{"sfdc", "shadow"}, 0},
+		{"the same lead unchanged again: the quota guard keeps the sink record back",
+			[]*kgo.Record{change(2, nil), change(2, nil)}, false, []string{"sfdc", "shadow", "shadow"}, 0},
+		{"a changed lead is written again", []*kgo.Record{change(3, nil), change(3, func(e *schemas.LeadChanged) { e.HasEmail = true })},
+			false, []string{"sfdc", "shadow", "sfdc", "shadow"}, 0},
+		{"an echo of the sink's write gives nothing",
+			[]*kgo.Record{change(4, func(e *schemas.LeadChanged) { e.ChangedFields = []string{"V4_Score__c", "V4_Scored_At__c"} })},
+			false, nil, 1},
+		{"an oversized record is a dead letter of class size", []*kgo.Record{raw(make([]byte, 1<<16+1))},
+			false, []string{"dlq:size"}, 0},
+		{"bytes that are not a record are a dead letter of class decode", []*kgo.Record{raw([]byte("not avro"))},
+			false, []string{"dlq:decode"}, 0},
+		{"an unknown schema id is a dead letter of class schema", []*kgo.Record{raw(append([]byte{0, 0, 0x0f, 0x42, 0x3f}, good[5:]...))},
+			false, []string{"dlq:schema"}, 0},
+		{"a change without a CRD is a dead letter of class validation",
+			[]*kgo.Record{change(5, func(e *schemas.LeadChanged) { e.HasCRD = false })}, false, []string{"dlq:validation"}, 0},
+		{"an unknown advisor is scored with missing values",
+			[]*kgo.Record{change(6, func(e *schemas.LeadChanged) { e.CRD = 999 })}, false, []string{"sfdc", "shadow"}, 0},
+		{"an unknown advisor is a dead letter of class features when the policy says dlq",
+			[]*kgo.Record{change(7, func(e *schemas.LeadChanged) { e.CRD = 999 })}, true, []string{"dlq:features"}, 0},
+		{"a malformed stored advisor is a dead letter of class features",
+			[]*kgo.Record{change(8, func(e *schemas.LeadChanged) { e.CRD = 78 })}, false, []string{"dlq:features"}, 0},
+		{"a bad record does not stop the good ones around it; dead letters come first, as records are decoded before the batch is scored",
+			[]*kgo.Record{change(9, nil), raw([]byte{0}), change(10, nil)}, false, []string{"dlq:decode", "sfdc", "shadow", "sfdc", "shadow"}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tp.opts.UnknownAdvisorToDLQ = tc.unknownDLQ
+			echoes := testutil.ToFloat64(tp.m.echoes)
+			out, err := tp.Transform(ctx, tc.in, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := route(out); !slices.Equal(got, tc.want) {
+				t.Fatalf("outputs %v, want %v", got, tc.want)
+			}
+			if got := testutil.ToFloat64(tp.m.echoes) - echoes; got != tc.echoes {
+				t.Fatalf("%v echoes counted, want %v", got, tc.echoes)
+			}
+			if err := tp.Committed(ctx, out); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -1,6 +1,9 @@
-// Package producer builds the service's output records: the dead-letter
-// record that carries a bad input's original bytes and its reason, and the
-// explanation text written to the Lead.
+// Package producer builds the service's output records: the sink record
+// the Salesforce connector writes to the Lead (with its explanation text),
+// the shadow record of every version's score, the dead-letter record that
+// carries a bad input's original bytes and its reason, and the records of
+// lead outcomes and refresh requests. Batch builds them in memory reused
+// batch after batch.
 package producer
 
 import (
@@ -9,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -28,12 +32,33 @@ const (
 	HeaderValueSize = "dlq.value.size"
 )
 
-// Error classes of dead-letter records, besides the schemas package's
-// decode, schema and validation.
+// Classes of dead-letter records: the value of HeaderErrorClass, the reason
+// a record is in the DLQ. Every class is here; the ones the codec finds are
+// named after its faults (schemas.Fault).
 const (
-	ClassSize     = "size"     // the record is larger than max_record_bytes
-	ClassFeatures = "features" // stored features are malformed, or the advisor is unknown and the policy says dlq
+	// ClassSize: the record is larger than max_record_bytes.
+	ClassSize = "size"
+	// ClassDecode: the bytes are not a well-formed record.
+	ClassDecode = string(schemas.FaultDecode)
+	// ClassSchema: the writer's schema is unknown or not the expected
+	// record's.
+	ClassSchema = string(schemas.FaultSchema)
+	// ClassValidation: the record decoded but a value is unusable.
+	ClassValidation = string(schemas.FaultValidation)
+	// ClassFeatures: stored features are malformed, or the advisor is
+	// unknown and the policy says dlq.
+	ClassFeatures = "features"
 )
+
+// ClassOf returns the dead-letter class of a record the codec refused, and
+// false when err is not about the record (the batch is retried instead).
+func ClassOf(err error) (string, bool) {
+	re, ok := schemas.IsRecordError(err)
+	if !ok {
+		return "", false
+	}
+	return string(re.Fault), true
+}
 
 // maxMessage caps the error message header: an error that quotes hostile
 // input must not grow the DLQ record without bound.
@@ -76,37 +101,30 @@ func Header(r *kgo.Record, key string) string {
 	return ""
 }
 
-// Phrase is one factor of an explanation: a short human phrase and the
-// direction it pushed the score.
-type Phrase struct {
-	Text     string
-	Positive bool
-}
-
 // Explanation renders the top factors as the one line written to the
 // Lead's V4_Score_Explanation__c, at most maxLen characters: "+" marks a
 // factor that raised the score, "-" one that lowered it, e.g.
 // "+ moved firms 2 times in 3 years; - 14 years in the industry". Factors
 // that do not fit whole are left out.
-func Explanation(factors []Phrase, maxLen int) string {
+func Explanation(factors []schemas.Factor, maxLen int) string {
 	var b strings.Builder
 	n := 0
 	for _, f := range factors {
 		sign := "- "
-		if f.Positive {
+		if f.Contribution > 0 {
 			sign = "+ "
 		}
 		sep := ""
 		if n > 0 {
 			sep = "; "
 		}
-		add := utf8.RuneCountInString(sep) + len(sign) + utf8.RuneCountInString(f.Text)
+		add := utf8.RuneCountInString(sep) + len(sign) + utf8.RuneCountInString(f.Phrase)
 		if n+add > maxLen {
 			break
 		}
 		b.WriteString(sep)
 		b.WriteString(sign)
-		b.WriteString(f.Text)
+		b.WriteString(f.Phrase)
 		n += add
 	}
 	return b.String()

@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -53,13 +54,13 @@ func TestOversizedValueIsCutToFitTheDLQ(t *testing.T) {
 func TestExplanationFitsTheField(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		factors []Phrase
+		factors []schemas.Factor
 		max     int
 		want    string
 	}{
-		{"signs and separators", []Phrase{{"moved firms 2 times in 3 years", true}, {"14 years in the industry", false}}, 255,
+		{"signs and separators", []schemas.Factor{{Phrase: "moved firms 2 times in 3 years", Contribution: 0.2}, {Phrase: "14 years in the industry", Contribution: -0.1}}, 255,
 			"+ moved firms 2 times in 3 years; - 14 years in the industry"},
-		{"a factor that does not fit whole is left out", []Phrase{{"abc", true}, {"defgh", true}}, 10, "+ abc"},
+		{"a factor that does not fit whole is left out", []schemas.Factor{{Phrase: "abc", Contribution: 1}, {Phrase: "defgh", Contribution: 1}}, 10, "+ abc"},
 		{"no factors", nil, 255, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

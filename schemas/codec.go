@@ -57,10 +57,10 @@ func NewCodec(cl *sr.Client, ids IDs) *Codec {
 // compatError is nil when a reader of s can read data written with w.
 func compatError(s *spec, w *node) error {
 	if w.kind != "record" || shortName(w.name) != s.record {
-		return &RecordError{Class: ClassSchema, Err: fmt.Errorf("writer schema %s is not a %s", w.typeName(), s.record)}
+		return &RecordError{Fault: FaultSchema, Err: fmt.Errorf("writer schema %s is not a %s", w.typeName(), s.record)}
 	}
 	if err := checkBackward(s.node, w); err != nil {
-		return &RecordError{Class: ClassSchema, Err: fmt.Errorf("writer schema is not readable as %s: %w", s.record, err)}
+		return &RecordError{Fault: FaultSchema, Err: fmt.Errorf("writer schema is not readable as %s: %w", s.record, err)}
 	}
 	return nil
 }
@@ -110,7 +110,7 @@ func (c *Codec) fetch(ctx context.Context, id int) (*writer, error) {
 	failed := func(err error) (*writer, error) {
 		w := &writer{}
 		for k := range w.errs {
-			w.errs[k] = &RecordError{Class: ClassSchema, Err: fmt.Errorf("schema id %d: %w", id, err)}
+			w.errs[k] = &RecordError{Fault: FaultSchema, Err: fmt.Errorf("schema id %d: %w", id, err)}
 		}
 		return w, nil
 	}
@@ -151,7 +151,7 @@ var header sr.ConfluentHeader
 func (c *Codec) decode(ctx context.Context, b []byte, k kind) (map[string]any, error) {
 	id, body, err := header.DecodeID(b)
 	if err != nil {
-		return nil, &RecordError{Class: ClassDecode, Err: fmt.Errorf("wire header: %w", err)}
+		return nil, &RecordError{Fault: FaultDecode, Err: fmt.Errorf("wire header: %w", err)}
 	}
 	w, err := c.writerFor(ctx, id)
 	if err != nil {
@@ -161,15 +161,15 @@ func (c *Codec) decode(ctx context.Context, b []byte, k kind) (map[string]any, e
 		return nil, err
 	}
 	if err := checkBounds(w.node, body); err != nil {
-		return nil, &RecordError{Class: ClassDecode, Err: fmt.Errorf("%s body (schema id %d): %w", specs[k].record, id, err)}
+		return nil, &RecordError{Fault: FaultDecode, Err: fmt.Errorf("%s body (schema id %d): %w", specs[k].record, id, err)}
 	}
 	native, _, err := w.codec.NativeFromBinary(body)
 	if err != nil {
-		return nil, &RecordError{Class: ClassDecode, Err: fmt.Errorf("%s body (schema id %d): %w", specs[k].record, id, err)}
+		return nil, &RecordError{Fault: FaultDecode, Err: fmt.Errorf("%s body (schema id %d): %w", specs[k].record, id, err)}
 	}
 	v, err := resolve(specs[k].node, w.node, native)
 	if err != nil {
-		return nil, &RecordError{Class: ClassSchema, Err: fmt.Errorf("%s from schema id %d: %w", specs[k].record, id, err)}
+		return nil, &RecordError{Fault: FaultSchema, Err: fmt.Errorf("%s from schema id %d: %w", specs[k].record, id, err)}
 	}
 	return v.(map[string]any), nil
 }

@@ -344,7 +344,7 @@ func TestDecodeWithOtherWriterVersions(t *testing.T) {
 	}
 }
 
-func TestDecodeErrorClasses(t *testing.T) {
+func TestDecodeErrorFaults(t *testing.T) {
 	c, ids, _, cl := newCodec(t)
 	good, err := c.AppendLeadChanged(nil, validLeadChanged())
 	if err != nil {
@@ -369,23 +369,23 @@ func TestDecodeErrorClasses(t *testing.T) {
 	cases := []struct {
 		name  string
 		b     []byte
-		class string
+		class Fault
 	}{
-		{"an empty record is a decode error", nil, ClassDecode},
-		{"a wrong magic byte is a decode error", append([]byte{1}, good[1:]...), ClassDecode},
-		{"a header cut short is a decode error", good[:4], ClassDecode},
-		{"a body cut short is a decode error", good[:len(good)-3], ClassDecode},
-		{"trailing bytes are a decode error", append(append([]byte{}, good...), 0, 0), ClassDecode},
-		{"a string length past the end is a decode error", withID(ids.LeadChanged, []byte{0x7e, 'a'}), ClassDecode},
-		{"an unknown schema id is a schema error", withID(999_999, good[5:]), ClassSchema},
-		{"another record type's schema is a schema error", sfdc, ClassSchema},
-		{"an unrelated registered schema is a schema error", otherRecord, ClassSchema},
-		{"an incompatible LeadChanged version is a schema error", incompatible, ClassSchema},
+		{"an empty record is a decode error", nil, FaultDecode},
+		{"a wrong magic byte is a decode error", append([]byte{1}, good[1:]...), FaultDecode},
+		{"a header cut short is a decode error", good[:4], FaultDecode},
+		{"a body cut short is a decode error", good[:len(good)-3], FaultDecode},
+		{"trailing bytes are a decode error", append(append([]byte{}, good...), 0, 0), FaultDecode},
+		{"a string length past the end is a decode error", withID(ids.LeadChanged, []byte{0x7e, 'a'}), FaultDecode},
+		{"an unknown schema id is a schema error", withID(999_999, good[5:]), FaultSchema},
+		{"another record type's schema is a schema error", sfdc, FaultSchema},
+		{"an unrelated registered schema is a schema error", otherRecord, FaultSchema},
+		{"an incompatible LeadChanged version is a schema error", incompatible, FaultSchema},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var dst LeadChanged
-			wantClass(t, c.DecodeLeadChanged(context.Background(), tc.b, &dst), tc.class)
+			wantFault(t, c.DecodeLeadChanged(context.Background(), tc.b, &dst), tc.class)
 		})
 	}
 }
@@ -408,7 +408,7 @@ func TestDecodeRandomBytesNeverPanicsAndFailsAsDecode(t *testing.T) {
 		}
 		failures++
 		re, ok := IsRecordError(err)
-		if !ok || re.Class != ClassDecode {
+		if !ok || re.Fault != FaultDecode {
 			t.Fatalf("random body %d (% x): %v, want a decode RecordError", i, body, err)
 		}
 	}
@@ -445,7 +445,7 @@ func TestDecodeHugeCountsDoNotAllocate(t *testing.T) {
 	var dst LeadChanged
 	err = c.DecodeLeadChanged(context.Background(), hostile, &dst)
 	runtime.ReadMemStats(&after)
-	wantClass(t, err, ClassDecode)
+	wantFault(t, err, FaultDecode)
 	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
 		t.Fatalf("decoding a hostile count allocated %d bytes", grown)
 	}
@@ -492,7 +492,7 @@ func TestUnknownSchemaIDIsFetchedOnce(t *testing.T) {
 		if err := c.DecodeLeadChanged(context.Background(), older, &dst); err != nil {
 			t.Fatal(err)
 		}
-		wantClass(t, c.DecodeLeadChanged(context.Background(), missing, &dst), ClassSchema)
+		wantFault(t, c.DecodeLeadChanged(context.Background(), missing, &dst), FaultSchema)
 	}
 	if n := lookups.Load(); n != 2 {
 		t.Fatalf("%d schema lookups for 2 unknown ids decoded 3 times each, want 2", n)
@@ -575,7 +575,7 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			wantClass(t, err, ClassValidation)
+			wantFault(t, err, FaultValidation)
 			if !strings.Contains(err.Error(), tc.field+":") {
 				t.Fatalf("error %q does not name %s", err, tc.field)
 			}
@@ -594,7 +594,7 @@ func TestConcurrentDecodesOfAnUnknownID(t *testing.T) {
 			var dst LeadChanged
 			err := c.DecodeLeadChanged(context.Background(), older, &dst)
 			if err == nil && dst.CRD != 9 {
-				err = &RecordError{Class: "test", Err: context.Canceled}
+				err = &RecordError{Fault: "test", Err: context.Canceled}
 			}
 			errs <- err
 		}()

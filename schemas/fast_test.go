@@ -148,7 +148,7 @@ func TestFastDecoderAgreesWithGoavro(t *testing.T) {
 		if errFast != nil {
 			rf, ok1 := IsRecordError(errFast)
 			rs, ok2 := IsRecordError(errSlow)
-			if !ok1 || !ok2 || rf.Class != rs.Class {
+			if !ok1 || !ok2 || rf.Fault != rs.Fault {
 				t.Fatalf("%s %d: %x: fast err %v, goavro err %v", m.name, i, in, errFast, errSlow)
 			}
 			agreedErrors++

@@ -33,14 +33,14 @@ func newCodec(t testing.TB) (*Codec, IDs, *srfake.Registry, *sr.Client) {
 	return NewCodec(cl, ids), ids, reg, cl
 }
 
-// wantClass fails the test unless err is a *RecordError of class want.
-func wantClass(t *testing.T, err error, want string) {
+// wantFault fails the test unless err is a *RecordError of fault want.
+func wantFault(t *testing.T, err error, want Fault) {
 	t.Helper()
 	var re *RecordError
 	if !errors.As(err, &re) {
-		t.Fatalf("error %v (%T) is not a *RecordError, want class %s", err, err, want)
+		t.Fatalf("error %v (%T) is not a *RecordError, want fault %s", err, err, want)
 	}
-	if re.Class != want {
-		t.Fatalf("class %q, want %q (error: %v)", re.Class, want, err)
+	if re.Fault != want {
+		t.Fatalf("fault %q, want %q (error: %v)", re.Fault, want, err)
 	}
 }

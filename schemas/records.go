@@ -15,7 +15,7 @@ import (
 func (c *Codec) DecodeLeadChanged(ctx context.Context, b []byte, dst *LeadChanged) error {
 	if id, body, err := header.DecodeID(b); err == nil && id != 0 && id == c.ids[kindLeadChanged] {
 		if err := decodeLeadChangedFast(body, dst); err != nil {
-			return &RecordError{Class: ClassDecode, Err: fmt.Errorf("%s body (schema id %d): %w", specs[kindLeadChanged].record, id, err)}
+			return &RecordError{Fault: FaultDecode, Err: fmt.Errorf("%s body (schema id %d): %w", specs[kindLeadChanged].record, id, err)}
 		}
 		return nil
 	}

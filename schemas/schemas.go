@@ -12,7 +12,7 @@
 // working.
 //
 // Failures belong either to one record or to the batch. A *RecordError
-// (class decode, schema or validation) means the record itself is bad and
+// (fault decode, schema or validation) means the record itself is bad and
 // belongs in the dead-letter topic; any other error (registry unreachable,
 // 5xx, context cancelled) means the batch must be retried.
 package schemas
@@ -37,27 +37,30 @@ var (
 	LeadOutcomeSchema string
 )
 
-// Record error classes: the reason a record goes to the dead-letter topic.
+// Fault says what is wrong with a record the codec refused. The
+// dead-letter classes of package producer are named after these.
+type Fault string
+
 const (
-	// ClassDecode: the bytes are not a well-formed record (wrong magic
-	// byte, truncated or malformed Avro, oversized counts).
-	ClassDecode = "decode"
-	// ClassSchema: the schema id is unknown to the registry, or names a
+	// FaultDecode: the bytes are not a well-formed record (wrong magic
+	// byte, truncated or malformed Avro or JSON, oversized counts).
+	FaultDecode Fault = "decode"
+	// FaultSchema: the schema id is unknown to the registry, or names a
 	// schema that is not a compatible version of the expected record.
-	ClassSchema = "schema"
-	// ClassValidation: the record decoded but a value is unusable.
-	ClassValidation = "validation"
+	FaultSchema Fault = "schema"
+	// FaultValidation: the record decoded but a value is unusable.
+	FaultValidation Fault = "validation"
 )
 
 // RecordError is a failure that belongs to one record, which belongs in the
-// dead-letter topic with Class as the reason. Errors of any other type are
-// not about the record: the caller retries.
+// dead-letter topic; Fault says why. Errors of any other type are not about
+// the record: the caller retries.
 type RecordError struct {
-	Class string
+	Fault Fault
 	Err   error
 }
 
-func (e *RecordError) Error() string { return "schemas: " + e.Class + ": " + e.Err.Error() }
+func (e *RecordError) Error() string { return "schemas: " + string(e.Fault) + ": " + e.Err.Error() }
 func (e *RecordError) Unwrap() error { return e.Err }
 
 // IsRecordError reports whether err is or wraps a *RecordError, and returns

@@ -33,17 +33,17 @@ const LeadIDLen = 18
 
 // Validate checks the values a lead change must have to be scored: an
 // 18-character alphanumeric Lead Id and a CRD greater than zero. The error
-// is a *RecordError of class ClassValidation naming the field: the event
+// is a *RecordError of class FaultValidation naming the field: the event
 // belongs in the dead-letter topic.
 func (e *LeadChanged) Validate() error {
 	if err := checkLeadID(e.LeadID); err != nil {
-		return &RecordError{Class: ClassValidation, Err: fmt.Errorf("lead_id: %w", err)}
+		return &RecordError{Fault: FaultValidation, Err: fmt.Errorf("lead_id: %w", err)}
 	}
 	if !e.HasCRD {
-		return &RecordError{Class: ClassValidation, Err: errors.New("crd: missing")}
+		return &RecordError{Fault: FaultValidation, Err: errors.New("crd: missing")}
 	}
 	if e.CRD <= 0 {
-		return &RecordError{Class: ClassValidation, Err: fmt.Errorf("crd: %d is not positive", e.CRD)}
+		return &RecordError{Fault: FaultValidation, Err: fmt.Errorf("crd: %d is not positive", e.CRD)}
 	}
 	return nil
 }

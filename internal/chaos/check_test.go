@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
 )
 
@@ -37,9 +38,9 @@ func world() []Sent {
 		{ID: "e2", Kind: Good, Lead: "A", CRD: 7, Email: true},
 		{ID: "e3", Kind: Good, Lead: "B", CRD: 42},
 		{ID: "e4", Kind: Echo, Lead: "B", CRD: 42},
-		{ID: "e5", Kind: Poison, Lead: "A", Class: schemas.ClassDecode, Fault: "random bytes"},
+		{ID: "e5", Kind: Poison, Lead: "A", Class: producer.ClassDecode, Fault: "random bytes"},
 		{ID: "e6", Kind: Good, Lead: "A", CRD: 7},
-		{ID: "e7", Kind: Poison, Lead: "B", Class: schemas.ClassValidation, Fault: "missing crd"},
+		{ID: "e7", Kind: Poison, Lead: "B", Class: producer.ClassValidation, Fault: "missing crd"},
 		{ID: "e8", Kind: Good, Lead: "B", CRD: 42}, // nothing the Lead shows changes: no sink record
 	}
 }
@@ -131,7 +132,7 @@ func TestCheckCountsWhatTheOutputsGetWrong(t *testing.T) {
 		{name: "poison missing from the DLQ is lost", lost: 1, problem: "missing crd",
 			break_: func(o *Outputs) { o.DLQ = o.DLQ[:1] }},
 		{name: "poison dead-lettered with the wrong class is wrong", wrong: 1, problem: "want validation",
-			break_: func(o *Outputs) { o.DLQ[1].Class = schemas.ClassDecode }},
+			break_: func(o *Outputs) { o.DLQ[1].Class = producer.ClassDecode }},
 		{name: "a dead letter of a good event is wrong", wrong: 1,
 			break_: func(o *Outputs) { o.DLQ = append(o.DLQ, DLQOut{Event: "e1", Class: "features"}) }},
 		{name: "poison dead-lettered twice is duplicated", dup: 1,

@@ -68,7 +68,7 @@ func TestStreamPoisonGetsTheClassItIsExpectedToGet(t *testing.T) {
 			var re *schemas.RecordError
 			switch {
 			case errors.As(err, &re):
-				class = re.Class
+				class, _ = producer.ClassOf(re)
 			case err != nil:
 				t.Fatalf("%s: %v", s.ID, err)
 			case e.EventID != s.ID || e.LeadID != s.Lead || e.CRD != s.CRD || e.HasEmail != s.Email || e.HasLinkedIn != s.LinkedIn:

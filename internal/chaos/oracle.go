@@ -93,9 +93,9 @@ func (o *Oracle) Expect(s *Sent, at time.Time) (*Expected, error) {
 		if v.Model.Contributions(x, contrib) == nil {
 			factors = v.TopFactors(x, contrib, make([]scoring.Factor, 3))
 		}
-		ph := make([]producer.Phrase, len(factors))
+		ph := make([]schemas.Factor, len(factors))
 		for i, f := range factors {
-			ph[i] = producer.Phrase{Text: f.Phrase, Positive: f.Contribution > 0}
+			ph[i] = schemas.Factor{Phrase: f.Phrase, Contribution: f.Contribution}
 		}
 		e.Sink = SinkView{Score: score, Percentile: pct, Deprioritize: v.Deprioritize(pct), Version: v.Name,
 			Explanation: producer.Explanation(ph, schemas.MaxExplanationLen)}

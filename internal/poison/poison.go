@@ -25,14 +25,14 @@ var Oversized = Kind{"oversized value", producer.ClassSize}
 
 // Kinds lists every malformed input the decoder can meet.
 var Kinds = []Kind{
-	{"random bytes", schemas.ClassDecode},
-	{"wrong magic byte", schemas.ClassDecode},
-	{"unknown schema id", schemas.ClassSchema},
-	{"truncated avro", schemas.ClassDecode},
-	{"missing lead id", schemas.ClassValidation},
-	{"malformed lead id", schemas.ClassValidation},
-	{"missing crd", schemas.ClassValidation},
-	{"malformed crd", schemas.ClassValidation},
+	{"random bytes", producer.ClassDecode},
+	{"wrong magic byte", producer.ClassDecode},
+	{"unknown schema id", producer.ClassSchema},
+	{"truncated avro", producer.ClassDecode},
+	{"missing lead id", producer.ClassValidation},
+	{"malformed lead id", producer.ClassValidation},
+	{"missing crd", producer.ClassValidation},
+	{"malformed crd", producer.ClassValidation},
 	Oversized,
 }
 
