@@ -141,7 +141,10 @@ func (c *Codec) appendShadowFast(dst []byte, r *LeadScoreShadow) ([]byte, error)
 	b = appendBool(b, f.FirmStale)
 	b = appendLong(b, f.AdvisorAgeSeconds)
 	b = appendLong(b, f.FirmAgeSeconds)
-	return appendLong(b, r.ProcessingLatencyUS), nil
+	b = appendLong(b, r.ProcessingLatencyUS)
+	b = appendString(b, r.ChangeType)
+	b = appendBool(b, r.PartialState)
+	return appendBool(b, r.Gap), nil
 }
 
 // reader decodes an Avro body strictly: every length is checked against

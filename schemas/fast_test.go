@@ -78,6 +78,7 @@ func TestFastEncodersWriteGoavrosBytes(t *testing.T) {
 
 		sh := &LeadScoreShadow{EventID: randString(rng), LeadID: randString(rng), CRD: rng.Int64() - math.MaxInt64/2,
 			EventTime: randTime(rng), ScoredAt: randTime(rng), ProcessingLatencyUS: rng.Int64N(1e9),
+			ChangeType: randString(rng), PartialState: rng.IntN(2) == 0, Gap: rng.IntN(2) == 0,
 			Freshness: Freshness{AdvisorFound: rng.IntN(2) == 0, FirmFound: rng.IntN(2) == 0, AdvisorStale: rng.IntN(2) == 0,
 				FirmStale: rng.IntN(2) == 0, AdvisorAgeSeconds: rng.Int64N(1e9) - 1e8, FirmAgeSeconds: rng.Int64N(1e9)}}
 		for range rng.IntN(3) {

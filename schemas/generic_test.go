@@ -102,6 +102,9 @@ func (c *Codec) genericAppendShadow(dst []byte, r *LeadScoreShadow) ([]byte, err
 			"firm_age_seconds":    f.FirmAgeSeconds,
 		},
 		"processing_latency_us": r.ProcessingLatencyUS,
+		"change_type":           r.ChangeType,
+		"partial_state":         r.PartialState,
+		"gap":                   r.Gap,
 	})
 }
 

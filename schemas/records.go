@@ -212,6 +212,9 @@ func (c *Codec) DecodeShadow(ctx context.Context, b []byte, dst *LeadScoreShadow
 			FirmAgeSeconds:    int64v(f, "firm_age_seconds"),
 		},
 		ProcessingLatencyUS: int64v(m, "processing_latency_us"),
+		ChangeType:          str(m, "change_type"),
+		PartialState:        boolean(m, "partial_state"),
+		Gap:                 boolean(m, "gap"),
 	}
 	return nil
 }

@@ -30,7 +30,8 @@ func Register(ctx context.Context, cl *sr.Client, topics Topics) (IDs, error) {
 		}
 		got[k] = id
 	}
-	return IDs{LeadChanged: got[kindLeadChanged], Sfdc: got[kindSfdc], Shadow: got[kindShadow], Outcomes: got[kindOutcome]}, nil
+	return IDs{LeadChanged: got[kindLeadChanged], Sfdc: got[kindSfdc], Shadow: got[kindShadow], Outcomes: got[kindOutcome],
+		ChangeEvents: got[kindChangeEvent], Refresh: got[kindRefresh]}, nil
 }
 
 func registerOne(ctx context.Context, cl *sr.Client, subject string, s *spec) (int, error) {

@@ -70,7 +70,13 @@ func TestRegisterIsIdempotent(t *testing.T) {
 		t.Fatalf("re-registering changed the ids: %+v then %+v", first, second)
 	}
 	seen := map[int]bool{}
-	for _, id := range first.byKind() {
+	for k, id := range first.byKind() {
+		if DefaultTopics().byKind()[k] == "" {
+			if id != 0 {
+				t.Fatalf("ids %+v: a topic not given was registered", first)
+			}
+			continue
+		}
 		if id <= 0 || seen[id] {
 			t.Fatalf("ids %+v: want distinct positive ids", first)
 		}
@@ -78,6 +84,9 @@ func TestRegisterIsIdempotent(t *testing.T) {
 	}
 	// The registry holds exactly our text under each subject.
 	for k, topic := range DefaultTopics().byKind() {
+		if topic == "" {
+			continue
+		}
 		ss, err := cl.SchemaByVersion(ctx, Subject(topic), -1)
 		if err != nil {
 			t.Fatalf("%s: %v", topic, err)

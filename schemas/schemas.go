@@ -35,6 +35,10 @@ var (
 	LeadScoreShadowSchema string
 	//go:embed lead_outcome.avsc
 	LeadOutcomeSchema string
+	//go:embed lead_change_event.avsc
+	LeadChangeEventSchema string
+	//go:embed lead_refresh_request.avsc
+	LeadRefreshRequestSchema string
 )
 
 // Fault says what is wrong with a record the codec refused. The
@@ -79,6 +83,8 @@ const (
 	kindSfdc
 	kindShadow
 	kindOutcome
+	kindChangeEvent
+	kindRefresh
 	numKinds
 )
 
@@ -98,6 +104,8 @@ func init() {
 		kindSfdc:        LeadScoreSfdcSchema,
 		kindShadow:      LeadScoreShadowSchema,
 		kindOutcome:     LeadOutcomeSchema,
+		kindChangeEvent: LeadChangeEventSchema,
+		kindRefresh:     LeadRefreshRequestSchema,
 	} {
 		s, err := newSpec(text)
 		if err != nil {
@@ -134,6 +142,13 @@ type Topics struct {
 	Shadow string
 	// Outcomes is the topic of lead outcomes (LeadOutcome).
 	Outcomes string
+	// ChangeEvents is the input topic of Salesforce change events. The CDC
+	// connector registers its own schema there, so the scorer leaves it
+	// empty; only programs that play the connector (demo, load generator,
+	// tests) register LeadChangeEvent under it.
+	ChangeEvents string
+	// Refresh is the topic of refresh requests (LeadRefreshRequest).
+	Refresh string
 }
 
 // DefaultTopics returns the default topic names.
@@ -143,11 +158,21 @@ func DefaultTopics() Topics {
 		Sfdc:        "leads.scored.sfdc.v1",
 		Shadow:      "leads.scored.shadow.v1",
 		Outcomes:    "leads.outcomes.v1",
+		Refresh:     "leads.refresh.v1",
 	}
 }
 
+// CDCTopics returns the default topics of a scorer reading Salesforce
+// change events, with LeadChangeEvent registered on the input topic as the
+// connector would: what a program playing the connector registers.
+func CDCTopics() Topics {
+	t := DefaultTopics()
+	t.ChangeEvents, t.LeadChanged = t.LeadChanged, ""
+	return t
+}
+
 func (t Topics) byKind() [numKinds]string {
-	return [numKinds]string{t.LeadChanged, t.Sfdc, t.Shadow, t.Outcomes}
+	return [numKinds]string{t.LeadChanged, t.Sfdc, t.Shadow, t.Outcomes, t.ChangeEvents, t.Refresh}
 }
 
 // Subject is the registry subject of a topic's value schema.
@@ -160,8 +185,11 @@ type IDs struct {
 	Sfdc        int
 	Shadow      int
 	Outcomes    int
+	// ChangeEvents is the id of LeadChangeEvent, when registered.
+	ChangeEvents int
+	Refresh      int
 }
 
 func (ids IDs) byKind() [numKinds]int {
-	return [numKinds]int{ids.LeadChanged, ids.Sfdc, ids.Shadow, ids.Outcomes}
+	return [numKinds]int{ids.LeadChanged, ids.Sfdc, ids.Shadow, ids.Outcomes, ids.ChangeEvents, ids.Refresh}
 }

@@ -117,6 +117,13 @@ type LeadScoreShadow struct {
 	// ProcessingLatencyUS is microseconds from reading the event to
 	// producing the scores.
 	ProcessingLatencyUS int64
+	// ChangeType is the Salesforce change event's changeType; empty for a
+	// LeadChanged event.
+	ChangeType string
+	// PartialState: the scorer knew only what updates carried of the Lead.
+	PartialState bool
+	// Gap: scored from the stored state after a gap event.
+	Gap bool
 }
 
 // VersionScore is one model version's score of a lead.
