@@ -1,0 +1,311 @@
+package featurestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// LeadState is the compact state of one Salesforce Lead the scorer keeps
+// from its change events, so that an update carrying only the changed
+// fields can be merged: only what the features and outcomes need, and the
+// change last applied. Layout in docs/REDIS.md.
+type LeadState struct {
+	// The commit position of the last change applied: an older change, or
+	// the same one again, changes nothing.
+	CommitTimestamp int64 // milliseconds since the epoch
+	CommitNumber    int64
+	TransactionKey  string
+	SequenceNumber  int64
+
+	// Deleted: the Lead was deleted; only the position is kept (a
+	// tombstone, so a replayed older change cannot bring it back).
+	Deleted bool
+	// Partial: the first change seen was an update, so only what updates
+	// carried is known.
+	Partial bool
+
+	CRD           string // the CRD field's value as Salesforce holds it; "" when null
+	HasEmail      bool
+	HasLinkedIn   bool
+	Status        string
+	CallScheduled bool // the call-scheduled field is set
+	Converted     bool
+
+	// Outcomes already derived, so each is written once per Lead.
+	ContactedSent, CallSent bool
+}
+
+// InputPosition is where a change came from in the input topic.
+type InputPosition struct {
+	Partition int32
+	Offset    int64
+}
+
+// LeadRecord is what the store holds for a Lead: the state after the last
+// batch that changed it (State, written by the input record At) and the
+// state before that batch (Prev, PrevAt). A batch that was aborted or
+// crashed before its commit leaves its state behind; the batch that redoes
+// it recognises it (At at or after the batch's first offset) and starts
+// again from Prev, so the redo computes what the first attempt did.
+type LeadRecord struct {
+	Found   bool
+	State   LeadState
+	At      InputPosition
+	HasPrev bool
+	Prev    LeadState
+	PrevAt  InputPosition
+
+	// LastSink is the Lead's quota-guard state, read in the same round trip.
+	LastSink    SinkState
+	HasLastSink bool
+
+	// raw is the stored value as read: a write replaces it only if it is
+	// still there (see SaveLeads).
+	raw string
+}
+
+// LeadWrite is a Lead's record to write before the batch commits.
+type LeadWrite struct {
+	LeadID string
+	Record LeadRecord // State, At, Prev, PrevAt; its raw value as read
+	// TTL, when positive, expires the record (a deleted Lead's tombstone).
+	TTL time.Duration
+}
+
+// ErrLeadStateMoved is returned by SaveLeads when a Lead's record changed
+// since the batch read it: another scorer owns the Lead's partition now. The
+// batch must not commit.
+var ErrLeadStateMoved = errors.New("featurestore: a lead's state changed since it was read: another scorer wrote it")
+
+// LeadKey returns the key of a Lead's state.
+func (s *Store) LeadKey(leadID string) string { return s.prefix + "lead:" + leadID }
+
+// LoadLeads reads the record and the quota-guard state of each Lead in one
+// round trip (one MGET). out must have len(leadIDs). A stored value that
+// does not parse is a *MalformedError for the whole call: the Lead's
+// history cannot be merged safely, and it will not repair itself.
+func (s *Store) LoadLeads(ctx context.Context, leadIDs []string, out []LeadRecord) error {
+	if len(out) != len(leadIDs) {
+		return fmt.Errorf("featurestore: load of %d leads into %d records", len(leadIDs), len(out))
+	}
+	if len(leadIDs) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, 2*len(leadIDs))
+	for _, id := range leadIDs {
+		keys = append(keys, s.LeadKey(id))
+	}
+	for _, id := range leadIDs {
+		keys = append(keys, s.SinkKey(id))
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return fmt.Errorf("featurestore: load lead states: %w", err)
+	}
+	n := len(leadIDs)
+	for i, id := range leadIDs {
+		out[i] = LeadRecord{}
+		if v, ok := vals[i].(string); ok {
+			if err := decodeLeadRecord(v, &out[i]); err != nil {
+				return &MalformedError{Key: keys[i], Value: v, Err: err}
+			}
+			out[i].Found, out[i].raw = true, v
+		}
+		if v, ok := vals[n+i].(string); ok {
+			if mal := decodeSink(keys[n+i], v, id, &out[i].LastSink); mal == nil {
+				out[i].HasLastSink = true
+			}
+		}
+	}
+	return nil
+}
+
+// saveLead writes a Lead's record only if the key still holds the value
+// the batch read (or still does not exist), atomically.
+const saveLeadSource = `
+local cur = redis.call('GET', KEYS[1])
+if (cur or '') ~= ARGV[1] then return 0 end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return 1`
+
+var saveLead = redis.NewScript(saveLeadSource)
+
+// SaveLeads writes the Leads' records and deletes the quota-guard state of
+// the leads in forgetSinks, in one pipelined round trip, before the batch's
+// transaction commits. Each record is written only if its key still holds
+// what LoadLeads read: when another scorer wrote it since, SaveLeads
+// returns ErrLeadStateMoved (the others are written) and the batch must be
+// aborted.
+func (s *Store) SaveLeads(ctx context.Context, writes []LeadWrite, forgetSinks []string) error {
+	if len(writes) == 0 && len(forgetSinks) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	var cmds []*redis.Cmd
+	if len(writes) > 0 {
+		pipe.ScriptLoad(ctx, saveLeadSource) // so EVALSHA finds it, whatever Redis restarted
+	}
+	var buf []byte
+	for i := range writes {
+		w := &writes[i]
+		buf = appendLeadRecord(buf[:0], &w.Record)
+		cmds = append(cmds, pipe.EvalSha(ctx, saveLead.Hash(), []string{s.LeadKey(w.LeadID)},
+			w.Record.raw, string(buf), w.TTL.Milliseconds()))
+	}
+	for _, id := range forgetSinks {
+		pipe.Del(ctx, s.SinkKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("featurestore: save lead states: %w", err)
+	}
+	for _, c := range cmds {
+		if n, _ := c.Int(); n != 1 {
+			return ErrLeadStateMoved
+		}
+	}
+	return nil
+}
+
+// Encoding: "v1|<at>|<state>|<prev at>|<prev state>", a position
+// "<partition>:<offset>" (empty when there is no prev), a state its parts
+// joined by ",": commit timestamp, commit number, transaction key,
+// sequence number, flags, CRD, status; strings query-escaped. Flags are
+// letters: D deleted, P partial, E email, L LinkedIn, S call scheduled,
+// V converted, c contacted outcome sent, s call outcome sent.
+
+const leadVersion = "v1"
+
+func appendLeadRecord(b []byte, r *LeadRecord) []byte {
+	b = append(b, leadVersion...)
+	b = append(b, '|')
+	b = appendPosition(b, r.At)
+	b = append(b, '|')
+	b = appendLeadState(b, &r.State)
+	b = append(b, '|')
+	if r.HasPrev {
+		b = appendPosition(b, r.PrevAt)
+		b = append(b, '|')
+		b = appendLeadState(b, &r.Prev)
+	} else {
+		b = append(b, '|')
+	}
+	return b
+}
+
+func appendPosition(b []byte, p InputPosition) []byte {
+	b = strconv.AppendInt(b, int64(p.Partition), 10)
+	b = append(b, ':')
+	return strconv.AppendInt(b, p.Offset, 10)
+}
+
+var leadFlags = []struct {
+	c   byte
+	get func(*LeadState) *bool
+}{
+	{'D', func(s *LeadState) *bool { return &s.Deleted }},
+	{'P', func(s *LeadState) *bool { return &s.Partial }},
+	{'E', func(s *LeadState) *bool { return &s.HasEmail }},
+	{'L', func(s *LeadState) *bool { return &s.HasLinkedIn }},
+	{'S', func(s *LeadState) *bool { return &s.CallScheduled }},
+	{'V', func(s *LeadState) *bool { return &s.Converted }},
+	{'c', func(s *LeadState) *bool { return &s.ContactedSent }},
+	{'s', func(s *LeadState) *bool { return &s.CallSent }},
+}
+
+func appendLeadState(b []byte, s *LeadState) []byte {
+	b = strconv.AppendInt(b, s.CommitTimestamp, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, s.CommitNumber, 10)
+	b = append(b, ',')
+	b = append(b, url.QueryEscape(s.TransactionKey)...)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, s.SequenceNumber, 10)
+	b = append(b, ',')
+	for _, f := range leadFlags {
+		if *f.get(s) {
+			b = append(b, f.c)
+		}
+	}
+	b = append(b, ',')
+	b = append(b, url.QueryEscape(s.CRD)...)
+	b = append(b, ',')
+	return append(b, url.QueryEscape(s.Status)...)
+}
+
+func decodeLeadRecord(v string, r *LeadRecord) error {
+	parts := strings.Split(v, "|")
+	if len(parts) != 5 || parts[0] != leadVersion {
+		return fmt.Errorf("want %s and 4 parts joined by |", leadVersion)
+	}
+	var err error
+	if r.At, err = parsePosition(parts[1]); err != nil {
+		return fmt.Errorf("at: %w", err)
+	}
+	if err := parseLeadState(parts[2], &r.State); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if parts[3] == "" {
+		return nil
+	}
+	r.HasPrev = true
+	if r.PrevAt, err = parsePosition(parts[3]); err != nil {
+		return fmt.Errorf("prev at: %w", err)
+	}
+	if err := parseLeadState(parts[4], &r.Prev); err != nil {
+		return fmt.Errorf("prev state: %w", err)
+	}
+	return nil
+}
+
+func parsePosition(s string) (InputPosition, error) {
+	p, o, ok := strings.Cut(s, ":")
+	if !ok {
+		return InputPosition{}, fmt.Errorf("%q is not partition:offset", s)
+	}
+	pn, err1 := strconv.ParseInt(p, 10, 32)
+	on, err2 := strconv.ParseInt(o, 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return InputPosition{}, err
+	}
+	return InputPosition{Partition: int32(pn), Offset: on}, nil
+}
+
+func parseLeadState(s string, st *LeadState) error {
+	parts := strings.Split(s, ",")
+	if len(parts) != 7 {
+		return fmt.Errorf("%d parts, want 7", len(parts))
+	}
+	var errs [6]error
+	st.CommitTimestamp, errs[0] = strconv.ParseInt(parts[0], 10, 64)
+	st.CommitNumber, errs[1] = strconv.ParseInt(parts[1], 10, 64)
+	st.TransactionKey, errs[2] = url.QueryUnescape(parts[2])
+	st.SequenceNumber, errs[3] = strconv.ParseInt(parts[3], 10, 64)
+	st.CRD, errs[4] = url.QueryUnescape(parts[5])
+	st.Status, errs[5] = url.QueryUnescape(parts[6])
+	if err := errors.Join(errs[:]...); err != nil {
+		return err
+	}
+	for i := 0; i < len(parts[4]); i++ {
+		found := false
+		for _, f := range leadFlags {
+			if f.c == parts[4][i] {
+				*f.get(st), found = true, true
+			}
+		}
+		if !found {
+			return fmt.Errorf("unknown flag %q", parts[4][i])
+		}
+	}
+	return nil
+}
