@@ -50,6 +50,20 @@ type Config struct {
 	BatchTimeout     time.Duration
 	TransactionLimit time.Duration
 
+	// Salesforce change events (docs/SALESFORCE.md).
+	InputFormat           string // InputSalesforceCDC or InputLeadChanged
+	TopicRefresh          string
+	CRDField              string
+	EmailField            string
+	LinkedInField         string
+	StatusField           string
+	ContactedStatuses     []string
+	CallScheduledStatuses []string
+	CallScheduledField    string
+	ConvertedOutcome      string // "none", "contacted" or "call_scheduled"
+	DeriveOutcomes        bool
+	SinkUserID            string
+
 	// Kafka transport security (docs/SECURITY.md).
 	KafkaTLS           bool
 	KafkaCAFile        string
@@ -100,9 +114,19 @@ const (
 	Validator                        // the parallel validator's decisions
 	HTTP                             // the HTTP endpoints
 	Logging                          // the log level
+	Salesforce                       // the input format and the Lead fields of change events
 
 	// All is every group: run and config.
-	All = Kafka | SchemaRegistry | Redis | Topics | Models | Scorer | Validator | HTTP | Logging
+	All = Kafka | SchemaRegistry | Redis | Topics | Models | Scorer | Validator | HTTP | Logging | Salesforce
+)
+
+// Input formats of input_format.
+const (
+	// InputSalesforceCDC: the records Confluent's Salesforce CDC Source
+	// connector writes for LeadChangeEvent, Avro or schemaless JSON.
+	InputSalesforceCDC = "salesforce-cdc"
+	// InputLeadChanged: this project's own LeadChanged records.
+	InputLeadChanged = "leadchanged"
 )
 
 // Key declares one setting.
@@ -175,7 +199,7 @@ var Keys = []Key{
 		Doc: "Kafka transactional id: unique per running scorer and stable across its restarts, so a restart fences the previous incarnation at once. Default leadscorer-<hostname>.",
 		set: func(c *Config, v string) error { c.TransactionalID = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TransactionalID }},
-	{Name: "topic_in", Group: Topics, Default: "leads.changed.v1", Doc: "Input topic of LeadChanged events.",
+	{Name: "topic_in", Group: Topics, Default: "leads.changed.v1", Doc: "Input topic of lead changes: Salesforce change events (input_format salesforce-cdc) or LeadChanged records.",
 		set: func(c *Config, v string) error { c.TopicIn = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TopicIn }},
 	{Name: "topic_sfdc", Group: Topics, Default: "leads.scored.sfdc.v1", Doc: "Output topic read by the Salesforce SObject sink connector.",
@@ -190,6 +214,9 @@ var Keys = []Key{
 	{Name: "topic_outcomes", Group: Topics, Default: "leads.outcomes.v1", Doc: "Input topic of lead outcomes (contacted, call scheduled), read by the validator.",
 		set: func(c *Config, v string) error { c.TopicOutcomes = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TopicOutcomes }},
+	{Name: "topic_refresh", Group: Topics, Default: "leads.refresh.v1", Doc: "Output topic of refresh requests (LeadRefreshRequest): Leads to re-read from Salesforce after a gap event, an overflow or a partial first update (salesforce-cdc).",
+		set: func(c *Config, v string) error { c.TopicRefresh = v; return nonEmpty(v) },
+		get: func(c *Config) string { return c.TopicRefresh }},
 	{Name: "topic_registry", Group: Topics, Default: "leads.registry.v1", Doc: "Output topic of registry change events written by an automatic rollback.",
 		set: func(c *Config, v string) error { c.TopicRegistry = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.TopicRegistry }},
@@ -264,6 +291,45 @@ var Keys = []Key{
 			return err
 		},
 		get: func(c *Config) string { return c.TransactionLimit.String() }},
+
+	{Name: "input_format", Group: Salesforce, Default: InputSalesforceCDC, Doc: "What topic_in holds: salesforce-cdc (the Salesforce CDC Source connector's LeadChangeEvent records, Avro with any writer schema or schemaless JSON) or leadchanged (LeadChanged records, for producers that are not Salesforce).",
+		set: func(c *Config, v string) error {
+			c.InputFormat = v
+			if v != InputSalesforceCDC && v != InputLeadChanged {
+				return fmt.Errorf("must be %s or %s, not %q", InputSalesforceCDC, InputLeadChanged, v)
+			}
+			return nil
+		},
+		get: func(c *Config) string { return c.InputFormat }},
+	fieldKey("crd_field", "FA_CRD__c", "Lead field holding the advisor's CRD number, a string of digits; a value that is not one sends the change to the DLQ (class validation).", func(c *Config) *string { return &c.CRDField }),
+	fieldKey("email_field", "Email", "Lead field whose being set means the Lead has an email (feature has_email).", func(c *Config) *string { return &c.EmailField }),
+	fieldKey("linkedin_field", "LinkedIn_Profile__c", "Lead field whose being set means the Lead has a LinkedIn profile (feature has_linkedin).", func(c *Config) *string { return &c.LinkedInField }),
+	fieldKey("status_field", "Status", "Lead field holding the Lead's status, which contacted_statuses and call_scheduled_statuses are values of.", func(c *Config) *string { return &c.StatusField }),
+	{Name: "contacted_statuses", Group: Salesforce, Default: "Contacted,Call Scheduled,Qualified", Doc: "Status values, comma separated, that mean the Lead was contacted: the first change to one derives a contacted outcome.",
+		set: func(c *Config, v string) error { c.ContactedStatuses = splitList(v); return nil },
+		get: func(c *Config) string { return strings.Join(c.ContactedStatuses, ",") }},
+	{Name: "call_scheduled_statuses", Group: Salesforce, Default: "Call Scheduled", Doc: "Status values, comma separated, that mean a call was scheduled: the first change to one derives a call_scheduled outcome (and contacted, if not yet).",
+		set: func(c *Config, v string) error { c.CallScheduledStatuses = splitList(v); return nil },
+		get: func(c *Config) string { return strings.Join(c.CallScheduledStatuses, ",") }},
+	{Name: "call_scheduled_field", Group: Salesforce, Default: "Initial_Call_Scheduled_Date__c", Doc: "Lead field (a date) whose becoming set means a call was scheduled, like a call_scheduled_statuses value; empty for none.",
+		set: func(c *Config, v string) error { c.CallScheduledField = v; return checkFieldName(v, true) },
+		get: func(c *Config) string { return c.CallScheduledField }},
+	{Name: "converted_outcome", Group: Salesforce, Default: "call_scheduled", Doc: "Outcome a Lead conversion (IsConverted becoming true) records: call_scheduled, contacted or none.",
+		set: func(c *Config, v string) error {
+			c.ConvertedOutcome = v
+			switch v {
+			case "none", "contacted", "call_scheduled":
+				return nil
+			}
+			return fmt.Errorf("must be call_scheduled, contacted or none, not %q", v)
+		},
+		get: func(c *Config) string { return c.ConvertedOutcome }},
+	{Name: "derive_outcomes", Group: Salesforce, Bool: true, Default: "true", Doc: "With salesforce-cdc: derive LeadOutcome records from the change events and write them to topic_outcomes, so no second feed is needed.",
+		set: func(c *Config, v string) (err error) { c.DeriveOutcomes, err = parseBool(v); return err },
+		get: func(c *Config) string { return strconv.FormatBool(c.DeriveOutcomes) }},
+	{Name: "sink_user_id", Group: Salesforce, Doc: "Salesforce user Id the SObject sink connector writes as; when set, only this user's changes of score and system fields are skipped as echoes (docs/SALESFORCE.md).",
+		set: func(c *Config, v string) error { c.SinkUserID = strings.TrimSpace(v); return nil },
+		get: func(c *Config) string { return c.SinkUserID }},
 
 	{Name: "kafka_tls", Group: Kafka, Bool: true, Default: "false", Doc: "Connect to Kafka over TLS (implied by kafka_ca_file or kafka_cert_file).",
 		set: func(c *Config, v string) (err error) {
@@ -369,6 +435,40 @@ var Keys = []Key{
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.MaxBufferedBytes) }},
+}
+
+// fieldKey declares a setting naming a Lead field (an API name).
+func fieldKey(name, def, doc string, field func(*Config) *string) Key {
+	return Key{Name: name, Group: Salesforce, Default: def, Doc: doc,
+		set: func(c *Config, v string) error { *field(c) = v; return checkFieldName(v, false) },
+		get: func(c *Config) string { return *field(c) }}
+}
+
+// checkFieldName accepts a Salesforce field API name: letters, digits and
+// underscores, starting with a letter.
+func checkFieldName(v string, emptyOK bool) error {
+	if v == "" {
+		if emptyOK {
+			return nil
+		}
+		return errors.New("must name a Lead field")
+	}
+	for i, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && (r >= '0' && r <= '9' || r == '_')) {
+			return fmt.Errorf("%q is not a Salesforce field API name", v)
+		}
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // maxSecretFile caps what a *_file key reads: a secret is short, and a

@@ -14,7 +14,11 @@ func (p *Pipeline) enrich(ctx context.Context) error {
 	p.reqs = p.reqs[:0]
 	for i := range p.changes {
 		c := &p.changes[i]
-		p.reqs = append(p.reqs, featurestore.Request{CRD: c.crd, LeadID: c.leadID})
+		r := featurestore.Request{CRD: c.crd, LeadID: c.leadID}
+		if p.cdc != nil {
+			r.LeadID = "" // the quota state came with the Lead's state
+		}
+		p.reqs = append(p.reqs, r)
 	}
 	if cap(p.results) < len(p.reqs) {
 		p.results = make([]featurestore.Result, len(p.reqs))
@@ -33,6 +37,13 @@ func (p *Pipeline) enrich(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("pipeline: enrich: %w", err)
+	}
+	if p.cdc != nil {
+		for i := range p.changes {
+			if ls := p.changes[i].lastSink; ls != nil {
+				p.results[i].LastSink, p.results[i].HasLastSink = *ls, true
+			}
+		}
 	}
 	return nil
 }

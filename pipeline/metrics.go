@@ -18,6 +18,14 @@ type Metrics struct {
 	stage           *prometheus.HistogramVec
 	scores          *prometheus.HistogramVec
 	modelInfo       *prometheus.GaugeVec
+
+	// Salesforce change events.
+	cdcChanges    *prometheus.CounterVec
+	cdcDuplicates prometheus.Counter
+	cdcRefresh    *prometheus.CounterVec
+	cdcOutcomes   *prometheus.CounterVec
+	cdcWithheld   *prometheus.CounterVec
+	cdcMissing    *prometheus.GaugeVec
 }
 
 // NewMetrics registers the pipeline's metrics on reg (nil: not registered).
@@ -47,10 +55,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.LinearBuckets(0.05, 0.05, 19)}, []string{"version"}),
 		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "leadscorer_model_info", Help: "1 for each model version in the registry the scorer serves with, by role."}, []string{"version", "role"}),
+		cdcChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadscorer_cdc_changes_total", Help: "Salesforce change events applied, one per Lead they name, by change type."}, []string{"change_type"}),
+		cdcDuplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_cdc_duplicates_total", Help: "Lead changes skipped because the Lead's state already reflects them (the connector delivered them again)."}),
+		cdcRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadscorer_cdc_refresh_requests_total", Help: "Refresh requests written, by reason: gap, overflow, wildcard, partial_state."}, []string{"reason"}),
+		cdcOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadscorer_cdc_outcomes_total", Help: "Lead outcomes derived from change events, by kind."}, []string{"kind"}),
+		cdcWithheld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadscorer_cdc_sink_withheld_total", Help: "Scored Lead changes given no sink record, by reason: converted, partial_state (no CRD known), gap_delete."}, []string{"reason"}),
+		cdcMissing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "leadscorer_cdc_mapping_missing_fields", Help: "1 for each mapped Lead field the change events do not carry at all, by setting and field name."}, []string{"setting", "field"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.eventsIn, m.scored, m.echoes, m.suppressed, m.sinkRecords, m.unknownAdvisors,
-			m.redisRetries, m.dlq, m.stage, m.scores, m.modelInfo)
+			m.redisRetries, m.dlq, m.stage, m.scores, m.modelInfo,
+			m.cdcChanges, m.cdcDuplicates, m.cdcRefresh, m.cdcOutcomes, m.cdcWithheld, m.cdcMissing)
 	}
 	return m
 }

@@ -45,6 +45,9 @@ type Options struct {
 	ScoreEpsilon float64
 	// RedisBackoff paces retries of a failed Redis lookup.
 	RedisBackoff featurestore.Backoff
+	// CDC, when set, reads Salesforce change events (input_format
+	// salesforce-cdc); nil reads LeadChanged records.
+	CDC *CDCOptions
 	// Now returns the scoring time; time.Now when nil.
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -61,6 +64,7 @@ type Pipeline struct {
 	log   *slog.Logger
 	m     *Metrics
 	out   *producer.Batch
+	cdc   *cdc // nil for LeadChanged input
 
 	// Per-batch working memory, reused.
 	changes []change
@@ -83,6 +87,15 @@ type change struct {
 	crd       int64 // the advisor's CRD; 0 when the Lead has none
 	lead      features.Lead
 	eventTime time.Time
+
+	// Salesforce change events only.
+	changeType string
+	partial    bool // only what updates carried is known of the Lead
+	gap        bool // rescored from the stored state after a gap event
+	noSink     bool // shadow record only (converted, deleted, partial without CRD, gap delete)
+	// lastSink is the Lead's quota-guard state, read with its Lead state;
+	// nil when there is none or it cannot be trusted.
+	lastSink *featurestore.SinkState
 }
 
 // New returns a Pipeline scoring with reg.
@@ -96,10 +109,18 @@ func New(opts Options, codec *schemas.Codec, store Store, reg *scoring.Registry)
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
+	topics := producer.Topics{Sink: opts.SfdcTopic, Shadow: opts.ShadowTopic, DLQ: opts.DLQTopic}
 	p := &Pipeline{opts: opts, codec: codec, store: store, log: opts.Logger, m: opts.Metrics,
-		out: producer.NewBatch(codec, producer.Topics{Sink: opts.SfdcTopic, Shadow: opts.ShadowTopic, DLQ: opts.DLQTopic},
-			opts.MaxRecordBytes),
 		pending: map[string]featurestore.SinkState{}}
+	if opts.CDC != nil {
+		c, err := newCDC(codec, *opts.CDC)
+		if err != nil {
+			return nil, err
+		}
+		p.cdc = c
+		topics.Outcomes, topics.Refresh = opts.CDC.OutcomesTopic, opts.CDC.RefreshTopic
+	}
+	p.out = producer.NewBatch(codec, topics, opts.MaxRecordBytes)
 	if err := p.SetRegistry(reg); err != nil {
 		return nil, err
 	}
@@ -141,7 +162,18 @@ func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo
 	p.out.Reset()
 	p.m.eventsIn.Add(float64(len(in)))
 
-	out, err := p.decode(ctx, in, out, now)
+	var err error
+	if p.cdc == nil {
+		out, err = p.decode(ctx, in, out, now)
+	} else {
+		out, err = p.decodeCDC(ctx, in, out, now)
+		if err == nil {
+			err = p.loadLeads(ctx)
+		}
+		if err == nil {
+			out, err = p.apply(out, now)
+		}
+	}
 	if err != nil {
 		return out, err
 	}
@@ -161,10 +193,10 @@ func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo
 	}
 	p.m.stage.WithLabelValues("score").Observe(time.Since(enriched).Seconds())
 
-	if err := p.forgetQuotaState(ctx); err != nil {
-		return out, err
+	if p.cdc != nil {
+		return out, p.saveLeads(ctx)
 	}
-	return out, nil
+	return out, p.forgetQuotaState(ctx)
 }
 
 // forgetQuotaState deletes the quota state of the leads this batch writes

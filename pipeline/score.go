@@ -22,7 +22,11 @@ func (p *Pipeline) score(snap *snapshot, c *change, res *featurestore.Result, no
 	if !res.AdvisorFound {
 		p.m.unknownAdvisors.Inc()
 		if p.opts.UnknownAdvisorToDLQ {
-			return p.deadLetter(out, c.in, producer.ClassFeatures, fmt.Sprintf("advisor CRD %d is not in the feature store", c.crd), now), nil
+			msg := fmt.Sprintf("advisor CRD %d is not in the feature store", c.crd)
+			if c.crd == 0 {
+				msg = "the Lead has no advisor CRD"
+			}
+			return p.deadLetter(out, c.in, producer.ClassFeatures, msg, now), nil
 		}
 	}
 	var adv *features.Advisor
@@ -38,7 +42,8 @@ func (p *Pipeline) score(snap *snapshot, c *change, res *featurestore.Result, no
 	p.scores = p.scores[:0]
 	shadow := schemas.LeadScoreShadow{
 		EventID: c.eventID, LeadID: c.leadID, CRD: c.crd, EventTime: c.eventTime, ScoredAt: now,
-		Freshness: freshness(res, now, p.opts.FeatureMaxAge),
+		Freshness:  freshness(res, now, p.opts.FeatureMaxAge),
+		ChangeType: c.changeType, PartialState: c.partial, Gap: c.gap,
 	}
 	var (
 		sink     *schemas.LeadScoreSfdc
@@ -64,7 +69,7 @@ func (p *Pipeline) score(snap *snapshot, c *change, res *featurestore.Result, no
 	shadow.Scores = p.scores
 	p.m.scored.Inc()
 
-	if sink != nil {
+	if sink != nil && !c.noSink {
 		var err error
 		if out, err = p.quotaGuarded(out, sink, explHash, res); err != nil {
 			return out, err

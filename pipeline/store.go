@@ -20,6 +20,12 @@ type Store interface {
 	// SaveSink saves the quota-guard state of the sink records a committed
 	// batch wrote.
 	SaveSink(ctx context.Context, states []featurestore.SinkState) error
+	// LoadLeads reads the state and quota state of Salesforce Leads
+	// (input_format salesforce-cdc).
+	LoadLeads(ctx context.Context, leadIDs []string, out []featurestore.LeadRecord) error
+	// SaveLeads writes Lead states, each only if unchanged since LoadLeads,
+	// and forgets the quota state of forgetSinks, before the commit.
+	SaveLeads(ctx context.Context, writes []featurestore.LeadWrite, forgetSinks []string) error
 }
 
 var _ Store = (*featurestore.Store)(nil)

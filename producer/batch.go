@@ -12,8 +12,9 @@ import (
 // means the pipeline writes no record of that kind.
 type Topics struct {
 	Sink, Shadow, DLQ string
-	// Outcomes receives LeadOutcome records.
-	Outcomes string
+	// Outcomes receives LeadOutcome records, Refresh LeadRefreshRequest
+	// records.
+	Outcomes, Refresh string
 }
 
 // Batch builds the output records of one batch. The records, their keys
@@ -117,4 +118,19 @@ func SinkRecord(leadID string, s *schemas.VersionScore, explanation string, scor
 		ModelVersion: s.Version, ScoredAt: scoredAt, Explanation: explanation,
 		TraceEventID: eventID, TraceSourcePartition: in.Partition, TraceSourceOffset: in.Offset,
 	}
+}
+
+// Refresh appends the refresh request r, keyed by its only Lead Id, or by
+// the object's name when it names several Leads or none (the whole object).
+func (b *Batch) Refresh(out []*kgo.Record, r *schemas.LeadRefreshRequest) ([]*kgo.Record, error) {
+	key := r.Entity
+	if len(r.LeadIDs) == 1 {
+		key = r.LeadIDs[0]
+	}
+	at := len(b.arena)
+	var err error
+	if b.arena, err = b.codec.AppendRefresh(b.arena, r); err != nil {
+		return out, fmt.Errorf("producer: encode refresh request: %w", err)
+	}
+	return b.output(out, b.topics.Refresh, key, at), nil
 }

@@ -134,7 +134,7 @@ func TestBacklogRSS(t *testing.T) {
 	var logs bytes.Buffer
 	args := []string{"run", "--brokers", sb.Brokers()[0], "--schema-registry", sb.RegistryURL(),
 		"--redis-prefix", prefix, "--registry", "../models/registry.json", "--http-addr", httpAddr,
-		"--transactional-id", "rss-test", "--group", "rss-test"}
+		"--transactional-id", "rss-test", "--group", "rss-test", "--input-format", "leadchanged"}
 	// RSS_ARGS overrides limits to compare, e.g. "--max-concurrent-fetches 64".
 	args = append(args, strings.Fields(os.Getenv("RSS_ARGS"))...)
 	start = time.Now()

@@ -113,6 +113,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, err
 	}
 	topics := schemas.Topics{LeadChanged: cfg.TopicIn, Sfdc: cfg.TopicSfdc, Shadow: cfg.TopicShadow, Outcomes: cfg.TopicOutcomes}
+	cdc := CDCOptions(cfg)
+	if cdc != nil {
+		// The connector registers the input's schema; the scorer writes
+		// refresh requests and outcomes too.
+		topics.LeadChanged, topics.Refresh = "", cfg.TopicRefresh
+	}
 	ids, err := schemas.Register(ctx, srcl, topics)
 	if err != nil {
 		rdb.Close()
@@ -124,7 +130,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		SfdcTopic: cfg.TopicSfdc, ShadowTopic: cfg.TopicShadow, DLQTopic: cfg.TopicDLQ,
 		MaxRecordBytes: cfg.MaxRecordBytes, FeatureMaxAge: cfg.FeatureMaxAge,
 		UnknownAdvisorToDLQ: cfg.UnknownAdvisor == "dlq", ScoreEpsilon: cfg.ScoreEpsilon,
-		RedisBackoff: featurestore.DefaultBackoff, Now: o.now, Logger: log, Metrics: pipeline.NewMetrics(reg),
+		RedisBackoff: featurestore.DefaultBackoff, CDC: cdc, Now: o.now, Logger: log, Metrics: pipeline.NewMetrics(reg),
 	}, codec, store, models)
 	if err != nil {
 		rdb.Close()
@@ -189,6 +195,24 @@ func (s *Service) Close() {
 	}
 }
 
+// CDCOptions returns the pipeline's settings of Salesforce change events,
+// or nil when the input is LeadChanged records.
+func CDCOptions(cfg *config.Config) *pipeline.CDCOptions {
+	if cfg.InputFormat != config.InputSalesforceCDC {
+		return nil
+	}
+	converted := cfg.ConvertedOutcome
+	if converted == "none" {
+		converted = ""
+	}
+	return &pipeline.CDCOptions{
+		CRDField: cfg.CRDField, EmailField: cfg.EmailField, LinkedInField: cfg.LinkedInField, StatusField: cfg.StatusField,
+		CallScheduledField: cfg.CallScheduledField, ContactedStatuses: cfg.ContactedStatuses,
+		CallScheduledStatuses: cfg.CallScheduledStatuses, ConvertedOutcome: converted, SinkUserID: cfg.SinkUserID,
+		DeriveOutcomes: cfg.DeriveOutcomes, OutcomesTopic: cfg.TopicOutcomes, RefreshTopic: cfg.TopicRefresh,
+	}
+}
+
 // Registry returns the Prometheus registry of the service's metrics.
 func (s *Service) Registry() *prometheus.Registry { return s.reg }
 
@@ -246,7 +270,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	s.log.Info("scoring", "input", s.cfg.TopicIn, "group", s.cfg.Group, "production", s.pipeline.Registry().Production().Name)
+	s.log.Info("scoring", "input", s.cfg.TopicIn, "format", s.cfg.InputFormat, "group", s.cfg.Group, "production", s.pipeline.Registry().Production().Name)
 	err := s.consumer.Run(ctx)
 	stopWatch()
 	for _, srv := range servers {

@@ -81,6 +81,7 @@ func newSecureHarness(t *testing.T, kafkaOpts []kfake.Opt, kopts []kgo.Opt) *har
 	t.Helper()
 	ctx := context.Background()
 	cfg := config.Default()
+	cfg.InputFormat = config.InputLeadChanged // these tests produce LeadChanged records
 	topics := []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ}
 	sb, err := sandbox.Start(sandbox.Options{Topics: topics, Partitions: 3, KafkaOpts: kafkaOpts})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/leadscorer/leadscorer/cli"
+	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/internal/demo"
 )
 
@@ -23,6 +24,8 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	redisURL := fs.String("redis-url", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis to use when reachable (else an embedded one); env REDIS_URL")
 	models := fs.String("models", "models/registry.json", "model registry file")
 	events := fs.Int("events", 50000, "lead-change events to stream")
+	format := fs.String("format", config.InputSalesforceCDC, "input format: salesforce-cdc (change events as the CDC connector writes them) or leadchanged")
+	jsonEnc := fs.Bool("json", false, "with salesforce-cdc: write the change events as schemaless JSON instead of Avro")
 	advisors := fs.Int("advisors", 40000, "advisors in the synthetic population")
 	seed := fs.Uint64("seed", 1, "seed of the population and the event stream")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up scoring after this long")
@@ -35,7 +38,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		return err
 	}
 	opts := demo.Options{
-		RedisURL: *redisURL, Registry: *models, Events: *events, Advisors: *advisors,
+		RedisURL: *redisURL, Registry: *models, Events: *events, Advisors: *advisors, Format: *format, JSON: *jsonEnc,
 		Seed: *seed, Timeout: *timeout, Progress: stderr,
 	}
 	if *brokers != "" {

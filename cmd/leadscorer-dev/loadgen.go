@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/consumer"
 	"github.com/leadscorer/leadscorer/internal/loadgen"
 	"github.com/leadscorer/leadscorer/internal/synth"
@@ -22,10 +23,13 @@ const loadgenUsage = `usage: leadscorer-dev loadgen [flags]                 prod
        leadscorer-dev loadgen bench [flags]           the end-to-end benchmark (make bench-e2e)
        leadscorer-dev loadgen passthrough [flags]     the broker-ceiling consumer: copies, scores nothing
 
-loadgen produces LeadChanged events for the synthetic population's leads
-(Zipf-skewed) at a fixed rate (open loop: event_time is each event's due
-time) or, with --rate 0, as fast as the broker takes them, for --duration or
---count events.
+loadgen produces lead changes for the synthetic population's leads
+(Zipf-skewed): by default Salesforce change events as the CDC connector
+writes them (Avro, or JSON with --json; one partition; each Lead created,
+then updated), or LeadChanged records with --format leadchanged. It
+produces at a fixed rate (open loop: the event's time is its due time) or,
+with --rate 0, as fast as the broker takes them, for --duration or --count
+events.
 `
 
 func init() {
@@ -54,6 +58,8 @@ func runLoadgen(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	popSeed := fs.Uint64("population-seed", 0, "seed of the synthetic population")
 	seed := fs.Uint64("seed", 1, "seed of the key choice and event ids")
 	zipf := fs.Float64("zipf", loadgen.DefaultZipfS, "Zipf exponent of the key spread (> 1; larger is more skewed)")
+	format := fs.String("format", config.InputSalesforceCDC, "salesforce-cdc (change events) or leadchanged")
+	jsonEnc := fs.Bool("json", false, "with salesforce-cdc: schemaless JSON instead of Avro")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,13 +74,22 @@ func runLoadgen(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	if err != nil {
 		return fmt.Errorf("loadgen: --schema-registry: %w", err)
 	}
-	ids, err := schemas.Register(ctx, srcl, schemas.Topics{LeadChanged: *topic})
+	topics := schemas.Topics{LeadChanged: *topic}
+	switch *format {
+	case config.InputSalesforceCDC:
+		topics = schemas.Topics{ChangeEvents: *topic} // as the connector registers it
+	case config.InputLeadChanged:
+	default:
+		return fmt.Errorf("loadgen: --format %q: want %s or %s", *format, config.InputSalesforceCDC, config.InputLeadChanged)
+	}
+	ids, err := schemas.Register(ctx, srcl, topics)
 	if err != nil {
 		return err
 	}
 	st, err := loadgen.Run(ctx, loadgen.Options{
 		Brokers: strings.Split(*brokers, ","), Topic: *topic, Codec: schemas.NewCodec(srcl, ids),
 		Leads: loadgen.LeadsOf(pop), Rate: *rate, Duration: *duration, Count: *count, ZipfS: *zipf, Seed: *seed,
+		Format: *format, JSON: *jsonEnc,
 	})
 	fmt.Fprintf(stdout, "sent=%d failed=%d elapsed_s=%.3f rate_eps=%.0f max_behind_ms=%d\n",
 		st.Sent, st.Failed, st.Elapsed.Seconds(), st.Rate(), st.MaxBehind.Milliseconds())

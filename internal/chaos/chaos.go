@@ -333,7 +333,8 @@ func (e *env) startScorer(id int) error {
 		"--group", e.group, "--transactional-id", fmt.Sprintf("%s-%d", e.group, id),
 		"--http-addr", addr, "--registry", e.registry,
 		"--score-epsilon", strconv.FormatFloat(ScoreEpsilon, 'g', -1, 64),
-		"--transaction-timeout", "20s", "--batch-timeout", "15s", "--log-level", "warn")
+		"--transaction-timeout", "20s", "--batch-timeout", "15s", "--log-level", "warn",
+		"--input-format", config.InputLeadChanged) // the fault suite's streams are LeadChanged records
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/internal/cdcsim"
 	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/producer"
@@ -41,6 +42,12 @@ type Options struct {
 	// used.
 	RedisURL string
 	Registry string // model registry file
+	// Format is the input format: config.InputSalesforceCDC (the default,
+	// change events as the CDC connector writes them) or
+	// config.InputLeadChanged.
+	Format string
+	// JSON writes the change events as schemaless JSON instead of Avro.
+	JSON     bool
 	Events   int
 	Advisors int
 	Seed     uint64
@@ -63,6 +70,9 @@ type Summary struct {
 	Sent    Sent
 	Elapsed time.Duration
 	Samples []schemas.LeadScoreSfdc
+	// CDC is what became of the Salesforce change events; nil for
+	// LeadChanged input.
+	CDC *CDCSummary
 }
 
 // Run runs the demo, writing what it does and the summary to w.
@@ -77,7 +87,16 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	cfg.Group = "leadscorer-demo"
 	cfg.TransactionalID = "leadscorer-demo"
 	cfg.BatchMaxRecords = 2000
-	topics := []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ}
+	switch opts.Format {
+	case "":
+	case config.InputSalesforceCDC, config.InputLeadChanged:
+		cfg.InputFormat = opts.Format
+	default:
+		return nil, fmt.Errorf("demo: format %q: want %s or %s", opts.Format, config.InputSalesforceCDC, config.InputLeadChanged)
+	}
+	cdc := cfg.InputFormat == config.InputSalesforceCDC
+	cfg.SinkUserID = cdcsim.SinkUser
+	topics := []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ, cfg.TopicOutcomes, cfg.TopicRefresh}
 
 	// Kafka and the Schema Registry.
 	if len(opts.Brokers) == 0 {
@@ -120,9 +139,11 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	if err := store.PutAdvisors(ctx, pop.Advisors); err != nil {
 		return nil, err
 	}
-	// Fresh quota state, so a second run scores like the first.
-	if err := clearPrefix(ctx, rdb, cfg.RedisPrefix+"sink:"); err != nil {
-		return nil, err
+	// Fresh quota and Lead states, so a second run scores like the first.
+	for _, kind := range []string{"sink:", "lead:"} {
+		if err := clearPrefix(ctx, rdb, cfg.RedisPrefix+kind); err != nil {
+			return nil, err
+		}
 	}
 	fmt.Fprintf(w, "features  %d advisors and %d firms loaded\n", len(pop.Advisors), len(pop.Firms))
 
@@ -137,21 +158,46 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids, err := schemas.Register(ctx, srcl, schemas.DefaultTopics())
+	reg := schemas.DefaultTopics()
+	if cdc {
+		reg = schemas.CDCTopics() // LeadChangeEvent on the input, as the connector registers it
+	}
+	ids, err := schemas.Register(ctx, srcl, reg)
 	if err != nil {
 		return nil, err
 	}
 	codec := schemas.NewCodec(srcl, ids)
 
 	// The input stream.
-	recs, sent, err := Events(codec, cfg.TopicIn, pop, EventMix{
-		Events: opts.Events, Echoes: 0.03, Poison: 0.002, Seed: opts.Seed,
-		MaxRecordBytes: cfg.MaxRecordBytes, At: asOf,
-	})
+	var (
+		recs    []*kgo.Record
+		sent    Sent
+		cdcSent *cdcsim.Sent
+	)
+	if cdc {
+		g := cdcsim.New(cdcsim.Options{Codec: codec, Topic: cfg.TopicIn, JSON: opts.JSON, Seed: opts.Seed,
+			Start: asOf.Add(-24 * time.Hour)})
+		recs, cdcSent, err = cdcsim.Stream(g, cdcLeads(pop), cdcsim.DefaultMix(opts.Events, cfg.MaxRecordBytes))
+		if cdcSent != nil {
+			sent = Sent{Echoes: cdcSent.Echoes, Poison: cdcSent.Poison}
+		}
+	} else {
+		recs, sent, err = Events(codec, cfg.TopicIn, pop, EventMix{
+			Events: opts.Events, Echoes: 0.03, Poison: 0.002, Seed: opts.Seed,
+			MaxRecordBytes: cfg.MaxRecordBytes, At: asOf,
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(opts.Brokers...), kgo.ProducerBatchMaxBytes(4<<20))
+	kopts := []kgo.Opt{kgo.SeedBrokers(opts.Brokers...), kgo.ProducerBatchMaxBytes(4 << 20)}
+	if cdc {
+		// The CDC connector runs one task and writes one partition: the
+		// order of every Lead's changes is the order Salesforce committed
+		// them (docs/SALESFORCE.md). Every record goes to partition 0.
+		kopts = append(kopts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +209,14 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return nil, fmt.Errorf("demo: produce events: %w", err)
 	}
-	fmt.Fprintf(w, "events    %d lead changes produced to %s\n", len(recs), cfg.TopicIn)
+	what := "LeadChanged records"
+	if cdc {
+		what = "Salesforce change events (Avro, as the CDC connector writes them)"
+		if opts.JSON {
+			what = "Salesforce change events (schemaless JSON, as the CDC connector writes them)"
+		}
+	}
+	fmt.Fprintf(w, "events    %d %s produced to %s\n", len(recs), what, cfg.TopicIn)
 
 	// Score until the group has committed every input offset.
 	start := time.Now()
@@ -185,7 +238,12 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 		return nil, err
 	}
 
-	sum, err := summarize(ctx, opts.Brokers, cfg, codec, len(recs), sent, elapsed)
+	var sum *Summary
+	if cdc {
+		sum, err = summarizeCDC(ctx, opts.Brokers, cfg, codec, svc.Registry(), recs, cdcSent, elapsed)
+	} else {
+		sum, err = summarize(ctx, opts.Brokers, cfg, codec, len(recs), sent, elapsed)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -352,6 +410,9 @@ func (s *Summary) print(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  throughput         %.0f events/s end to end (%.2fs)\n", float64(s.Events)/s.Elapsed.Seconds(), s.Elapsed.Seconds())
+	if s.CDC != nil {
+		s.CDC.print(w, s)
+	}
 	fmt.Fprintf(w, "\nsample sink records (decoded with the schema the registry holds for their id)\n")
 	for _, r := range s.Samples {
 		fmt.Fprintf(w, "  Id=%s V4_Score__c=%.4f V4_Score_Percentile__c=%d V4_Deprioritize__c=%v V4_Model_Version__c=%s\n    V4_Score_Explanation__c=%q\n",

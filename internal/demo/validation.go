@@ -62,6 +62,7 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 		return nil, err
 	}
 	cfg := config.Default()
+	cfg.InputFormat = config.InputLeadChanged // the simulated weeks produce LeadChanged records
 	cfg.Registry, cfg.RedisURL, cfg.RedisPrefix, cfg.HTTPAddr = registry, opts.RedisURL, opts.RedisPrefix, ""
 	cfg.Group, cfg.TransactionalID = "leadscorer-demo-validation", "leadscorer-demo-validation"
 	outcomesTopic, registryTopic := schemas.DefaultTopics().Outcomes, "leads.registry.v1"

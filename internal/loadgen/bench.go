@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/featurestore"
 	"github.com/leadscorer/leadscorer/internal/process"
 	"github.com/leadscorer/leadscorer/internal/sandbox"
@@ -306,6 +307,9 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 				haddr = "127.0.0.1:" + strconv.Itoa(pport)
 				env[0] = "LEADSCORER_PPROF_ADDR=" + haddr
 			}
+			// The benchmark's events are LeadChanged records; by the
+			// environment, which a build from before input_format ignores.
+			env = append(env, "LEADSCORER_INPUT_FORMAT=leadchanged")
 			args := append([]string{"run", "--brokers", s.brokers[0], "--schema-registry", s.srURL,
 				"--redis-url", b.opts.RedisURL, "--redis-prefix", b.opts.Prefix, "--registry", b.opts.Registry,
 				"--transactional-id", txid, "--group", benchGroup, "--http-addr", haddr, "--log-level", "warn"},
@@ -456,7 +460,7 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 		what = "pass-through consumers"
 	}
 	fmt.Fprintf(b.opts.Log, "saturation: %d %s, filling a backlog of %d events\n", n, what, b.opts.SaturationEvents)
-	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: topicIn, Codec: s.codec, Leads: b.leads,
+	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: topicIn, Codec: s.codec, Leads: b.leads, Format: config.InputLeadChanged,
 		Count: b.opts.SaturationEvents, Seed: 1})
 	if err != nil {
 		return r, err
@@ -602,7 +606,7 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 			profErr = b.profile(ctx, s.procs[0])
 		}()
 	}
-	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: topicIn, Codec: s.codec, Leads: b.leads,
+	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: topicIn, Codec: s.codec, Leads: b.leads, Format: config.InputLeadChanged,
 		Rate: rate, Duration: b.opts.RateDuration, Seed: 2})
 	if err != nil {
 		return r, err

@@ -1,7 +1,9 @@
-// Package loadgen drives the scorer for load tests: it produces LeadChanged
-// events for the synthetic population at a fixed rate (open loop) or as fast
-// as the broker takes them, for a duration or a count, and measures the
-// scorer end to end from its output records (see Bench).
+// Package loadgen drives the scorer for load tests: it produces lead
+// changes for the synthetic population (Salesforce change events as the CDC
+// connector writes them, by default, or LeadChanged records) at a fixed
+// rate (open loop) or as fast as the broker takes them, for a duration or a
+// count, and measures the scorer end to end from its output records (see
+// Bench, which produces LeadChanged records).
 //
 // Open loop means the i-th event is due at start + i/rate whatever happened
 // to the earlier ones, and its event_time is that due time: when the broker
@@ -18,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/internal/cdcsim"
 	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -51,8 +55,15 @@ const DefaultZipfS = 1.1
 type Options struct {
 	Brokers []string
 	Topic   string
-	// Codec encodes the events; its LeadChanged schema id must be set.
+	// Codec encodes the events; its LeadChanged schema id (Format
+	// leadchanged) or ChangeEvents schema id (salesforce-cdc, Avro) must be
+	// set.
 	Codec *schemas.Codec
+	// Format is config.InputSalesforceCDC (the default) or
+	// config.InputLeadChanged.
+	Format string
+	// JSON writes change events as schemaless JSON instead of Avro.
+	JSON bool
 	// Leads are the keys events are made for; at least one.
 	Leads []Lead
 	// Rate is the offered rate in events per second; 0 produces as fast as
@@ -108,12 +119,18 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	if opts.ZipfS <= 1 {
 		return Stats{}, fmt.Errorf("loadgen: zipf exponent %v must be above 1", opts.ZipfS)
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
+	cdc := opts.Format != config.InputLeadChanged
+	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.DefaultProduceTopic(opts.Topic),
 		kgo.ProducerLinger(time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
-	}, opts.ClientOpts...)...)
+	}
+	if cdc {
+		// The connector writes one partition (docs/SALESFORCE.md).
+		kopts = append(kopts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	cl, err := kgo.NewClient(append(kopts, opts.ClientOpts...)...)
 	if err != nil {
 		return Stats{}, fmt.Errorf("loadgen: %w", err)
 	}
@@ -131,6 +148,10 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		sent.Add(1)
 	}
 	prefix := "lg-" + strconv.FormatUint(opts.Seed, 36) + "-"
+	var gen *cdcsim.Generator
+	if cdc {
+		gen = cdcsim.New(cdcsim.Options{Codec: opts.Codec, Topic: opts.Topic, JSON: opts.JSON, Seed: opts.Seed, Start: time.Now()})
+	}
 	var (
 		st       Stats
 		start    = time.Now()
@@ -165,6 +186,15 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 				at = start.Add(time.Duration(float64(n) / opts.Rate * float64(time.Second)))
 			}
 			l := keys.next()
+			if gen != nil {
+				gen.SetClock(at)
+				r, err := gen.Record(gen.Next(cdcsim.Lead{ID: l.ID, CRD: l.CRD, HasEmail: l.HasEmail, HasLinkedIn: l.HasLinkedIn}))
+				if err != nil {
+					return st, fmt.Errorf("loadgen: encode event %d: %w", n, err)
+				}
+				cl.Produce(ctx, r, done)
+				continue
+			}
 			id = strconv.AppendInt(append(id[:0], prefix...), int64(n), 10)
 			ev.EventID, ev.LeadID, ev.CRD = string(id), l.ID, l.CRD
 			ev.HasEmail, ev.HasLinkedIn = l.HasEmail, l.HasLinkedIn

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -133,7 +134,7 @@ func TestRunAtAFixedRateStampsDueTimes(t *testing.T) {
 	leads := []Lead{{ID: "00Q000000000001AAA", CRD: 1}, {ID: "00Q000000000002AAA", CRD: 2}, {ID: "00Q000000000003AAA", CRD: 3}}
 	const rate, count = 2000.0, 300
 	st, err := Run(context.Background(), Options{Brokers: cluster.ListenAddrs(), Topic: "in", Codec: codec,
-		Leads: leads, Rate: rate, Count: count, Seed: 5})
+		Leads: leads, Rate: rate, Count: count, Seed: 5, Format: config.InputLeadChanged})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,5 +174,64 @@ func TestRunAtAFixedRateStampsDueTimes(t *testing.T) {
 		if d := times[n].Sub(times[0]); d < want-time.Millisecond || d > want+time.Millisecond {
 			t.Fatalf("event %d at +%v from event 0, want +%v (1 ms resolution)", n, d, want)
 		}
+	}
+}
+
+// By default the generator writes change events as the CDC connector does:
+// one partition, each Lead created before it is updated, committed at the
+// due times, in order.
+func TestRunWritesChangeEventsByDefault(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	leads := []Lead{{ID: "00Q000000000001AAA", CRD: 1}, {ID: "00Q000000000002AAA", CRD: 2}, {ID: "00Q000000000003AAA", CRD: 3}}
+	const rate, count = 2000.0, 200
+	st, err := Run(context.Background(), Options{Brokers: cluster.ListenAddrs(), Topic: "in", JSON: true,
+		Leads: leads, Rate: rate, Count: count, Seed: 5})
+	if err != nil || st.Sent != count {
+		t.Fatalf("sent %d: %v", st.Sent, err)
+	}
+	reader, err := schemas.NewCDCReader(schemas.NewCodec(nil, schemas.IDs{}), []string{"FA_CRD__c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("in"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	seen, n := map[string]bool{}, 0
+	var last int64
+	for n < count && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			n++
+			if r.Partition != 0 {
+				t.Fatalf("a record in partition %d: the connector writes one", r.Partition)
+			}
+			var c schemas.LeadChange
+			if err := reader.Decode(ctx, r.Value, &c); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			id := c.Header.RecordIDs[0]
+			if !seen[id] && c.Header.ChangeType != schemas.ChangeCreate {
+				t.Fatalf("the first change of %s is a %s", id, c.Header.ChangeType)
+			}
+			seen[id] = true
+			if c.Header.CommitTimestamp <= last {
+				t.Fatalf("commit %d after %d: not in order", c.Header.CommitTimestamp, last)
+			}
+			last = c.Header.CommitTimestamp
+		})
+	}
+	if n != count || len(seen) != len(leads) {
+		t.Fatalf("read %d records of %d Leads", n, len(seen))
 	}
 }
