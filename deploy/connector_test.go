@@ -295,6 +295,7 @@ func defaultTopics(t *testing.T) serviceTopics {
 	return serviceTopics{sfdc: st.Sfdc, all: []string{
 		st.LeadChanged, st.Sfdc, st.Shadow, st.Outcomes,
 		serviceDefault(t, "topic_in"), serviceDefault(t, "topic_shadow"), serviceDefault(t, "topic_dlq"),
+		serviceDefault(t, "topic_refresh"), serviceDefault(t, "topic_outcomes"),
 	}}
 }
 

@@ -1,5 +1,6 @@
 // Package deploy holds no code: it is the home of the deployment artifacts
-// (the Salesforce sink connector's configuration in connect/, the Kubernetes
+// (the Salesforce CDC source and SObject sink connectors' configurations in
+// connect/, the Kubernetes
 // kustomization in k8s/, the Grafana dashboard in grafana/) and of the tests
 // that check them against the service they deploy, so that `go test ./...`
 // fails when a topic, a schema field, a metric name or a setting drifts from
@@ -10,6 +11,10 @@
 //     Lead field documented in docs/OPERATIONS.md or listed in
 //     salesforce.ignore.fields; no field is nullable or nested; the topics are
 //     the service's defaults; secrets come from a config provider.
+//   - cdc_source_test.go: the Salesforce CDC Source connector writes the
+//     LeadChangeEvent channel into the scorer's input topic, with one task and
+//     one partition, in an encoding the scorer's reader reads (a record made
+//     as its converter would is read back), secrets from a config provider.
 //   - dockerfile_test.go: the image is a multi-stage, static (CGO_ENABLED=0)
 //     build of ./cmd/leadscorer alone (not leadscorer-dev) on a distroless
 //     nonroot base that carries models/.

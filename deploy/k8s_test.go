@@ -671,7 +671,7 @@ func checkTopics(m *manifests, connectorTasks int) []error {
 		byName[tp.Spec.TopicName] = tp
 	}
 	env := map[string]string{}
-	for _, want := range []string{setting(env, "topic_in"), setting(env, "topic_sfdc"), setting(env, "topic_shadow"), setting(env, "topic_dlq"), st.Outcomes} {
+	for _, want := range []string{setting(env, "topic_in"), setting(env, "topic_sfdc"), setting(env, "topic_shadow"), setting(env, "topic_dlq"), st.Outcomes, setting(env, "topic_refresh")} {
 		tp, ok := byName[want]
 		if !ok {
 			bad("no KafkaTopic for the service's topic %s", want)
