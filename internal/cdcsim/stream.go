@@ -212,7 +212,8 @@ func (g *Generator) next(rng *rand.Rand, r float64, mix Mix, pick func() Lead, l
 				ls = append(ls, o)
 			}
 			sent.Refreshes[schemas.RefreshGap]++
-			types := []string{schemas.ChangeGapUpdate, schemas.ChangeGapUpdate, schemas.ChangeGapCreate, schemas.ChangeGapUndelete}
+			types := []string{schemas.ChangeGapUpdate, schemas.ChangeGapUpdate, schemas.ChangeGapCreate, schemas.ChangeGapUndelete,
+				schemas.ChangeGapDelete}
 			return emit(g.Gap(types[rng.IntN(len(types))], ls), "")
 		}
 		break

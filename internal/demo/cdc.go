@@ -189,7 +189,7 @@ func (c *CDCSummary) print(w io.Writer, s *Summary) {
 		perDay := 100000 * rate
 		fmt.Fprintf(w, "salesforce API       %d sink records for %d scored Lead changes (%.0f%% held back by the quota guard):\n",
 			s.SinkRecords, s.Scored, 100*float64(s.Suppressed)/float64(s.Scored))
-		fmt.Fprintf(w, "                     100,000 Lead changes a day cost ~%.0f API calls one record per call, ~%.0f in batches of 200\n",
+		fmt.Fprintf(w, "                     100,000 Lead changes a day cost ~%.0f API calls (one per record), ~%.0f in batches of 200\n",
 			perDay, perDay/200)
 	}
 	if r := c.SampleRefresh; r != nil {
