@@ -56,6 +56,11 @@ func (h *storeHook) SaveLeads(ctx context.Context, w []featurestore.LeadWrite, f
 
 func newCDCHarness(t *testing.T) (*cdcHarness, *storeHook) {
 	t.Helper()
+	return newCDCHarnessWith(t, cdcOptions())
+}
+
+func newCDCHarnessWith(t *testing.T, o *CDCOptions) (*cdcHarness, *storeHook) {
+	t.Helper()
 	ctx := context.Background()
 	sreg := srfake.New()
 	t.Cleanup(sreg.Close)
@@ -87,7 +92,7 @@ func newCDCHarness(t *testing.T) (*cdcHarness, *storeHook) {
 	}
 	hook := &storeHook{Store: store}
 	p, err := New(Options{SfdcTopic: "sfdc", ShadowTopic: "shadow", DLQTopic: "dlq", MaxRecordBytes: 1 << 16,
-		FeatureMaxAge: time.Hour, ScoreEpsilon: 0.001, CDC: cdcOptions(),
+		FeatureMaxAge: time.Hour, ScoreEpsilon: 0.001, CDC: o,
 		Now: func() time.Time { return testDay(2025, 11, 2) }}, codec, hook, loadRegistry(t))
 	if err != nil {
 		t.Fatal(err)
@@ -622,5 +627,20 @@ func TestCDCStateWrittenByAnotherScorerFailsTheBatch(t *testing.T) {
 	}
 	if got, _ := rdb.Get(ctx, h.store.LeadKey(a)).Result(); got != theirs {
 		t.Fatalf("the other scorer's state was overwritten: %q", got)
+	}
+}
+
+// A mapped field the records never carry is a mapping to fix, reported
+// once the first records arrive; a field that is merely null is not.
+func TestCDCMappedFieldNeverCarriedIsReported(t *testing.T) {
+	o := cdcOptions()
+	o.LinkedInField = "LinkedIn_URL__c" // not a field of the connector's records
+	h, _ := newCDCHarnessWith(t, o)
+	h.run(t, h.records(t, false, []*ev{h.event("CREATE", []string{"00Q5e0000000M0001A"}, map[string]any{"FA_CRD__c": "77"})}))
+	if got := testutil.ToFloat64(h.m.cdcMissing.WithLabelValues("linkedin_field", "LinkedIn_URL__c")); got != 1 {
+		t.Fatalf("missing-field gauge %v, want 1", got)
+	}
+	if n := testutil.CollectAndCount(h.m.cdcMissing); n != 1 {
+		t.Fatalf("%d fields reported missing, want only the unmapped one (the null ones are carried)", n)
 	}
 }
