@@ -24,6 +24,17 @@ demo: build
 sandbox: build
 	./$(DEV) sandbox
 
+# A real Apache Kafka 4.4 (KRaft, from Maven Central jars, cached outside the
+# tree) and a Schema Registry on loopback: scripts/stack.sh, docs/KAFKA.md.
+# BROKERS=3 for the three-broker cluster. Prints KAFKA_BROKERS= and
+# SCHEMA_REGISTRY= lines.
+BROKERS ?= 1
+.PHONY: stack stack-down
+stack:
+	@scripts/stack.sh up --brokers $(BROKERS)
+stack-down:
+	@scripts/stack.sh down
+
 # Tests need a Redis on 127.0.0.1:6379: scripts/ensure-redis.sh starts one
 # when nothing listens there.
 test: fmt-check vet redis
