@@ -41,7 +41,14 @@ const NumCutPoints = 99
 type Registry struct {
 	Versions []*Version     `json:"versions"`
 	History  []HistoryEntry `json:"history"`
+
+	revision string // hex SHA-256 of the file content it was read from
 }
+
+// Revision is the hex SHA-256 of the file content the registry was read
+// from: EditRegistryIf replaces the file only while it still has this
+// content. Empty for a registry not read from a file.
+func (r *Registry) Revision() string { return r.revision }
 
 // HistoryEntry is one change of the registry.
 type HistoryEntry struct {
@@ -123,6 +130,28 @@ func (v *Version) UnmarshalJSON(b []byte) error {
 // that its features equal the version's. Any problem fails the whole
 // registry with an error naming the version and the field.
 func LoadRegistry(path string) (*Registry, error) {
+	r, err := ReadRegistry(path)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	for _, v := range r.Versions {
+		if v.Role == RoleArchived {
+			continue
+		}
+		if err := v.load(dir); err != nil {
+			return nil, fmt.Errorf("registry: version %q: %w", v.Name, err)
+		}
+	}
+	return r, nil
+}
+
+// ReadRegistry reads and validates the registry file at path like
+// LoadRegistry but reads no model file: every Version.Model is nil. The
+// pre-deployment gates use it to examine a version whose model may be
+// missing or broken (they load it themselves), which LoadRegistry would
+// refuse as a whole.
+func ReadRegistry(path string) (*Registry, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
@@ -136,15 +165,8 @@ func LoadRegistry(path string) (*Registry, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(path)
-	for _, v := range r.Versions {
-		if v.Role == RoleArchived {
-			continue
-		}
-		if err := v.load(dir); err != nil {
-			return nil, fmt.Errorf("registry: version %q: %w", v.Name, err)
-		}
-	}
+	sum := sha256.Sum256(b)
+	r.revision = hex.EncodeToString(sum[:])
 	return &r, nil
 }
 

@@ -111,16 +111,43 @@ func (r *Registry) record(at time.Time, action, version, reason string) {
 	r.History = append(r.History, HistoryEntry{Time: at.UTC().Truncate(time.Second), Action: action, Version: version, Reason: reason})
 }
 
+// ErrStaleRegistry is returned by EditRegistryIf when the registry file no
+// longer has the content the caller read: another edit landed in between.
+var ErrStaleRegistry = errors.New("registry: the file changed since it was read")
+
 // EditRegistry applies edit to the registry file at path and replaces the
 // file only when the result loads: the edited registry is written to a
 // temporary file in the same folder, loaded with LoadRegistry (every
 // serving model read and its SHA-256 checked), then renamed over path, so
 // a reader (the scorer's hot reload) sees either the old file or the new
-// one, never a partial one. Concurrent editors are serialised by an
-// exclusive advisory lock on the registry's folder. On any error path is
-// unchanged.
+// one, never a partial one. On any error path is unchanged.
+//
+// Concurrent editors, in this process or others on the same host, are
+// serialised by an exclusive advisory lock (flock) on the registry's
+// folder, held from the read to the rename: edit always receives the file
+// as the previous editor left it, so no edit is lost. An edit that was
+// decided on an earlier read of the file (gate results computed outside
+// the lock, an operator's look at status) belongs in EditRegistryIf
+// instead, which refuses it when the file changed since that read.
+//
 // It returns the registry as written, with its models loaded.
 func EditRegistry(path string, edit func(*Registry) error) (*Registry, error) {
+	return editRegistry(path, "", edit)
+}
+
+// EditRegistryIf is EditRegistry as a compare-and-swap: it applies edit only
+// while the file still has revision (Registry.Revision of the read the
+// edit was based on) and otherwise returns an error wrapping
+// ErrStaleRegistry without calling edit, leaving the file as the other
+// editor wrote it. The caller reads the file again and decides again.
+func EditRegistryIf(path, revision string, edit func(*Registry) error) (*Registry, error) {
+	if revision == "" {
+		return nil, errors.New("registry: compare-and-swap edit without a revision")
+	}
+	return editRegistry(path, revision, edit)
+}
+
+func editRegistry(path, revision string, edit func(*Registry) error) (*Registry, error) {
 	unlock, err := lockDir(filepath.Dir(path))
 	if err != nil {
 		return nil, err
@@ -129,6 +156,9 @@ func EditRegistry(path string, edit func(*Registry) error) (*Registry, error) {
 	r, err := LoadRegistry(path)
 	if err != nil {
 		return nil, err
+	}
+	if revision != "" && r.Revision() != revision {
+		return nil, fmt.Errorf("%w (read at revision %.12s, now %.12s): read it again", ErrStaleRegistry, revision, r.Revision())
 	}
 	if err := edit(r); err != nil {
 		return nil, err

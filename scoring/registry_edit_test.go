@@ -250,3 +250,125 @@ func TestCopyRegistryCopiesTheModelsItNames(t *testing.T) {
 		t.Fatalf("copy with a missing model: %v, want an error naming v4.1.0", err)
 	}
 }
+
+// An edit decided on an earlier read is refused once another edit landed
+// in between: the file keeps the other edit, the stale edit is not applied,
+// and the same edit on a fresh read lands.
+func TestEditRegistryIfRefusesAnEditBasedOnAStaleRead(t *testing.T) {
+	dir, doc := registryFixture(t)
+	path := writeRegistry(t, dir, doc)
+	stale, err := ReadRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stale.Revision() == "" {
+		t.Fatal("ReadRegistry left the revision empty")
+	}
+	other, err := EditRegistry(path, func(r *Registry) error { return r.Promote("v4.1.0", "the other operator", editTime) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Revision() == stale.Revision() {
+		t.Fatal("an edit did not change the revision")
+	}
+	before, _ := os.ReadFile(path)
+	called := false
+	_, err = EditRegistryIf(path, stale.Revision(), func(r *Registry) error {
+		called = true
+		return r.Deprecate("lgb", "decided on the stale read", editTime)
+	})
+	if !errors.Is(err, ErrStaleRegistry) {
+		t.Fatalf("stale edit: %v, want ErrStaleRegistry", err)
+	}
+	if called {
+		t.Error("the stale edit was applied to the new content")
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("a refused stale edit changed the file")
+	}
+	fresh, err := ReadRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Revision() != other.Revision() {
+		t.Errorf("revision on disk %s, EditRegistry returned %s", fresh.Revision(), other.Revision())
+	}
+	r, err := EditRegistryIf(path, fresh.Revision(), func(r *Registry) error { return r.Deprecate("lgb", "decided again", editTime) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if roles(r)["v4.1.0"] != RoleProduction || roles(r)["lgb"] != RoleDeprecated {
+		t.Fatalf("roles %v: want both edits", roles(r))
+	}
+	if _, err := EditRegistryIf(path, "", func(*Registry) error { return nil }); err == nil {
+		t.Error("a compare-and-swap edit without a revision was accepted")
+	}
+}
+
+// Two editors read the same revision before either writes: exactly one
+// compare-and-swap lands, the other is refused, reads again and lands on
+// the new content. Both edits are in the file.
+func TestEditRegistryIfConcurrentEditorsRetryOnTheNewContent(t *testing.T) {
+	dir, doc := registryFixture(t)
+	path := writeRegistry(t, dir, doc)
+	start, err := ReadRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const editors = 2
+	var read, wg sync.WaitGroup
+	read.Add(editors)
+	stale := make(chan int, editors)
+	errs := make(chan error, editors)
+	for i := range editors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first := true
+			for attempt := 0; attempt < 10; attempt++ {
+				r, err := ReadRegistry(path)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if first {
+					read.Done()
+					read.Wait() // both have read the same revision before either edits
+				}
+				_, err = EditRegistryIf(path, r.Revision(), func(r *Registry) error {
+					r.record(editTime, "note", "v4.0.0", fmt.Sprintf("editor %d", i))
+					return nil
+				})
+				if errors.Is(err, ErrStaleRegistry) {
+					if first {
+						stale <- i
+					}
+					first = false
+					continue
+				}
+				errs <- err
+				return
+			}
+			errs <- fmt.Errorf("editor %d: still stale after 10 attempts", i)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(stale)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(stale); n != 1 {
+		t.Errorf("%d editors were refused on their first attempt, want exactly 1 (both read the same revision)", n)
+	}
+	end, err := ReadRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(end.History), len(start.History)+editors; got != want {
+		t.Fatalf("history has %d entries, want %d: an edit was lost", got, want)
+	}
+	assertNoTempFiles(t, dir)
+}
