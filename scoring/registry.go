@@ -50,12 +50,22 @@ type Registry struct {
 // content. Empty for a registry not read from a file.
 func (r *Registry) Revision() string { return r.revision }
 
-// HistoryEntry is one change of the registry.
+// HistoryEntry is one change of the registry: the deployment checklist's
+// change log.
 type HistoryEntry struct {
 	Time    time.Time `json:"time"`
 	Action  string    `json:"action"`
 	Version string    `json:"version"`
 	Reason  string    `json:"reason"`
+	// By is who made the change or signed; required for sign-offs,
+	// overrides and sunsets.
+	By string `json:"by,omitempty"`
+	// SignOff is what a signoff entry approves: a pre-deployment role
+	// (data-science, engineering, business) or a post-deployment stage
+	// (week1, week2).
+	SignOff string `json:"signoff,omitempty"`
+	// Status is a check entry's outcome: passed or failed.
+	Status string `json:"status,omitempty"`
 }
 
 // Thresholds are the percentile cut-offs of the business rules.
@@ -79,7 +89,13 @@ type Version struct {
 	Metrics      map[string]float64
 	Thresholds   Thresholds
 	CutPoints    []float64 // 99 ascending reference scores
-	Model        Model
+	// GateThresholds are the limits of the pre-deployment gates; nil or a
+	// field left out takes the checklist's default (GateLimits).
+	GateThresholds *GateThresholds
+	// Checks is the latest result of the pre-deployment gates on this
+	// version; nil until `leadscorer registry check` has run.
+	Checks *CheckResult
+	Model  Model
 }
 
 // versionJSON is Version as docs/REGISTRY.md spells it.
@@ -96,6 +112,8 @@ type versionJSON struct {
 	Reference    struct {
 		CutPoints []float64 `json:"cut_points"`
 	} `json:"reference"`
+	GateThresholds *GateThresholds `json:"gate_thresholds,omitempty"`
+	Checks         *CheckResult    `json:"checks,omitempty"`
 }
 
 // MarshalJSON writes the version with the field names of docs/REGISTRY.md.
@@ -103,6 +121,7 @@ func (v *Version) MarshalJSON() ([]byte, error) {
 	j := versionJSON{
 		Version: v.Name, Role: v.Role, Format: v.Format, Path: v.Path, SHA256: v.SHA256,
 		Features: v.Features, Descriptions: v.Descriptions, Metrics: v.Metrics, Thresholds: v.Thresholds,
+		GateThresholds: v.GateThresholds, Checks: v.Checks,
 	}
 	j.Reference.CutPoints = v.CutPoints
 	return json.Marshal(j)
@@ -121,6 +140,7 @@ func (v *Version) UnmarshalJSON(b []byte) error {
 		Name: j.Version, Role: j.Role, Format: j.Format, Path: j.Path, SHA256: j.SHA256,
 		Features: j.Features, Descriptions: j.Descriptions, Metrics: j.Metrics,
 		Thresholds: j.Thresholds, CutPoints: j.Reference.CutPoints,
+		GateThresholds: j.GateThresholds, Checks: j.Checks,
 	}
 	return nil
 }
@@ -211,6 +231,9 @@ func (r *Registry) validate() error {
 		case h.Version == "":
 			return fmt.Errorf("registry: history[%d]: version: missing", i)
 		}
+		if err := h.validate(); err != nil {
+			return fmt.Errorf("registry: history[%d]: %w", i, err)
+		}
 	}
 	return nil
 }
@@ -269,6 +292,14 @@ func (v *Version) validate() error {
 		}
 		if k > 0 && c < v.CutPoints[k-1] {
 			return fmt.Errorf("reference.cut_points[%d]: %v is below cut_points[%d] %v (must ascend)", k, c, k-1, v.CutPoints[k-1])
+		}
+	}
+	if err := v.GateThresholds.validate(); err != nil {
+		return fmt.Errorf("gate_thresholds.%w", err)
+	}
+	if v.Checks != nil {
+		if err := v.Checks.validate(); err != nil {
+			return fmt.Errorf("checks: %w", err)
 		}
 	}
 	return nil

@@ -46,14 +46,14 @@ func TestRegistryEdits(t *testing.T) {
 			{name: "promote", edit: promote("v4.1.0"),
 				roles: map[string]string{"v4.1.0": RoleProduction, "v4.0.0": RoleShadow},
 				record: []HistoryEntry{
-					{editTime, ActionPromote, "v4.1.0", "parallel week passed"},
-					{editTime, ActionDemote, "v4.0.0", "replaced as production by v4.1.0"},
+					{Time: editTime, Action: ActionPromote, Version: "v4.1.0", Reason: "parallel week passed"},
+					{Time: editTime, Action: ActionDemote, Version: "v4.0.0", Reason: "replaced as production by v4.1.0"},
 				}},
 			{name: "rollback", edit: rollback,
 				roles: map[string]string{"v4.0.0": RoleProduction, "v4.1.0": RoleDeprecated},
 				record: []HistoryEntry{
-					{editTime, ActionRollback, "v4.0.0", "lift below 1.5x two weeks"},
-					{editTime, ActionDeprecate, "v4.1.0", "rolled back to v4.0.0: lift below 1.5x two weeks"},
+					{Time: editTime, Action: ActionRollback, Version: "v4.0.0", Reason: "lift below 1.5x two weeks"},
+					{Time: editTime, Action: ActionDeprecate, Version: "v4.1.0", Reason: "rolled back to v4.0.0: lift below 1.5x two weeks"},
 				}},
 			{name: "a second rollback has nowhere to go", edit: rollback, err: "no earlier production"},
 		}},
@@ -67,11 +67,11 @@ func TestRegistryEdits(t *testing.T) {
 		{"deprecate then archive a shadow", []step{
 			{name: "deprecate", edit: func(r *Registry) error { return r.Deprecate("lgb", "sunset", editTime) },
 				roles:  map[string]string{"lgb": RoleDeprecated},
-				record: []HistoryEntry{{editTime, ActionDeprecate, "lgb", "sunset"}}},
+				record: []HistoryEntry{{Time: editTime, Action: ActionDeprecate, Version: "lgb", Reason: "sunset"}}},
 			{name: "deprecate twice", edit: func(r *Registry) error { return r.Deprecate("lgb", "sunset", editTime) }, err: "already deprecated"},
 			{name: "archive", edit: func(r *Registry) error { return r.Archive("lgb", "kept for the record", editTime) },
 				roles:  map[string]string{"lgb": RoleArchived},
-				record: []HistoryEntry{{editTime, ActionArchive, "lgb", "kept for the record"}}},
+				record: []HistoryEntry{{Time: editTime, Action: ActionArchive, Version: "lgb", Reason: "kept for the record"}}},
 		}},
 		{"an unknown version is refused naming it", []step{
 			{name: "promote", edit: promote("v9.9.9"), err: `"v9.9.9" is not in the registry`},
