@@ -55,7 +55,7 @@ redis:
 models:
 	rm -rf build/population && mkdir -p build/population
 	$(GO) run ./cmd/leadscorer-dev population --out build/population
-	$(PYTHON) scripts/train.py --data build/population/leads.csv --models models --testdata testdata/parity --registered-at 2025-12-31T00:00:00Z
+	$(PYTHON) scripts/train.py --data build/population/leads.csv --models models --testdata testdata/parity --holdout testdata/holdout/test.csv --registered-at 2025-12-31T00:00:00Z
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./scoring/ ./features/

@@ -10,6 +10,10 @@ v4.0.0 (14 features) and v4.1.0 (22 features) with XGBoost, and writes:
   <models>/registry.json            the registry described in docs/REGISTRY.md
   <testdata>/<version>/features.csv, predictions.csv, contribs.csv
                                     XGBoost's own test-set outputs, for parity
+  <holdout>                         the labelled test set: lead_id, contact_at,
+                                    label and every feature of both versions,
+                                    the rows of the parity files in their order;
+                                    the pre-deployment gates' default holdout
 
 Early stopping uses the last three months of the training period, never the
 test set. Needs XGBoost 1.7 (Debian's python3-xgboost).
@@ -73,6 +77,18 @@ DESCRIPTIONS = {
     "is_experience_missing": "industry experience is unknown|industry experience is known",
     "mobility_tier": "changes firms rarely or never|changed firms 2+ times in 3 years",
     "firm_stability_tier": "firm is shrinking, stable or unknown (tier {value})|firm is growing",
+}
+
+# The pre-deployment gates' limits written with each version
+# (docs/REGISTRY.md): the checklist's lift and AUC-gap figures, and the
+# project's tolerances for explanations, parity and score drift.
+GATE_THRESHOLDS = {
+    "min_auc_gain": 0,
+    "min_top_decile_lift": 1.5,
+    "max_auc_gap": 0.15,
+    "max_shap_error": 1e-5,
+    "max_parity_error": 1e-6,
+    "max_psi": 0.1,
 }
 
 # Early stopping watches the last five months of the training period.
@@ -245,6 +261,7 @@ def main():
     ap.add_argument("--data", required=True, help="leads.csv from `leadscorer population`")
     ap.add_argument("--models", default="models", help="models directory (registry.json goes here)")
     ap.add_argument("--testdata", default="testdata/parity", help="parity test data directory")
+    ap.add_argument("--holdout", default="testdata/holdout/test.csv", help="labelled holdout file to write")
     ap.add_argument("--registered-at", default=None,
                     help="registry history time, RFC 3339 (default: now, UTC)")
     args = ap.parse_args()
@@ -276,11 +293,22 @@ def main():
                                            "best_iteration")},
             "thresholds": {"deprioritize_percentile": 20, "upgrade_percentile": 80},
             "reference": {"cut_points": cuts},
+            "gate_thresholds": GATE_THRESHOLDS,
         })
         history.append({"time": registered, "action": "register", "version": version, "reason": "trained"})
     with open(os.path.join(args.models, "registry.json"), "w") as f:
         json.dump({"versions": versions, "history": history}, f, indent=2)
         f.write("\n")
+    write_holdout(args.holdout, df, raw)
+
+
+def write_holdout(path, df, raw):
+    """The labelled test rows with every feature of both versions, as the
+    population export wrote them (empty = missing), in the parity files' order."""
+    test = df[(df["split"] == "test") & df["label"].notna()]
+    cols = ["lead_id", "contact_at", "label"] + V41 + [n for n in V40 if n not in V41]
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    raw.loc[test.index, cols].to_csv(path, index=False)
 
 
 if __name__ == "__main__":
