@@ -191,6 +191,9 @@ func (c *checker) run() {
 		if lim.MinAUCGain > 0 {
 			thresholds[GateAUCVsBaseline] += fmt.Sprintf(" + %g", lim.MinAUCGain)
 		}
+		if lim.MaxAUCP < 1 {
+			thresholds[GateAUCVsBaseline] = fmt.Sprintf("DeLong p <= %g, %s", lim.MaxAUCP, thresholds[GateAUCVsBaseline])
+		}
 	}
 	// What the later gates need, and why they cannot run without it.
 	rest := []string{GateAUCVsBaseline, GateTopDecileLift, GateOverfitting, GateExplanations, GateParity, GateScoreDistribution}
@@ -363,41 +366,37 @@ func (c *checker) aucGate(threshold string) {
 		baseScores[i] = bm.Score(row)
 	}
 	cmp := CompareAUC(c.scores, baseScores, c.h.Converted)
-	pass := cmp.Candidate > cmp.Baseline+c.lim.MinAUCGain
-	detail := fmt.Sprintf("%s %.4f on the same %d rows (%d converted); difference %+.4f", c.base.Name, cmp.Baseline,
-		c.h.Rows(), c.h.Conversions(), cmp.Candidate-cmp.Baseline)
-	if cmp.Test != "" {
-		detail += "; " + cmp.Test
-	}
+	pass := cmp.Candidate > cmp.Baseline+c.lim.MinAUCGain && cmp.PNotBetter <= c.lim.MaxAUCP
+	detail := fmt.Sprintf("%s %.4f on the same %d rows (%d converted); DeLong's paired test: difference %+.4f, SE %.4f, %g%% interval [%+.4f, %+.4f], one-sided p %.3f that %s is no better",
+		c.base.Name, cmp.Baseline, c.h.Rows(), c.h.Conversions(), cmp.Diff, cmp.SE, 100*cmp.Interval.Level, cmp.Interval.Lo, cmp.Interval.Hi,
+		cmp.PNotBetter, c.v.Name)
 	c.add(GateAUCVsBaseline, fmt.Sprintf("%.4f", cmp.Candidate), fmt.Sprintf("%s (%.4f)", threshold, cmp.Baseline+c.lim.MinAUCGain), pass, detail, cmp.Candidate)
 }
 
-// AUCComparison compares two versions' ROC AUCs on the same labelled leads.
+// AUCComparison compares two versions' ROC AUCs on the same labelled leads
+// with DeLong's paired test.
 type AUCComparison struct {
 	Candidate, Baseline float64
-	// Test is the paired test of the difference in words, when one is
-	// available; empty otherwise.
-	Test string
+	// Diff is Candidate - Baseline, SE its standard error from DeLong's
+	// covariance of the two (correlated: the same leads), Interval its 95%
+	// normal interval.
+	Diff, SE float64
+	Interval validation.Interval
+	// PNotBetter is the one-sided p-value of "the candidate ranks no
+	// better than the baseline", Φ(-Diff/SE); NaN when SE is 0 or
+	// undefined.
+	PNotBetter float64
 }
 
-// CompareAUC returns both AUCs of the same leads. The two AUCs are
-// correlated (same leads): the paired test for them is DeLong's, which
-// package validation provides on the statistics branch; until it is wired
-// here the comparison is of the two figures only. NaN AUCs compare false.
+// CompareAUC compares the AUCs of two scores of the same leads with
+// validation.DeLongPaired. NaN AUCs compare false.
 func CompareAUC(candidate, baseline []float64, converted []bool) AUCComparison {
-	return AUCComparison{Candidate: auc(candidate, converted), Baseline: auc(baseline, converted)}
-}
-
-func auc(scores []float64, converted []bool) float64 {
-	rows := make([]validation.Row, len(scores))
-	for i := range scores {
-		rows[i] = validation.Row{Score: scores[i], Converted: converted[i]}
+	p := validation.DeLongPaired(candidate, baseline, converted, 0.95)
+	out := AUCComparison{Candidate: p.AUCA, Baseline: p.AUCB, Diff: p.Diff, SE: p.SE, Interval: p.Interval, PNotBetter: math.NaN()}
+	if !math.IsNaN(p.PLess) {
+		out.PNotBetter = 1 - p.PLess // PLess is Φ(z), against "the candidate is not worse"
 	}
-	st, err := validation.Compute(rows)
-	if err != nil {
-		return math.NaN()
-	}
-	return st.AUC
+	return out
 }
 
 func (c *checker) liftGate(threshold string) {

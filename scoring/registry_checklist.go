@@ -69,6 +69,7 @@ func SignOffItem(kind string) string {
 // DefaultGateLimits.
 type GateThresholds struct {
 	MinAUCGain       *float64 `json:"min_auc_gain,omitempty"`
+	MaxAUCP          *float64 `json:"max_auc_p,omitempty"`
 	MinTopDecileLift *float64 `json:"min_top_decile_lift,omitempty"`
 	MaxAUCGap        *float64 `json:"max_auc_gap,omitempty"`
 	MaxSHAPError     *float64 `json:"max_shap_error,omitempty"`
@@ -81,6 +82,10 @@ type GateLimits struct {
 	// MinAUCGain: the test AUC must exceed the baseline's on the same
 	// holdout by more than this.
 	MinAUCGain float64
+	// MaxAUCP: DeLong's one-sided p-value of "the version ranks no better
+	// than the baseline" must be at most this; 1 (the default) does not
+	// ask for significance, as the checklist does not.
+	MaxAUCP float64
 	// MinTopDecileLift: the top decile's lift on the holdout must exceed it.
 	MinTopDecileLift float64
 	// MaxAUCGap: train AUC minus test AUC must stay below it (overfitting).
@@ -101,6 +106,7 @@ type GateLimits struct {
 // where the checklist gives none; docs/REGISTRY.md gives the reasons.
 var DefaultGateLimits = GateLimits{
 	MinAUCGain:       0,
+	MaxAUCP:          1,
 	MinTopDecileLift: 1.5,
 	MaxAUCGap:        0.15,
 	MaxSHAPError:     1e-5,
@@ -120,7 +126,7 @@ func (v *Version) GateLimits() GateLimits {
 		src *float64
 		dst *float64
 	}{
-		{t.MinAUCGain, &l.MinAUCGain}, {t.MinTopDecileLift, &l.MinTopDecileLift}, {t.MaxAUCGap, &l.MaxAUCGap},
+		{t.MinAUCGain, &l.MinAUCGain}, {t.MaxAUCP, &l.MaxAUCP}, {t.MinTopDecileLift, &l.MinTopDecileLift}, {t.MaxAUCGap, &l.MaxAUCGap},
 		{t.MaxSHAPError, &l.MaxSHAPError}, {t.MaxParityError, &l.MaxParityError}, {t.MaxPSI, &l.MaxPSI},
 	} {
 		if f.src != nil {
@@ -138,7 +144,7 @@ func (t *GateThresholds) validate() error {
 		name string
 		v    *float64
 	}{
-		{"min_auc_gain", t.MinAUCGain}, {"min_top_decile_lift", t.MinTopDecileLift}, {"max_auc_gap", t.MaxAUCGap},
+		{"min_auc_gain", t.MinAUCGain}, {"max_auc_p", t.MaxAUCP}, {"min_top_decile_lift", t.MinTopDecileLift}, {"max_auc_gap", t.MaxAUCGap},
 		{"max_shap_error", t.MaxSHAPError}, {"max_parity_error", t.MaxParityError}, {"max_psi", t.MaxPSI},
 	} {
 		if f.v != nil && (math.IsNaN(*f.v) || math.IsInf(*f.v, 0) || *f.v < 0) {
