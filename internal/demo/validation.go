@@ -245,6 +245,9 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 		}
 		fmt.Fprintf(w, "\nHTML report written to %s\n", opts.HTML)
 	}
+	if err := Checklist(w, opts.Registry, rep, stream.PostDeployment(v.State(), before, asOf, stream.Options{})); err != nil {
+		return nil, err
+	}
 	return rep, nil
 }
 
