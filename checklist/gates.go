@@ -171,6 +171,15 @@ func (c *checker) add(name, figure, threshold string, pass bool, detail string, 
 	c.gates = append(c.gates, g)
 }
 
+// figure formats a measured value; "n/a" when it is undefined (an AUC
+// without conversions, a sum of NaN contributions).
+func figure(format string, v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, v)
+}
+
 // fail records a gate that could not be measured.
 func (c *checker) fail(name, threshold, why string) {
 	c.add(name, "-", threshold, false, why, math.NaN())
@@ -342,23 +351,23 @@ func minus(a, b []string) []string {
 func (c *checker) aucGate(threshold string) {
 	auc := c.stats.AUC
 	if c.base == nil {
-		c.add(GateAUCVsBaseline, fmt.Sprintf("%.4f", auc), threshold, false,
+		c.add(GateAUCVsBaseline, figure("%.4f", auc), threshold, false,
 			"no baseline version to compare with: the registry has no other production version; give --baseline", auc)
 		return
 	}
 	b, err := os.ReadFile(filepath.Join(c.dir, c.base.Path))
 	if err != nil {
-		c.add(GateAUCVsBaseline, fmt.Sprintf("%.4f", auc), threshold, false, fmt.Sprintf("baseline %s: %v", c.base.Name, err), auc)
+		c.add(GateAUCVsBaseline, figure("%.4f", auc), threshold, false, fmt.Sprintf("baseline %s: %v", c.base.Name, err), auc)
 		return
 	}
 	bm, err := loadModel(c.base.Format, b)
 	if err != nil {
-		c.add(GateAUCVsBaseline, fmt.Sprintf("%.4f", auc), threshold, false, fmt.Sprintf("baseline %s does not load: %v", c.base.Name, err), auc)
+		c.add(GateAUCVsBaseline, figure("%.4f", auc), threshold, false, fmt.Sprintf("baseline %s does not load: %v", c.base.Name, err), auc)
 		return
 	}
 	bx, err := c.h.Matrix(c.base.Features)
 	if err != nil {
-		c.add(GateAUCVsBaseline, fmt.Sprintf("%.4f", auc), threshold, false, fmt.Sprintf("baseline %s: %v", c.base.Name, err), auc)
+		c.add(GateAUCVsBaseline, figure("%.4f", auc), threshold, false, fmt.Sprintf("baseline %s: %v", c.base.Name, err), auc)
 		return
 	}
 	baseScores := make([]float64, len(bx))
@@ -370,7 +379,7 @@ func (c *checker) aucGate(threshold string) {
 	detail := fmt.Sprintf("%s %.4f on the same %d rows (%d converted); DeLong's paired test: difference %+.4f, SE %.4f, %g%% interval [%+.4f, %+.4f], one-sided p %.3f that %s is no better",
 		c.base.Name, cmp.Baseline, c.h.Rows(), c.h.Conversions(), cmp.Diff, cmp.SE, 100*cmp.Interval.Level, cmp.Interval.Lo, cmp.Interval.Hi,
 		cmp.PNotBetter, c.v.Name)
-	c.add(GateAUCVsBaseline, fmt.Sprintf("%.4f", cmp.Candidate), fmt.Sprintf("%s (%.4f)", threshold, cmp.Baseline+c.lim.MinAUCGain), pass, detail, cmp.Candidate)
+	c.add(GateAUCVsBaseline, figure("%.4f", cmp.Candidate), fmt.Sprintf("%s (%.4f)", threshold, cmp.Baseline+c.lim.MinAUCGain), pass, detail, cmp.Candidate)
 }
 
 // AUCComparison compares two versions' ROC AUCs on the same labelled leads
@@ -401,7 +410,7 @@ func CompareAUC(candidate, baseline []float64, converted []bool) AUCComparison {
 
 func (c *checker) liftGate(threshold string) {
 	lift := c.stats.LiftByDecile[9]
-	c.add(GateTopDecileLift, fmt.Sprintf("%.2fx", lift), threshold, lift > c.lim.MinTopDecileLift,
+	c.add(GateTopDecileLift, figure("%.2fx", lift), threshold, lift > c.lim.MinTopDecileLift,
 		fmt.Sprintf("top-decile conversion %.2f%% vs %.2f%% overall, deciles of the holdout's own scores", 100*c.stats.TopDecileConversion, 100*c.stats.ConversionRate), lift)
 }
 
@@ -412,7 +421,7 @@ func (c *checker) overfittingGate(threshold string) {
 		return
 	}
 	gap := train - c.stats.AUC
-	c.add(GateOverfitting, fmt.Sprintf("%.4f", gap), threshold, gap < c.lim.MaxAUCGap,
+	c.add(GateOverfitting, figure("%.4f", gap), threshold, gap < c.lim.MaxAUCGap,
 		fmt.Sprintf("train AUC %.4f (metrics.train_auc, from training) - test AUC %.4f (holdout)", train, c.stats.AUC), gap)
 }
 
@@ -447,7 +456,7 @@ func (c *checker) explanationsGate(threshold string) {
 	if worst > c.lim.MaxSHAPError || math.IsNaN(worst) {
 		detail += fmt.Sprintf(", at row %d", worstRow+2)
 	}
-	c.add(GateExplanations, fmt.Sprintf("%.3g", worst), threshold, worst <= c.lim.MaxSHAPError, detail, worst)
+	c.add(GateExplanations, figure("%.3g", worst), threshold, worst <= c.lim.MaxSHAPError, detail, worst)
 }
 
 // parityGate: our scores of the trainer's exported rows equal the
@@ -484,7 +493,7 @@ func (c *checker) parityGate(threshold string) {
 	if worst > c.lim.MaxParityError || math.IsNaN(worst) {
 		detail += fmt.Sprintf(", at row %d", worstRow+2)
 	}
-	c.add(GateParity, fmt.Sprintf("%.3g", worst), threshold, worst <= c.lim.MaxParityError, detail, worst)
+	c.add(GateParity, figure("%.3g", worst), threshold, worst <= c.lim.MaxParityError, detail, worst)
 }
 
 // distributionGate: the population stability index of the holdout's
@@ -502,7 +511,7 @@ func (c *checker) distributionGate(threshold string) {
 		psi += (a - 0.1) * math.Log(a/0.1)
 		parts[k] = fmt.Sprintf("%.1f", 100*shares[k])
 	}
-	c.add(GateScoreDistribution, fmt.Sprintf("%.4f", psi), threshold, psi < c.lim.MaxPSI,
+	c.add(GateScoreDistribution, figure("%.4f", psi), threshold, psi < c.lim.MaxPSI,
 		"PSI of the holdout's deciles of the registry's reference (10% each); shares % by decile: "+strings.Join(parts, " "), psi)
 }
 
