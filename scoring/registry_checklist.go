@@ -281,7 +281,8 @@ func (r *Registry) RecordCheck(name string, res CheckResult) error {
 // with an optional note. A pre-deployment sign-off (data-science,
 // engineering, business) is for a version that is not production; a
 // post-deployment one (week1, week2) is for the production version, after
-// its promotion, week2 after week1. Each counts once: a second sign-off of
+// its promotion and not before the stage's week (StageWeek) has ended,
+// week2 after week1. Each counts once: a second sign-off of
 // the same item is refused, naming the first.
 func (r *Registry) SignOff(name, kind, by, note string, at time.Time) error {
 	v, ok := r.Version(name)
@@ -307,6 +308,9 @@ func (r *Registry) SignOff(name, kind, by, note string, at time.Time) error {
 		if _, ok := r.PromotedAt(name); !ok {
 			return fmt.Errorf("registry: signoff %s: the history records no promotion of %q to follow up", kind, name)
 		}
+		if _, end, _ := r.StageWeek(name, kind); at.Before(end) {
+			return fmt.Errorf("registry: signoff %s: %s's %s ends on %s (its verdict needs that week's outcomes): too early to sign", kind, name, kind, end.Format(time.DateOnly))
+		}
 		if kind == SignOffWeek2 {
 			if _, ok := r.SignedOff(name, SignOffWeek1); !ok {
 				return fmt.Errorf("registry: signoff week2: version %q has no week-1 sign-off since its promotion", name)
@@ -321,6 +325,26 @@ func (r *Registry) SignOff(name, kind, by, note string, at time.Time) error {
 	r.History = append(r.History, HistoryEntry{Time: at.UTC().Truncate(time.Second), Action: ActionSignOff, Version: name,
 		Reason: note, By: by, SignOff: kind})
 	return nil
+}
+
+// StageWeek returns the calendar week a post-deployment stage of version
+// name is about: week k is the k-th week (Monday 00:00 UTC to the next)
+// starting at or after the version's latest promotion. ok is false
+// without a recorded promotion or for another kind.
+func (r *Registry) StageWeek(name, kind string) (start, end time.Time, ok bool) {
+	k := slices.Index(PostDeploymentSignOffs, kind)
+	since, promoted := r.PromotedAt(name)
+	if k < 0 || !promoted {
+		return time.Time{}, time.Time{}, false
+	}
+	y, m, d := since.UTC().Date()
+	first := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	first = first.AddDate(0, 0, -((int(first.Weekday()) + 6) % 7)) // its Monday
+	if first.Before(since) {
+		first = first.AddDate(0, 0, 7)
+	}
+	start = first.AddDate(0, 0, 7*k)
+	return start, start.AddDate(0, 0, 7), true
 }
 
 // SignedOff returns the sign-off of item kind for version name that counts

@@ -182,11 +182,13 @@ func TestRollbackIsNotBlockedBySignOffs(t *testing.T) {
 
 func TestSignOffRules(t *testing.T) {
 	r, _ := fixtureRegistry(t)
-	at := editTime
+	at := editTime                     // a Monday, 09:30: week 1 is the next week
+	weeksLater := at.AddDate(0, 0, 30) // both weeks over
 	steps := []struct {
 		name          string
 		version, kind string
 		by            string
+		at            time.Time // zero: at
 		err           string
 		edit          func()
 	}{
@@ -203,20 +205,23 @@ func TestSignOffRules(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "week2 before week1", version: "v4.1.0", kind: SignOffWeek2, by: "x", err: "no week-1 sign-off"},
-		{name: "week1", version: "v4.1.0", kind: SignOffWeek1, by: "Eng Lead"},
-		{name: "week1 twice", version: "v4.1.0", kind: SignOffWeek1, by: "x", err: "already signed off by Eng Lead"},
-		{name: "week2", version: "v4.1.0", kind: SignOffWeek2, by: "Eng Lead"},
+		{name: "week1 before its week is over", version: "v4.1.0", kind: SignOffWeek1, by: "x", at: time.Date(2026, 1, 25, 23, 0, 0, 0, time.UTC),
+			err: "v4.1.0's week1 ends on 2026-01-26 (its verdict needs that week's outcomes): too early to sign"},
+		{name: "week2 before week1", version: "v4.1.0", kind: SignOffWeek2, by: "x", at: weeksLater, err: "no week-1 sign-off"},
+		{name: "week1", version: "v4.1.0", kind: SignOffWeek1, by: "Eng Lead", at: time.Date(2026, 1, 26, 0, 0, 0, 0, time.UTC)},
+		{name: "week1 twice", version: "v4.1.0", kind: SignOffWeek1, by: "x", at: weeksLater, err: "already signed off by Eng Lead"},
+		{name: "week2 before its week is over", version: "v4.1.0", kind: SignOffWeek2, by: "x", at: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), err: "ends on 2026-02-02"},
+		{name: "week2", version: "v4.1.0", kind: SignOffWeek2, by: "Eng Lead", at: weeksLater},
 		{name: "rollback then promote again", edit: func() {
-			if _, _, err := r.Rollback("x", at); err != nil {
+			if _, _, err := r.Rollback("x", weeksLater.Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			if err := r.PromoteChecked("v4.1.0", "x", "ops", at, "test"); err != nil {
+			if err := r.PromoteChecked("v4.1.0", "x", "ops", weeksLater.Add(2*time.Hour), "test"); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		// The week sign-offs of the earlier promotion do not count for the new one.
-		{name: "week2 of the new promotion needs a new week1", version: "v4.1.0", kind: SignOffWeek2, by: "x", err: "no week-1 sign-off"},
+		{name: "week2 of the new promotion needs a new week1", version: "v4.1.0", kind: SignOffWeek2, by: "x", at: weeksLater.AddDate(0, 0, 30), err: "no week-1 sign-off"},
 		{name: "retrained: a new register voids the pre-deployment sign-offs", edit: func() {
 			r.History = append(r.History, HistoryEntry{Time: at, Action: ActionRegister, Version: "lgb", Reason: "trained"})
 			if err := r.SignOff("lgb", SignOffBusiness, "Biz", "", at); err != nil {
@@ -234,7 +239,11 @@ func TestSignOffRules(t *testing.T) {
 			continue
 		}
 		n := len(r.History)
-		err := r.SignOff(s.version, s.kind, s.by, "note", at)
+		when := s.at
+		if when.IsZero() {
+			when = at
+		}
+		err := r.SignOff(s.version, s.kind, s.by, "note", when)
 		if s.err != "" {
 			if err == nil || !strings.Contains(err.Error(), s.err) {
 				t.Fatalf("%s: %v, want an error containing %q", s.name, err, s.err)
@@ -270,13 +279,14 @@ func TestSunset(t *testing.T) {
 	if err := r.Sunset("v4.0.0", "ops", "", at); err == nil || !strings.Contains(err.Error(), "v4.1.0") || !strings.Contains(err.Error(), "week-2") {
 		t.Fatalf("sunset before week 2: %v, want a refusal naming v4.1.0's week-2 sign-off", err)
 	}
-	if err := r.SignOff("v4.1.0", SignOffWeek1, "Eng", "", at); err != nil {
+	later := at.AddDate(0, 0, 30) // both weeks over
+	if err := r.SignOff("v4.1.0", SignOffWeek1, "Eng", "", later); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Sunset("v4.0.0", "ops", "", at); err == nil {
 		t.Fatal("sunset with only the week-1 sign-off")
 	}
-	if err := r.SignOff("v4.1.0", SignOffWeek2, "Eng", "", at); err != nil {
+	if err := r.SignOff("v4.1.0", SignOffWeek2, "Eng", "", later); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Sunset("v4.0.0", "", "", at); err == nil || !strings.Contains(err.Error(), "who") {
@@ -353,7 +363,7 @@ func TestPendingFollowsTheChecklist(t *testing.T) {
 	if err := r.PromoteChecked("v4.1.0", "x", "ops", editTime, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.SignOff("v4.1.0", SignOffWeek1, "Eng", "", editTime); err != nil {
+	if err := r.SignOff("v4.1.0", SignOffWeek1, "Eng", "", editTime.AddDate(0, 0, 14)); err != nil {
 		t.Fatal(err)
 	}
 	got = slices.DeleteFunc(items(), func(s string) bool { return strings.Contains(s, " lgb") })

@@ -54,11 +54,11 @@ func TestSunsetVersionStopsScoringOnReload(t *testing.T) {
 			return err
 		}
 		for _, stage := range scoring.PostDeploymentSignOffs {
-			if err := r.SignOff("v4.1.0", stage, "eng", "", at); err != nil {
+			if err := r.SignOff("v4.1.0", stage, "eng", "", at.AddDate(0, 0, 21)); err != nil {
 				return err
 			}
 		}
-		return r.Sunset("v4.0.0", "ops", "", at)
+		return r.Sunset("v4.0.0", "ops", "", at.AddDate(0, 0, 21))
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,9 @@ var registryOperands = map[string]int{"status": 0, "history": 0, "check": 1, "si
 // another edit of the registry lands while it computes.
 const checkAttempts = 3
 
+// registryClock is the time recorded with each change (tests move it).
+var registryClock = time.Now
+
 // afterGates, when set (by tests), runs between computing the gates and
 // storing them: where another operator's edit can land.
 var afterGates func()
@@ -130,7 +133,7 @@ func runRegistry(_ context.Context, args []string, _ io.Reader, stdout, stderr i
 	if len(misplaced) > 0 {
 		return fmt.Errorf("registry: %s does not take %s", action, strings.Join(misplaced, ", "))
 	}
-	now := time.Now()
+	now := registryClock()
 
 	switch action {
 	case "status":

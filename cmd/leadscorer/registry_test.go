@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leadscorer/leadscorer/scoring"
 )
@@ -23,6 +24,7 @@ var committedHoldout = []string{"--holdout", filepath.Join("..", "..", "testdata
 
 type registryStep struct {
 	name    string
+	advance time.Duration // the registry clock moves on this much before the step
 	args    []string
 	err     string   // the error must contain it; "" for success
 	out     []string // the output must contain each
@@ -36,7 +38,11 @@ func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func runSteps(t *testing.T, path string, steps []registryStep) {
 	t.Helper()
+	current := time.Date(2026, 1, 7, 10, 0, 0, 0, time.UTC) // a Wednesday
+	registryClock = func() time.Time { return current }
+	defer func() { registryClock = time.Now }()
 	for _, s := range steps {
+		current = current.Add(s.advance)
 		out, err := runRegistryCapture(append([]string{"--registry", path}, s.args...)...)
 		if s.err != "" {
 			if err == nil || !strings.Contains(err.Error(), s.err) {
@@ -139,7 +145,9 @@ func TestRegistryChecklistCommands(t *testing.T) {
 		{name: "promote", args: []string{"promote", "v4.1.0", "--reason", "parallel week passed", "--by", "Ops"},
 			out: []string{"promoted v4.1.0 to production"}, roles: map[string]string{"v4.1.0": "production", "v4.0.0": "shadow"}},
 		{name: "sunset refused before week 2", args: []string{"sunset", "v4.0.0", "--by", "Ops"}, err: "has no week-2 sign-off", roles: map[string]string{"v4.0.0": "shadow"}},
-		{name: "week 2 before week 1 refused", args: []string{"signoff", "v4.1.0", "--stage", "week2", "--by", "Eng"}, err: "no week-1 sign-off"},
+		{name: "week 1 refused while it runs", args: []string{"signoff", "v4.1.0", "--stage", "week1", "--by", "Eng"}, advance: 6 * 24 * time.Hour,
+			err: "v4.1.0's week1 ends on 2026-01-19 (its verdict needs that week's outcomes): too early to sign"},
+		{name: "week 2 before week 1 refused", args: []string{"signoff", "v4.1.0", "--stage", "week2", "--by", "Eng"}, advance: 14 * 24 * time.Hour, err: "no week-1 sign-off"},
 		{name: "week 1", args: []string{"signoff", "v4.1.0", "--stage", "week1", "--by", "Eli Eng"}, out: []string{"performance metrics validated"}},
 		{name: "week 2", args: []string{"signoff", "v4.1.0", "--stage", "week2", "--by", "Eli Eng"}, out: []string{"no regressions detected"}},
 		{name: "sunset needs a name", args: []string{"sunset", "v4.0.0"}, err: "who sunsets is required"},
@@ -160,6 +168,8 @@ func TestRegistryChecklistCommands(t *testing.T) {
 	for _, want := range []string{
 		"DATE              ACTION               VERSION  WHO      STATUS    NOTE",
 		"2025-12-31 00:00  register             v4.1.0   -        complete  trained",
+		"2026-01-07 10:00  check                v4.1.0   ci       passed    10 of 10 gates passed",
+		"2026-01-27 10:00  signoff week1        v4.1.0   Eli Eng  complete",
 		"check                v4.1.0   ci       passed    10 of 10 gates passed",
 		"signoff data-science  v4.1.0   Ana DS   complete  AUC and lift reviewed",
 		"promote              v4.1.0   Ops      complete  parallel week passed",
