@@ -64,6 +64,12 @@ type Config struct {
 	DeriveOutcomes        bool
 	SinkUserID            string
 
+	// The rollback rule's parameters (validation.EvidenceRule).
+	RollbackWindowWeeks    int
+	RollbackMinConversions int
+	RollbackConfidence     float64
+	RollbackAUCConfidence  float64
+
 	// Kafka transport security (docs/SECURITY.md).
 	KafkaTLS           bool
 	KafkaCAFile        string
@@ -226,6 +232,30 @@ var Keys = []Key{
 	{Name: "auto_rollback", Group: Validator, Bool: true, Default: "false", Doc: "With validate: roll the registry back when a rollback criterion fires for the production version, and say so on topic_registry.",
 		set: func(c *Config, v string) (err error) { c.AutoRollback, err = parseBool(v); return err },
 		get: func(c *Config) string { return strconv.FormatBool(c.AutoRollback) }},
+	{Name: "rollback_window_weeks", Group: Validator, Default: "8", Doc: "The rollback rule pools the production version's latest this many complete ISO weeks since its promotion and judges the criteria on the pool (1..52; docs/VALIDATION.md).",
+		set: func(c *Config, v string) (err error) {
+			c.RollbackWindowWeeks, err = intIn(v, 1, 52)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.RollbackWindowWeeks) }},
+	{Name: "rollback_min_conversions", Group: Validator, Default: "25", Doc: "Fewest conversions the pooled weeks need before a rollback criterion is judged; with fewer it says too little data to judge (1..100000; docs/VALIDATION.md).",
+		set: func(c *Config, v string) (err error) {
+			c.RollbackMinConversions, err = intIn(v, 1, 100000)
+			return err
+		},
+		get: func(c *Config) string { return strconv.Itoa(c.RollbackMinConversions) }},
+	{Name: "rollback_confidence", Group: Validator, Default: "0.95", Doc: "One-sided confidence of the top-decile bounds and of the paired AUC comparison with the baseline: a criterion fires when its upper bound is below the checklist's threshold (above 0.5, below 1; docs/VALIDATION.md).",
+		set: func(c *Config, v string) (err error) {
+			c.RollbackConfidence, err = confidence(v)
+			return err
+		},
+		get: func(c *Config) string { return strconv.FormatFloat(c.RollbackConfidence, 'g', -1, 64) }},
+	{Name: "rollback_auc_confidence", Group: Validator, Default: "0.85", Doc: "One-sided confidence of the absolute AUC bound (above 0.5, below 1); by default below rollback_confidence, as the AUC carries most of the detection (docs/VALIDATION.md).",
+		set: func(c *Config, v string) (err error) {
+			c.RollbackAUCConfidence, err = confidence(v)
+			return err
+		},
+		get: func(c *Config) string { return strconv.FormatFloat(c.RollbackAUCConfidence, 'g', -1, 64) }},
 	{Name: "registry", Group: Models, Default: "models/registry.json", Doc: "Model registry file (docs/REGISTRY.md).",
 		set: func(c *Config, v string) error { c.Registry = v; return nonEmpty(v) },
 		get: func(c *Config) string { return c.Registry }},
@@ -591,6 +621,16 @@ func intIn(v string, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("must be an integer in %d..%d, not %q", lo, hi, v)
 	}
 	return n, nil
+}
+
+// confidence parses a one-sided confidence level: above 0.5 (a bound on
+// the wrong side of the estimate) and below 1 (an infinite bound).
+func confidence(v string) (float64, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0.5 && f < 1) {
+		return 0, fmt.Errorf("must be a number above 0.5 and below 1, not %q", v)
+	}
+	return f, nil
 }
 
 func positiveDuration(v string) (time.Duration, error) {

@@ -63,6 +63,10 @@ func TestInvalidValueNamesKeyAndSource(t *testing.T) {
 		{"bad policy file", nil, nil, "unknown_advisor: ignore\n", "unknown_advisor (from file"},
 		{"unknown file key", nil, nil, "grup: x\n", "unknown keys grup"},
 		{"bad url", []string{"--schema-registry", "localhost"}, nil, "", "schema_registry"},
+		{"confidence of 1", []string{"--rollback-confidence", "1"}, nil, "", "rollback_confidence (from flag --rollback-confidence): must be a number above 0.5 and below 1"},
+		{"confidence of one half", nil, map[string]string{"LEADSCORER_ROLLBACK_AUC_CONFIDENCE": "0.5"}, "", "rollback_auc_confidence (from env"},
+		{"no week pooled", nil, nil, "rollback_window_weeks: 0\n", "rollback_window_weeks (from file"},
+		{"no conversion needed", []string{"--rollback-min-conversions", "0"}, nil, "", "rollback_min_conversions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.args, tc.env, tc.file)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -693,10 +694,11 @@ func TestRedisOutagePausesWithoutLossOrDLQ(t *testing.T) {
 }
 
 // run with validate=true serves the validator's dashboard on its own
-// protected endpoints.
+// protected endpoints, judging by the rollback rule of its settings.
 func TestRunWithValidatorServesTheDashboard(t *testing.T) {
 	h := newHarness(t)
 	h.cfg.Validate = true
+	h.cfg.RollbackMinConversions = 40
 	h.cfg.HTTPBearerToken = "dashboard-test-token"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -732,6 +734,12 @@ func TestRunWithValidatorServesTheDashboard(t *testing.T) {
 		if code == http.StatusOK {
 			if !strings.Contains(body, "v4.1.0") {
 				t.Fatalf("dashboard JSON lacks the versions: %.300s", body)
+			}
+			var rep struct {
+				Criteria struct{ Decision string } `json:"criteria"`
+			}
+			if err := json.Unmarshal([]byte(body), &rep); err != nil || !strings.Contains(rep.Criteria.Decision, ">= 40 conversions") {
+				t.Fatalf("dashboard JSON does not judge by the rollback_min_conversions setting (40): %q, %v", rep.Criteria.Decision, err)
 			}
 			break
 		}

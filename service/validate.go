@@ -6,13 +6,23 @@ import (
 
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/leadscorer/leadscorer/validation"
 	"github.com/leadscorer/leadscorer/validation/stream"
 )
 
+// RollbackRule is the rollback rule of the settings rollback_window_weeks,
+// rollback_min_conversions, rollback_confidence and
+// rollback_auc_confidence (docs/VALIDATION.md).
+func RollbackRule(cfg *config.Config) validation.EvidenceRule {
+	return validation.EvidenceRule{WindowWeeks: cfg.RollbackWindowWeeks, MinConversions: cfg.RollbackMinConversions,
+		Confidence: cfg.RollbackConfidence, AUCConfidence: cfg.RollbackAUCConfidence}
+}
+
 // ValidatorConfig returns the parallel validator's settings for cfg: the
 // same brokers, Schema Registry, security settings, topics and registry
-// file as the scorer. `run` with validate=true, `leadscorer validate` and
-// `leadscorer report` all build their validator from it.
+// file as the scorer, and the rollback rule of its settings. `run` with
+// validate=true, `leadscorer validate` and `leadscorer report` all build
+// their validator from it.
 func ValidatorConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) (stream.Config, error) {
 	kopts, err := kafkaOpts(cfg)
 	if err != nil {
@@ -30,6 +40,7 @@ func ValidatorConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 		Brokers: cfg.Brokers, ClientOpts: kopts,
 		ShadowTopic: cfg.TopicShadow, OutcomeTopic: cfg.TopicOutcomes, RegistryTopic: cfg.TopicRegistry,
 		Registry: cfg.Registry, Codec: schemas.NewCodec(srcl, ids), AutoRollback: cfg.AutoRollback, Logger: log,
+		Report: stream.Options{Rule: RollbackRule(cfg)},
 	}, nil
 }
 

@@ -43,8 +43,11 @@ func TestSubcommandHelpListsOnlyItsSettings(t *testing.T) {
 	}{
 		{[]string{"run"}, []string{"-brokers", "-redis-url", "-validate", "-batch-timeout", "-metrics-addr"}, nil},
 		{[]string{"config"}, []string{"-brokers", "-redis-url"}, nil},
-		{[]string{"validate"}, []string{"-brokers", "-topic-shadow", "-auto-rollback", "-http-addr"}, []string{"-redis-url", "-topic-in", "-batch-max-records"}},
-		{[]string{"report"}, []string{"-brokers", "-topic-outcomes", "-html"}, []string{"-redis-url", "-http-addr", "-auto-rollback"}},
+		{[]string{"run"}, []string{"-rollback-window-weeks", "-rollback-min-conversions", "-rollback-confidence", "-rollback-auc-confidence"}, nil},
+		{[]string{"validate"}, []string{"-brokers", "-topic-shadow", "-auto-rollback", "-http-addr", "-rollback-window-weeks", "-rollback-min-conversions",
+			"-rollback-confidence", "-rollback-auc-confidence"}, []string{"-redis-url", "-topic-in", "-batch-max-records", "-min-week-conversions"}},
+		{[]string{"report"}, []string{"-brokers", "-topic-outcomes", "-html", "-rollback-window-weeks", "-rollback-min-conversions",
+			"-rollback-confidence", "-rollback-auc-confidence"}, []string{"-redis-url", "-http-addr", "-auto-rollback", "-min-week-conversions"}},
 		{[]string{"features", "load"}, []string{"-redis-url", "-redis-prefix", "-input"}, []string{"-brokers", "-topic-in"}},
 		{[]string{"dlq", "replay"}, []string{"-brokers", "-topic-dlq", "-class"}, []string{"-redis-url", "-topic-sfdc", "-schema-registry"}},
 		{[]string{"rescore"}, []string{"-brokers", "-schema-registry", "-topic-in"}, []string{"-redis-url", "-topic-dlq"}},

@@ -27,25 +27,26 @@ func init() {
 	register("report", "print the validation table and write the HTML report, from the topics", runReport)
 }
 
+// rollbackRuleKeys are the rollback rule's settings: report and validate
+// simulate bind them without the rest of the Validator group (they roll
+// nothing back).
+var rollbackRuleKeys = []string{"rollback_window_weeks", "rollback_min_conversions", "rollback_confidence", "rollback_auc_confidence"}
+
 // validatorFlags binds the settings the validator shares with run (Kafka,
-// Schema Registry, its topics, the model registry, auto_rollback, the log
-// level) plus the validator's own; serve adds the HTTP endpoint's.
+// Schema Registry, its topics, the model registry, the rollback rule, the
+// log level); serve adds auto_rollback and the HTTP endpoint's.
 type validatorFlags struct {
-	cfg                *config.Flags
-	minWeekConversions *int
+	cfg *config.Flags
 }
 
 func bindValidatorFlags(fs *flag.FlagSet, serve bool) *validatorFlags {
-	keys := []string{"topic_shadow", "topic_outcomes", "topic_registry"}
+	keys := append([]string{"topic_shadow", "topic_outcomes", "topic_registry"}, rollbackRuleKeys...)
 	groups := config.Kafka | config.SchemaRegistry | config.Models | config.Logging
 	if serve {
 		groups |= config.Validator
 		keys = append(keys, "http_addr", "http_bearer_token", "http_bearer_token_file")
 	}
-	return &validatorFlags{
-		cfg:                config.Bind(fs, groups, keys...),
-		minWeekConversions: fs.Int("min-week-conversions", 5, "fewest conversions a week needs for the rollback criteria to judge it"),
-	}
+	return &validatorFlags{cfg: config.Bind(fs, groups, keys...)}
 }
 
 // load resolves the settings and the validator's configuration, logging to
@@ -60,7 +61,6 @@ func (f *validatorFlags) load(ctx context.Context, logOut io.Writer) (*config.Co
 	if err != nil {
 		return nil, stream.Config{}, nil, err
 	}
-	vcfg.Report = stream.Options{MinWeekConversions: *f.minWeekConversions}
 	return cfg, vcfg, log, nil
 }
 

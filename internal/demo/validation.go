@@ -190,9 +190,10 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 	if err != nil {
 		return nil, err
 	}
+	ropts := stream.Options{Rule: service.RollbackRule(cfg)}
 	v, err := stream.New(stream.Config{Brokers: sb.Brokers(), ShadowTopic: cfg.TopicShadow, OutcomeTopic: outcomesTopic,
 		RegistryTopic: registryTopic, Registry: registry, Codec: codec, Now: func() time.Time { return asOf },
-		Interval: time.Hour, AutoRollback: opts.AutoRollback})
+		Interval: time.Hour, AutoRollback: opts.AutoRollback, Report: ropts})
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +210,7 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 	if err := <-verr; err != nil {
 		return nil, err
 	}
-	rep := v.State().Report(asOf, before, stream.Options{})
+	rep := v.State().Report(asOf, before, ropts)
 	fmt.Fprintf(w, "\nvalidator: state rebuilt from %s and %s as of %s\n\n", cfg.TopicShadow, outcomesTopic, asOf.Format(time.DateOnly))
 	if err := stream.WriteTable(w, rep); err != nil {
 		return nil, err
@@ -245,7 +246,7 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 		}
 		fmt.Fprintf(w, "\nHTML report written to %s\n", opts.HTML)
 	}
-	if err := Checklist(w, opts.Registry, rep, stream.PostDeployment(v.State(), before, asOf, stream.Options{})); err != nil {
+	if err := Checklist(w, opts.Registry, rep, stream.PostDeployment(v.State(), before, asOf, ropts)); err != nil {
 		return nil, err
 	}
 	return rep, nil

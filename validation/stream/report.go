@@ -140,16 +140,9 @@ type Options struct {
 	// Days is how many of the latest days with data get a day window
 	// (default 14).
 	Days int
-	// Rule judges the rollback criteria; the zero value is
-	// validation.DefaultEvidenceRule.
+	// Rule judges the rollback criteria (the rollback_* settings); the
+	// zero value is validation.DefaultEvidenceRule.
 	Rule validation.EvidenceRule
-	// MinWeekConversions was the literal rule's fewest conversions for a
-	// week to be judged alone.
-	//
-	// Deprecated: ignored. The evidence rule judges pooled weeks from
-	// Rule.MinConversions conversions; validate's --min-week-conversions
-	// flag is to be replaced by the rule's settings.
-	MinWeekConversions int
 }
 
 func (o Options) withDefaults() Options {
