@@ -250,7 +250,7 @@ var Keys = []Key{
 			return err
 		},
 		get: func(c *Config) string { return strconv.FormatFloat(c.RollbackConfidence, 'g', -1, 64) }},
-	{Name: "rollback_auc_confidence", Group: Validator, Default: "0.85", Doc: "One-sided confidence of the absolute AUC bound (above 0.5, below 1); by default below rollback_confidence, as the AUC carries most of the detection (docs/VALIDATION.md).",
+	{Name: "rollback_auc_confidence", Group: Validator, Default: "0.85", Doc: "One-sided confidence of the absolute AUC bound (above 0.5, below 1); by default below rollback_confidence, as the AUC carries most of the detection; leadscorer validate simulate shows how often a setting rolls back (docs/VALIDATION.md).",
 		set: func(c *Config, v string) (err error) {
 			c.RollbackAUCConfidence, err = confidence(v)
 			return err

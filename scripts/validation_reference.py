@@ -88,12 +88,12 @@ def main():
     b = [0.6, 0.6, 0.9, 0.2, 0.4, 0.3, 0.5, 0.1, 0.5, 0.7, 0.8, 0.2]
     delong_case("twelve leads with ties", a, b, y, 0.95)
     # The committed test set: v4.1.0 (A) against v4.0.0 (B).
-    with open("validation/testdata/parallel_test_set.csv") as f:
+    with open("validation/parallel_test_set.csv") as f:
         rows = list(csv.DictReader(f))
     y = [r["converted"] == "1" for r in rows]
     a = [float(r["score_v4.1.0"]) for r in rows]
     b = [float(r["score_v4.0.0"]) for r in rows]
-    delong_case("validation/testdata/parallel_test_set.csv, v4.1.0 vs v4.0.0", a, b, y, 0.90)
+    delong_case("validation/parallel_test_set.csv, v4.1.0 vs v4.0.0", a, b, y, 0.90)
 
 
 if __name__ == "__main__":

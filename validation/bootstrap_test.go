@@ -8,7 +8,7 @@ import (
 
 func testSetRows(t *testing.T) ([]PairedLead, []Row, []Row) {
 	t.Helper()
-	set, err := LoadPairedTestSet("testdata/parallel_test_set.csv")
+	set, err := LoadPairedTestSet("parallel_test_set.csv")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func TestDeLongAgainstTheDefinition(t *testing.T) {
 		aucLoA: 0.6900514983931095, aucHiA: 1.0,
 	})
 
-	set, err := LoadPairedTestSet("testdata/parallel_test_set.csv")
+	set, err := LoadPairedTestSet("parallel_test_set.csv")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -50,27 +52,38 @@ type SimConfig struct {
 
 // SimRow is one rule in one scenario.
 type SimRow struct {
-	Scenario string
-	Rule     string // "literal" or "evidence"
-	Lift     float64
-	AUC      float64
-	// Within[w-1] is the share of periods rolled back by the end of week w.
-	Within []float64
-	// MedianWeeks is the median week of the rollback over all periods;
-	// +Inf when fewer than half roll back within the horizon.
-	MedianWeeks float64
+	Scenario string  `json:"scenario"`
+	Rule     string  `json:"rule"` // "literal" or "evidence"
+	Lift     float64 `json:"lift"`
+	AUC      float64 `json:"auc"`
+	// Within[w-1] is the share of periods rolled back by the end of week w,
+	// MCSE[w-1] its Monte-Carlo standard error.
+	Within []float64 `json:"within"`
+	MCSE   []float64 `json:"mcse"`
+	// MedianWeek is the median week of the rollback over all periods; 0
+	// when fewer than half roll back within the period.
+	MedianWeek int `json:"median_week"`
 	// ByCriterion is the share of periods in which each criterion fired
 	// (at the rollback: several may fire at once).
-	ByCriterion map[string]float64
+	ByCriterion map[string]float64 `json:"by_criterion"`
 }
 
 // Table is the simulation's result.
 type Table struct {
-	Periods, Weeks, LeadsPerWeek int
-	Seed                         uint64
-	ConversionsPerWeek           float64 // expected, from the pool's rate
-	Rule                         string
-	Rows                         []SimRow
+	Periods            int     `json:"periods"`
+	Weeks              int     `json:"weeks"`
+	LeadsPerWeek       int     `json:"leads_per_week"`
+	Seed               uint64  `json:"seed"`
+	ConversionsPerWeek float64 `json:"conversions_per_week"` // expected, from the pool's rate
+	// TestSet names the test set resampled (set by the caller; ""
+	// unnamed), PoolLeads and PoolConversions count it.
+	TestSet         string `json:"test_set,omitempty"`
+	PoolLeads       int    `json:"pool_leads"`
+	PoolConversions int    `json:"pool_conversions"`
+	// Literal and Rule are the rules compared, in words.
+	Literal string   `json:"literal_rule"`
+	Rule    string   `json:"rule"`
+	Rows    []SimRow `json:"rows"`
 }
 
 // Row returns the row of a scenario and rule ("literal", "evidence").
@@ -173,6 +186,16 @@ func RhoForLift(pool []PairedLead, lift float64) float64 {
 // window) after the end of its week for either rule. The same seed gives
 // the same table, whatever the number of CPUs.
 func SimulateRollback(cfg SimConfig) Table {
+	t, _ := SimulateRollbackContext(context.Background(), cfg)
+	return t
+}
+
+// SimulateRollbackContext is SimulateRollback, stopping with ctx's error
+// when ctx ends first. An empty pool is an error.
+func SimulateRollbackContext(ctx context.Context, cfg SimConfig) (Table, error) {
+	if len(cfg.Leads) == 0 {
+		return Table{}, errors.New("simulation: no leads to resample")
+	}
 	if cfg.Periods <= 0 {
 		cfg.Periods = 2000
 	}
@@ -187,15 +210,16 @@ func SimulateRollback(cfg SimConfig) Table {
 	}
 	rule := cfg.Rule.WithDefaults()
 	z := normalScores(cfg.Leads)
-	rate := 0.0
+	conversions := 0
 	for _, l := range cfg.Leads {
 		if l.Converted {
-			rate++
+			conversions++
 		}
 	}
-	rate /= float64(len(cfg.Leads))
+	rate := float64(conversions) / float64(len(cfg.Leads))
 	t := Table{Periods: cfg.Periods, Weeks: cfg.Weeks, LeadsPerWeek: cfg.LeadsPerWeek, Seed: cfg.Seed,
-		ConversionsPerWeek: rate * float64(cfg.LeadsPerWeek), Rule: rule.String()}
+		ConversionsPerWeek: rate * float64(cfg.LeadsPerWeek), PoolLeads: len(cfg.Leads), PoolConversions: conversions,
+		Literal: cfg.Literal.String(), Rule: rule.String()}
 
 	for si, sc := range cfg.Scenarios {
 		if sc.Lift == 0 {
@@ -216,6 +240,9 @@ func SimulateRollback(cfg SimConfig) Table {
 			go func() {
 				defer wg.Done()
 				for p := range next {
+					if ctx.Err() != nil {
+						continue // drain: the table is not returned
+					}
 					rng := rand.New(rand.NewPCG(cfg.Seed, uint64(si)<<32|uint64(p)))
 					var o outcome
 					weeks := make([]RuleWeek, 0, cfg.Weeks)
@@ -247,18 +274,21 @@ func SimulateRollback(cfg SimConfig) Table {
 		}
 		close(next)
 		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return Table{}, err
+		}
 
 		for ri, name := range []string{"literal", "evidence"} {
 			row := SimRow{Scenario: sc.Name, Rule: name, Lift: sc.Lift, AUC: sc.AUC, Within: make([]float64, cfg.Weeks),
-				ByCriterion: map[string]float64{}}
-			var weeks []float64
+				MCSE: make([]float64, cfg.Weeks), ByCriterion: map[string]float64{}}
+			var weeks []int
 			for _, o := range results {
 				wk := o.week[ri]
 				if wk == 0 {
-					weeks = append(weeks, math.Inf(1))
+					weeks = append(weeks, math.MaxInt) // not within the period
 					continue
 				}
-				weeks = append(weeks, float64(wk))
+				weeks = append(weeks, wk)
 				for w := wk; w <= cfg.Weeks; w++ {
 					row.Within[w-1]++
 				}
@@ -268,16 +298,19 @@ func SimulateRollback(cfg SimConfig) Table {
 			}
 			for w := range row.Within {
 				row.Within[w] /= float64(cfg.Periods)
+				row.MCSE[w] = t.MCSE(row.Within[w])
 			}
 			for c := range row.ByCriterion {
 				row.ByCriterion[c] /= float64(cfg.Periods)
 			}
 			slices.Sort(weeks)
-			row.MedianWeeks = weeks[(len(weeks)-1)/2]
+			if m := weeks[(len(weeks)-1)/2]; m != math.MaxInt {
+				row.MedianWeek = m
+			}
 			t.Rows = append(t.Rows, row)
 		}
 	}
-	return t
+	return t, nil
 }
 
 func firedNames(v Verdict) []string {
@@ -332,14 +365,78 @@ const (
 	TargetLift13Within6  = 0.80
 )
 
-// Write prints the table: per rule the three targets' figures with their
-// Monte-Carlo standard errors, the median week of the rollback, and the
-// share of rollbacks by week.
+// Target is one of the targets of the rollback rule: the share of periods
+// of a scenario rolled back within Week weeks, at most or at least Bound.
+type Target struct {
+	Name     string  `json:"name"`
+	Scenario string  `json:"scenario"`
+	Week     int     `json:"week"`
+	Bound    float64 `json:"bound"`
+	AtMost   bool    `json:"at_most"` // the share must be at most Bound (else at least)
+}
+
+// Targets are the rule's three targets.
+var Targets = []Target{
+	{Name: "false rollbacks of a version as validated, within 8 weeks", Scenario: ScenarioValidated, Week: 8, Bound: TargetFalseRollback, AtMost: true},
+	{Name: "no skill rolled back within 3 weeks", Scenario: ScenarioNoSkill, Week: 3, Bound: TargetNoSkillWithin3},
+	{Name: "lift 1.3 rolled back within 6 weeks", Scenario: ScenarioBoundary, Week: 6, Bound: TargetLift13Within6},
+}
+
+// TargetCheck is one rule's figure for a target.
+type TargetCheck struct {
+	Target
+	Rule string `json:"rule"` // "literal" or "evidence"
+	// Simulated is false when the table's periods are shorter than the
+	// target's week or lack its scenario; the rest is then zero.
+	Simulated bool    `json:"simulated"`
+	Value     float64 `json:"value"`
+	MCSE      float64 `json:"mcse"`
+	Met       bool    `json:"met"`
+	// Margin is how far Value is on the right side of Bound, in
+	// Monte-Carlo standard errors (negative: short of it). Within about 2,
+	// another seed may give the other verdict.
+	Margin float64 `json:"margin_se"`
+}
+
+// Check returns the rule's figures for the targets.
+func (t Table) Check(rule string) []TargetCheck {
+	var out []TargetCheck
+	for _, tg := range Targets {
+		c := TargetCheck{Target: tg, Rule: rule}
+		if r := t.Row(tg.Scenario, rule); r != nil && tg.Week <= len(r.Within) {
+			c.Simulated = true
+			c.Value = r.Within[tg.Week-1]
+			c.MCSE = t.MCSE(c.Value)
+			se := c.MCSE
+			if se == 0 { // a share of 0 or 1: the error at the bound
+				se = t.MCSE(tg.Bound)
+			}
+			d := c.Value - tg.Bound
+			if tg.AtMost {
+				d = -d
+			}
+			c.Met, c.Margin = d >= 0, d/se
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Write prints the table: per scenario and rule the share of periods
+// rolled back within the period, within 3 and 6 weeks (the targets'
+// weeks), each with its Monte-Carlo standard error, the median week of
+// the rollback and the criteria that fired; then each rule's targets, met
+// or not.
 func (t Table) Write(w io.Writer) error {
-	fmt.Fprintf(w, "%d periods of %d weeks x %d leads (about %.1f conversions a week), seed %d\n", t.Periods, t.Weeks, t.LeadsPerWeek, t.ConversionsPerWeek, t.Seed)
-	fmt.Fprintf(w, "new rule: %s\n\n", t.Rule)
+	fmt.Fprintf(w, "%d periods of %d weeks x %d leads (about %.1f conversions a week), seed %d\n",
+		t.Periods, t.Weeks, t.LeadsPerWeek, t.ConversionsPerWeek, t.Seed)
+	name := ""
+	if t.TestSet != "" {
+		name = t.TestSet + ", "
+	}
+	fmt.Fprintf(w, "test set: %s%d leads, %d converted\n%s\n%s\n\n", name, t.PoolLeads, t.PoolConversions, t.Literal, t.Rule)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tlift\tAUC\trule\trolled back within 8 wk\twithin 3 wk\twithin 6 wk\tmedian week\tby criterion")
+	fmt.Fprintf(tw, "scenario\tlift\tAUC\trule\trolled back within %d wk\twithin 3 wk\twithin 6 wk\tmedian week\tby criterion\n", t.Weeks)
 	for _, r := range t.Rows {
 		var crit []string
 		for _, c := range []string{CriterionLift, CriterionAUC, CriterionConversion} {
@@ -347,11 +444,9 @@ func (t Table) Write(w io.Writer) error {
 				crit = append(crit, fmt.Sprintf("%s %.1f%%", c, 100*x))
 			}
 		}
-		med := "never"
-		if !math.IsInf(r.MedianWeeks, 1) {
-			med = fmt.Sprint(r.MedianWeeks)
-		} else {
-			med = fmt.Sprintf("> %d", t.Weeks)
+		med := fmt.Sprintf("> %d", t.Weeks)
+		if r.MedianWeek > 0 {
+			med = fmt.Sprint(r.MedianWeek)
 		}
 		at := func(week int) string {
 			if week > len(r.Within) {
@@ -362,19 +457,35 @@ func (t Table) Write(w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%.2fx\t%.3f\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Lift, r.AUC, r.Rule, at(t.Weeks), at(3), at(6), med, strings.Join(crit, ", "))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n± is the Monte-Carlo standard error of the share (%d periods).\n", t.Periods)
+	fmt.Fprintf(w, "\ntargets (a margin within 2 standard errors is Monte-Carlo noise: another seed may say otherwise)\n")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, rule := range []string{"evidence", "literal"} {
+		for _, c := range t.Check(rule) {
+			cmp := "at least"
+			if c.AtMost {
+				cmp = "at most"
+			}
+			if !c.Simulated {
+				fmt.Fprintf(tw, "  %s\tnot simulated\t%s (%s %g%%): the periods are shorter or the scenario is missing\n", rule, c.Name, cmp, 100*c.Bound)
+				continue
+			}
+			verdict := "NOT MET"
+			if c.Met {
+				verdict = "met"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s: %.1f%% ± %.1f, %s %g%% (%+.1f standard errors)\n", rule, verdict, c.Name, 100*c.Value, 100*c.MCSE, cmp, 100*c.Bound, c.Margin)
+		}
+	}
 	return tw.Flush()
 }
 
-// TargetsMet reports, for one rule, the figures the targets are about.
+// TargetsMet reports, for one rule, the figures the targets are about
+// (zero when not simulated).
 func (t Table) TargetsMet(rule string) (falseRollback, noSkill3, lift13w6 float64) {
-	if r := t.Row(ScenarioValidated, rule); r != nil {
-		falseRollback = r.Within[len(r.Within)-1]
-	}
-	if r := t.Row(ScenarioNoSkill, rule); r != nil && len(r.Within) >= 3 {
-		noSkill3 = r.Within[2]
-	}
-	if r := t.Row(ScenarioBoundary, rule); r != nil && len(r.Within) >= 6 {
-		lift13w6 = r.Within[5]
-	}
-	return
+	c := t.Check(rule)
+	return c[0].Value, c[1].Value, c[2].Value
 }

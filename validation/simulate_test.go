@@ -1,6 +1,8 @@
 package validation
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"math"
 	"os"
@@ -16,14 +18,15 @@ const simPeriods = 2000
 
 func simTable(t *testing.T) Table {
 	t.Helper()
-	pool, err := LoadPairedTestSet("testdata/parallel_test_set.csv")
+	pool, err := ParallelTestSet()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return SimulateRollback(SimConfig{Leads: pool, Periods: simPeriods, Seed: 1})
 }
 
-// The table of docs/VALIDATION.md:
+// The table of docs/VALIDATION.md, which `leadscorer validate simulate`
+// prints with its defaults (the same simulation); also
 //
 //	go test ./validation -run TestRollbackSimulationTable -v
 //
@@ -34,6 +37,9 @@ func TestRollbackSimulationTable(t *testing.T) {
 	tab := simTable(t)
 	if testing.Verbose() {
 		_ = tab.Write(os.Stdout)
+	}
+	if tab.PoolLeads != 3437 || tab.PoolConversions != 152 {
+		t.Errorf("the simulation resampled %d leads, %d converted: want the test set's 3437 and 152", tab.PoolLeads, tab.PoolConversions)
 	}
 	f, n3, l6 := tab.TargetsMet("evidence")
 	if f > TargetFalseRollback {
@@ -76,7 +82,7 @@ func TestRollbackTradeOff(t *testing.T) {
 	if !*tradeOff {
 		t.Skip("run with -tradeoff")
 	}
-	pool, err := LoadPairedTestSet("testdata/parallel_test_set.csv")
+	pool, err := ParallelTestSet()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,5 +116,57 @@ func TestRollbackTradeOff(t *testing.T) {
 			t.Errorf("volume %d: %+v after %+v, want earlier detection", v, p, *prev)
 		}
 		prev = &p
+	}
+}
+
+// Check says which targets a table meets, by how many standard errors, and
+// which its periods are too short to say.
+func TestTargetCheck(t *testing.T) {
+	tab := Table{Periods: 400, Weeks: 6, Rows: []SimRow{
+		{Scenario: ScenarioValidated, Rule: "evidence", Within: []float64{0, 0, 0.01, 0.02, 0.03, 0.04}},
+		{Scenario: ScenarioNoSkill, Rule: "evidence", Within: []float64{0.5, 0.8, 0.85, 0.95, 1, 1}},
+		{Scenario: ScenarioBoundary, Rule: "evidence", Within: []float64{0.2, 0.4, 0.6, 0.7, 0.8, 0.8}},
+	}}
+	c := tab.Check("evidence")
+	if len(c) != 3 {
+		t.Fatalf("%d checks, want 3", len(c))
+	}
+	if c[0].Simulated {
+		t.Errorf("false rollbacks within 8 weeks judged on 6-week periods: %+v", c[0])
+	}
+	// 85% of no-skill periods within 3 weeks, target 90%: short by
+	// 0.05 / sqrt(0.85 x 0.15 / 400) = 2.8 standard errors.
+	if n := c[1]; !n.Simulated || n.Met || n.Value != 0.85 || math.Abs(n.Margin+2.80) > 0.01 {
+		t.Errorf("no skill: %+v, want not met, 2.8 standard errors short", n)
+	}
+	// 80% of lift-1.3 periods within 6 weeks: met exactly, margin 0.
+	if b := c[2]; !b.Met || b.Margin != 0 {
+		t.Errorf("lift 1.3: %+v, want met on the bound", b)
+	}
+	if l := tab.Check("literal"); l[1].Simulated || l[2].Simulated {
+		t.Errorf("a rule the table lacks is simulated: %+v", l)
+	}
+	// A share of 1 has no standard error of its own: the margin is
+	// counted in the bound's.
+	tab.Rows[1].Within[2] = 1
+	if n := tab.Check("evidence")[1]; !n.Met || math.Abs(n.Margin-0.1/math.Sqrt(0.9*0.1/400)) > 1e-9 {
+		t.Errorf("no skill all rolled back: %+v", n)
+	}
+}
+
+// A simulation stops when its context ends, and an empty pool is an
+// error rather than a panic.
+func TestSimulateRollbackStops(t *testing.T) {
+	pool, err := ParallelTestSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := SimulateRollbackContext(ctx, SimConfig{Leads: pool, Periods: 100000, Seed: 1}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled simulation: %v, want context.Canceled", err)
+	}
+	if _, err := SimulateRollbackContext(context.Background(), SimConfig{}); err == nil {
+		t.Error("a simulation of no leads succeeded")
 	}
 }

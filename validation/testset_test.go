@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -17,12 +18,12 @@ import (
 	"github.com/leadscorer/leadscorer/validation"
 )
 
-var updateTestSet = flag.Bool("update-testset", false, "regenerate testdata/parallel_test_set.csv from the population and the committed models")
+var updateTestSet = flag.Bool("update-testset", false, "regenerate parallel_test_set.csv from the population and the committed models")
 
-const testSetFile = "testdata/parallel_test_set.csv"
+const testSetFile = "parallel_test_set.csv"
 
 // TestParallelTestSet checks the committed test set the rollback
-// simulation resamples: the population's labelled test leads (September and
+// simulation resamples (embedded in the binary): the population's labelled test leads (September and
 // October 2025) scored by both committed models as of first contact. Its
 // v4.0.0 and v4.1.0 columns are the parity predictions the trainer wrote
 // (testdata/parity), row for row, and its AUCs are the models' test AUCs in
@@ -36,6 +37,14 @@ func TestParallelTestSet(t *testing.T) {
 	set, err := validation.LoadPairedTestSet(testSetFile)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// What the production binary resamples is this file.
+	embedded, err := validation.ParallelTestSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(embedded, set) {
+		t.Errorf("the embedded test set (%d leads) is not %s (%d leads); after -update-testset, run the test again", len(embedded), testSetFile, len(set))
 	}
 	for _, v := range []struct {
 		version string

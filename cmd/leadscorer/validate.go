@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	register("validate", "the parallel validator: outcomes vs every version's scores, rollback criteria, /dashboard", runValidate)
+	register("validate", "the parallel validator: outcomes vs every version's scores, rollback criteria, /dashboard; validate simulate: how often the rollback rule rolls back", runValidate)
 	register("report", "print the validation table and write the HTML report, from the topics", runReport)
 }
 
@@ -64,9 +64,29 @@ func (f *validatorFlags) load(ctx context.Context, logOut io.Writer) (*config.Co
 	return cfg, vcfg, log, nil
 }
 
-func runValidate(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
+// validateUsage heads validate --help: the validator, and its one action.
+const validateUsage = `usage: leadscorer validate [flags]            run the parallel validator (flags below)
+       leadscorer validate simulate [flags]   how often the rollback rule rolls a version back, in simulated
+                                              periods: literal rules vs the configured evidence rule
+                                              (leadscorer validate simulate --help)
+
+flags of validate:
+`
+
+func runValidate(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "simulate" {
+		return runSimulate(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stderr, validateUsage)
+		return fmt.Errorf("validate: unknown action %q (the one action is simulate; without one, validate runs the validator)", args[0])
+	}
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), validateUsage)
+		fs.PrintDefaults()
+	}
 	f := bindValidatorFlags(fs, true)
 	interval := fs.Duration("interval", 30*time.Second, "time between evaluations")
 	if err := fs.Parse(args); err != nil {
