@@ -20,9 +20,10 @@ func RollbackRule(cfg *config.Config) validation.EvidenceRule {
 
 // ValidatorConfig returns the parallel validator's settings for cfg: the
 // same brokers, Schema Registry, security settings, topics and registry
-// file as the scorer, and the rollback rule of its settings. `run` with
-// validate=true, `leadscorer validate` and `leadscorer report` all build
-// their validator from it.
+// file as the scorer, and the rollback rule of its settings, whose
+// detection curve the dashboard shows. `run` with validate=true,
+// `leadscorer validate` and `leadscorer report` all build their validator
+// from it.
 func ValidatorConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) (stream.Config, error) {
 	kopts, err := kafkaOpts(cfg)
 	if err != nil {
@@ -40,7 +41,7 @@ func ValidatorConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 		Brokers: cfg.Brokers, ClientOpts: kopts,
 		ShadowTopic: cfg.TopicShadow, OutcomeTopic: cfg.TopicOutcomes, RegistryTopic: cfg.TopicRegistry,
 		Registry: cfg.Registry, Codec: schemas.NewCodec(srcl, ids), AutoRollback: cfg.AutoRollback, Logger: log,
-		Report: stream.Options{Rule: RollbackRule(cfg)},
+		Report: stream.Options{Rule: RollbackRule(cfg)}, DetectionPeriods: stream.DetectionPeriods,
 	}, nil
 }
 

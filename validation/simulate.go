@@ -48,6 +48,9 @@ type SimConfig struct {
 	Literal                      LiteralRule
 	// Scenarios; default DefaultScenarios(Leads).
 	Scenarios []Scenario
+	// Workers simulating periods at once (default GOMAXPROCS); the table
+	// does not depend on it.
+	Workers int
 }
 
 // SimRow is one rule in one scenario.
@@ -208,6 +211,9 @@ func SimulateRollbackContext(ctx context.Context, cfg SimConfig) (Table, error) 
 	if cfg.Scenarios == nil {
 		cfg.Scenarios = DefaultScenarios(cfg.Leads)
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
 	rule := cfg.Rule.WithDefaults()
 	z := normalScores(cfg.Leads)
 	conversions := 0
@@ -235,7 +241,7 @@ func SimulateRollbackContext(ctx context.Context, cfg SimConfig) (Table, error) 
 		results := make([]outcome, cfg.Periods)
 		var wg sync.WaitGroup
 		next := make(chan int)
-		for range runtime.GOMAXPROCS(0) {
+		for range cfg.Workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"math"
 	"os"
+	"reflect"
 	"testing"
 )
 
@@ -168,5 +169,23 @@ func TestSimulateRollbackStops(t *testing.T) {
 	}
 	if _, err := SimulateRollbackContext(context.Background(), SimConfig{}); err == nil {
 		t.Error("a simulation of no leads succeeded")
+	}
+}
+
+// The table depends on the seed, not on how many workers simulate it.
+func TestSimulationIndependentOfWorkers(t *testing.T) {
+	pool, err := ParallelTestSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := SimConfig{Leads: pool, Periods: 30, Weeks: 4, Seed: 5, Workers: 1}
+	one := SimulateRollback(cfg)
+	cfg.Workers = 3
+	if three := SimulateRollback(cfg); !reflect.DeepEqual(one, three) {
+		t.Errorf("1 worker:\n%+v\n3 workers:\n%+v", one, three)
+	}
+	cfg.Seed = 6
+	if other := SimulateRollback(cfg); reflect.DeepEqual(one, other) {
+		t.Error("seeds 5 and 6 gave the same table")
 	}
 }

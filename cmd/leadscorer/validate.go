@@ -16,6 +16,7 @@ import (
 	"github.com/leadscorer/leadscorer/cli"
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/service"
+	"github.com/leadscorer/leadscorer/validation"
 	"github.com/leadscorer/leadscorer/validation/stream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -136,10 +137,36 @@ func runReport(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	// The HTML report plots the rule's detection curve: simulated here,
+	// on every CPU, while the topics are read.
+	vcfg.DetectionPeriods = 0
+	type curve struct {
+		t   *validation.Table
+		err error
+	}
+	curvec := make(chan curve, 1)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if *out != "" {
+		go func() {
+			t, err := stream.DetectionCurve(cctx, vcfg.Report.Rule, stream.DetectionPeriods)
+			curvec <- curve{t, err}
+		}()
+	} else {
+		curvec <- curve{}
+	}
 	rep, err := readReport(ctx, vcfg)
+	if err != nil {
+		cancel()
+	}
+	c := <-curvec
 	if err != nil {
 		return err
 	}
+	if c.err != nil {
+		return fmt.Errorf("report: detection curve: %w", c.err)
+	}
+	rep.Detection = c.t
 	return writeReport(rep, stdout, *out)
 }
 

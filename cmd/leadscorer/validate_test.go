@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/validation"
 )
 
@@ -154,6 +155,33 @@ func TestValidateSimulateTestSetFile(t *testing.T) {
 	} {
 		if _, err := simulate(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("validate simulate %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// report --html plots the detection curve of the configured rule (even
+// before there is data to judge); without --html nothing is simulated.
+func TestReportHTMLHasTheDetectionCurve(t *testing.T) {
+	sb, err := sandbox.Start(sandbox.Options{Topics: []string{"leads.scored.shadow.v1", "leads.outcomes.v1"}, Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	out := filepath.Join(t.TempDir(), "report.html")
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"report", "--brokers", sb.Brokers()[0], "--schema-registry", sb.RegistryURL(),
+		"--registry", "../../models/registry.json", "--html", out, "--rollback-auc-confidence", "0.9"}, nil, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	page, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<svg class="chart" id="detection-chart" data-periods="500"`, `(AUC 90%); solid lines)`,
+		`data-scenario="as validated" data-rule="evidence"`, `class="mc-error"`} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the HTML report lacks %s", want)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
 	"github.com/leadscorer/leadscorer/service"
+	"github.com/leadscorer/leadscorer/validation"
 	"github.com/leadscorer/leadscorer/validation/stream"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -64,6 +65,23 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 	cfg := config.Default()
 	cfg.InputFormat = config.InputLeadChanged // the simulated weeks produce LeadChanged records
 	cfg.Registry, cfg.RedisURL, cfg.RedisPrefix, cfg.HTTPAddr = registry, opts.RedisURL, opts.RedisPrefix, ""
+	// The HTML report plots the rollback rule's detection curve: simulated
+	// while the weeks are.
+	type result struct {
+		t   *validation.Table
+		err error
+	}
+	curve := make(chan result, 1)
+	if opts.HTML != "" {
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			t, err := stream.DetectionCurve(cctx, service.RollbackRule(cfg), stream.DetectionPeriods)
+			curve <- result{t, err}
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	cfg.Group, cfg.TransactionalID = "leadscorer-demo-validation", "leadscorer-demo-validation"
 	outcomesTopic, registryTopic := schemas.DefaultTopics().Outcomes, "leads.registry.v1"
 	sb, err := sandbox.Start(sandbox.Options{Topics: []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ, outcomesTopic, registryTopic}, Partitions: 3})
@@ -209,6 +227,13 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 	vstop()
 	if err := <-verr; err != nil {
 		return nil, err
+	}
+	if opts.HTML != "" {
+		c := <-curve
+		if c.err != nil {
+			return nil, fmt.Errorf("demo: detection curve: %w", c.err)
+		}
+		ropts.Detection = c.t
 	}
 	rep := v.State().Report(asOf, before, ropts)
 	fmt.Fprintf(w, "\nvalidator: state rebuilt from %s and %s as of %s\n\n", cfg.TopicShadow, outcomesTopic, asOf.Format(time.DateOnly))

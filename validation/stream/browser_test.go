@@ -3,6 +3,7 @@
 package stream
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -17,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leadscorer/leadscorer/validation"
 )
 
 // The dashboard in a real browser: Debian's chromium, headless, renders
@@ -35,7 +38,11 @@ func TestDashboardInChromium(t *testing.T) {
 	for w := range 4 {
 		weekOfLeads(s, rng, start.AddDate(0, 0, 7*w), 300, 12, fmt.Sprint("w", w))
 	}
-	rep := s.Report(start.AddDate(0, 0, 28).Add(LabelWindow), testRegistry("good", start.AddDate(0, 0, 7), "good", "bad"), Options{})
+	curve, err := DetectionCurve(context.Background(), validation.DefaultEvidenceRule, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := s.Report(start.AddDate(0, 0, 28).Add(LabelWindow), testRegistry("good", start.AddDate(0, 0, 7), "good", "bad"), Options{Detection: curve})
 	srv := httptest.NewServer(Handler(func() *Report { return rep }))
 	defer srv.Close()
 
@@ -52,7 +59,8 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	dom := string(chrome("--dump-dom", srv.URL+"/dashboard"))
 
-	for _, want := range []string{`<svg class="chart" id="lift-chart"`, `<svg class="chart" id="heatmap"`, `id="verdict"`, `id="criteria"`} {
+	for _, want := range []string{`<svg class="chart" id="lift-chart"`, `<svg class="chart" id="heatmap"`, `id="verdict"`, `id="criteria"`,
+		`<svg class="chart" id="detection-chart" data-periods="40"`, `class="mc-error"`} {
 		if !regexp.MustCompile(regexp.QuoteMeta(want)).MatchString(dom) {
 			t.Errorf("rendered page lacks %s", want)
 		}
@@ -170,8 +178,43 @@ func TestDashboardInChromium(t *testing.T) {
 	if m := regexp.MustCompile(`id="pending" data-value="(\d+)"`).FindStringSubmatch(dom); m == nil || m[1] != strconv.Itoa(got.Criteria.Pending) {
 		t.Errorf("pending count in the page %v, JSON %d", m, got.Criteria.Pending)
 	}
+	// The detection curve: one line per scenario and rule, through the
+	// JSON's shares, and a point per week.
+	if got.Detection == nil || len(got.Detection.Rows) != 6 {
+		t.Fatalf("JSON detection curve %+v: want 3 scenarios x 2 rules", got.Detection)
+	}
+	series := regexp.MustCompile(`<polyline class="detection" data-scenario="([^"]+)" data-rule="([^"]+)" data-within="([^"]+)" points="([^"]+)"`).FindAllStringSubmatch(dom, -1)
+	if len(series) != len(got.Detection.Rows) {
+		t.Errorf("%d detection lines rendered, want %d", len(series), len(got.Detection.Rows))
+	}
+	seen := map[string]bool{}
+	for _, l := range series {
+		r := got.Detection.Row(l[1], l[2])
+		if r == nil {
+			t.Errorf("detection line %s %s, which the JSON does not have", l[1], l[2])
+			continue
+		}
+		seen[l[1]+"/"+l[2]] = true
+		vals := strings.Split(l[3], ",")
+		if len(vals) != len(r.Within) || len(strings.Fields(l[4])) != len(r.Within) {
+			t.Errorf("%s %s: %d shares and %d points rendered, want %d weeks", l[1], l[2], len(vals), len(strings.Fields(l[4])), len(r.Within))
+			continue
+		}
+		for i, v := range vals {
+			if num(v) != r.Within[i] {
+				t.Errorf("%s %s week %d: page %s, JSON %v", l[1], l[2], i+1, v, r.Within[i])
+			}
+		}
+	}
+	for _, sc := range []string{validation.ScenarioValidated, validation.ScenarioNoSkill, validation.ScenarioBoundary} {
+		for _, rule := range []string{"literal", "evidence"} {
+			if !seen[sc+"/"+rule] {
+				t.Errorf("no detection line for %s, %s rule", sc, rule)
+			}
+		}
+	}
 	if shot := os.Getenv("SCREENSHOT"); shot != "" {
 		abs, _ := filepath.Abs(shot)
-		chrome("--screenshot="+abs, "--window-size=1150,2300", "--hide-scrollbars", srv.URL+"/dashboard")
+		chrome("--screenshot="+abs, "--window-size=1150,3750", "--hide-scrollbars", srv.URL+"/dashboard")
 	}
 }

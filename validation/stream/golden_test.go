@@ -17,7 +17,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/ f
 
 // goldenReport is a fixed report: four weeks since "bad" was promoted over
 // "good" (three complete, the fourth 10 days old and pending), "bad"
-// ranking the converters lower than the others.
+// ranking the converters lower than the others, and a fixed detection
+// curve (goldenDetection).
 func goldenReport() *Report {
 	s := NewState()
 	rng := rand.New(rand.NewPCG(21, 22))
@@ -48,7 +49,7 @@ func goldenReport() *Report {
 		s.AddOutcome(outcome("c-"+id, id, schemas.OutcomeContacted, at))
 	}
 	asOf := start.AddDate(0, 0, 21).Add(LabelWindow)
-	return s.Report(asOf, testRegistry("bad", start, "bad", "good"), Options{})
+	return s.Report(asOf, testRegistry("bad", start, "bad", "good"), Options{Detection: goldenDetection()})
 }
 
 // The text report and the HTML page of goldenReport, byte for byte:
@@ -92,7 +93,9 @@ func TestGoldenReports(t *testing.T) {
 			t.Errorf("text report lacks %q", want)
 		}
 	}
-	for _, want := range []string{`<svg class="interval" data-criterion="auc"`, `data-criterion="auc_diff"`, `data-criterion="lift_diff"`, `id="pending" data-value="40"`} {
+	for _, want := range []string{`<svg class="interval" data-criterion="auc"`, `data-criterion="auc_diff"`, `data-criterion="lift_diff"`, `id="pending" data-value="40"`,
+		`<svg class="chart" id="detection-chart" data-periods="500"`, `data-scenario="no skill (lift 1.0)" data-rule="literal"`,
+		`data-scenario="degraded to lift 1.3" data-rule="evidence"`, `each point ± at most 2.2 points (Monte-Carlo standard error)`} {
 		if !bytes.Contains(html.Bytes(), []byte(want)) {
 			t.Errorf("HTML report lacks %s", want)
 		}

@@ -52,6 +52,10 @@ type Report struct {
 	Counts     Counts        `json:"counts"`
 	Windows    []Window      `json:"windows"`
 	Criteria   Criteria      `json:"criteria"`
+	// Detection is the rule's simulated detection curve (DetectionCurve):
+	// how often it rolls back by week, against the literal rules; nil
+	// when not computed.
+	Detection *validation.Table `json:"detection,omitempty"`
 }
 
 // VersionInfo is a version as the registry lists it.
@@ -143,6 +147,9 @@ type Options struct {
 	// Rule judges the rollback criteria (the rollback_* settings); the
 	// zero value is validation.DefaultEvidenceRule.
 	Rule validation.EvidenceRule
+	// Detection is the rule's simulated detection curve the report shows
+	// (DetectionCurve); nil: none.
+	Detection *validation.Table
 }
 
 func (o Options) withDefaults() Options {
@@ -160,7 +167,7 @@ func (s *State) Report(now time.Time, reg *scoring.Registry, opts Options) *Repo
 	opts = opts.withDefaults()
 	now = now.UTC()
 	leads, events, seen := s.snapshot(now)
-	rep := &Report{AsOf: now, Counts: s.Counts()}
+	rep := &Report{AsOf: now, Counts: s.Counts(), Detection: opts.Detection}
 
 	// Versions: the registry's serving ones first (production first), then
 	// any other version seen in the data.

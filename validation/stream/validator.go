@@ -13,6 +13,7 @@ import (
 
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/leadscorer/leadscorer/validation"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -44,7 +45,12 @@ type Config struct {
 	// AutoRollback rolls the registry back when a criterion fires.
 	AutoRollback bool
 	Report       Options
-	Logger       *slog.Logger
+	// DetectionPeriods, when above 0 and Report.Detection is nil, makes
+	// Run simulate the rule's detection curve once (DetectionCurve, this
+	// many periods per scenario, on one CPU: a few seconds) while it reads
+	// the topics; reports carry it from the evaluation after it is done.
+	DetectionPeriods int
+	Logger           *slog.Logger
 	// Registerer receives the leadscorer_validation_* metrics; nil: none.
 	Registerer prometheus.Registerer
 }
@@ -76,7 +82,11 @@ type Validator struct {
 	once     sync.Once
 	report   atomic.Pointer[Report]
 	evalMu   sync.Mutex
-	prod     *kgo.Client // registry events; nil without auto-rollback
+	// detection is the simulated detection curve once computed;
+	// detected is closed then.
+	detection atomic.Pointer[validation.Table]
+	detected  chan struct{}
+	prod      *kgo.Client // registry events; nil without auto-rollback
 }
 
 // New checks cfg and returns a Validator; Run starts it.
@@ -102,7 +112,8 @@ func New(cfg Config) (*Validator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Validator{cfg: cfg, log: cfg.Logger, state: NewState(), m: newMetrics(cfg.Registerer), caughtUp: make(chan struct{})}, nil
+	return &Validator{cfg: cfg, log: cfg.Logger, state: NewState(), m: newMetrics(cfg.Registerer), caughtUp: make(chan struct{}),
+		detected: make(chan struct{})}, nil
 }
 
 // State returns the validator's state.
@@ -168,6 +179,13 @@ func (v *Validator) Run(ctx context.Context) error {
 		defer wg.Done()
 		v.evaluateLoop(ctx)
 	}()
+	if v.cfg.DetectionPeriods > 0 && v.cfg.Report.Detection == nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v.simulateDetection(ctx)
+		}()
+	}
 	defer wg.Wait()
 
 	for {
@@ -253,6 +271,20 @@ func result(added bool, err error) string {
 	}
 }
 
+// simulateDetection computes the detection curve of the validator's rule
+// and has it evaluated at once.
+func (v *Validator) simulateDetection(ctx context.Context) {
+	t, err := detectionCurve(ctx, v.cfg.Report.Rule, v.cfg.DetectionPeriods, 1)
+	if err != nil {
+		if ctx.Err() == nil {
+			v.log.Error("validator: detection curve", "err", err)
+		}
+		return
+	}
+	v.detection.Store(t)
+	close(v.detected)
+}
+
 func (v *Validator) evaluateLoop(ctx context.Context) {
 	select {
 	case <-ctx.Done():
@@ -261,14 +293,17 @@ func (v *Validator) evaluateLoop(ctx context.Context) {
 	}
 	t := time.NewTicker(v.cfg.Interval)
 	defer t.Stop()
+	detected := v.detected
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := v.Evaluate(ctx); err != nil {
-				v.log.Error("validator: evaluate", "err", err)
-			}
+		case <-detected:
+			detected = nil // once
+		}
+		if _, err := v.Evaluate(ctx); err != nil {
+			v.log.Error("validator: evaluate", "err", err)
 		}
 	}
 }
@@ -283,7 +318,11 @@ func (v *Validator) Evaluate(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("validator: %w", err)
 	}
-	rep := v.state.Report(v.cfg.Now(), reg, v.cfg.Report)
+	opts := v.cfg.Report
+	if opts.Detection == nil {
+		opts.Detection = v.detection.Load()
+	}
+	rep := v.state.Report(v.cfg.Now(), reg, opts)
 	v.m.set(rep)
 	v.report.Store(rep)
 	if v.cfg.AutoRollback && rep.Criteria.Fired {
@@ -292,7 +331,7 @@ func (v *Validator) Evaluate(ctx context.Context) (*Report, error) {
 		}
 		// Report again with the registry as it now is.
 		if reg, err := scoring.LoadRegistry(v.cfg.Registry); err == nil {
-			rep = v.state.Report(v.cfg.Now(), reg, v.cfg.Report)
+			rep = v.state.Report(v.cfg.Now(), reg, opts)
 			v.m.set(rep)
 			v.report.Store(rep)
 		}
