@@ -60,12 +60,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Automatic rollbacks, by result (ok, failed)."}, []string{"result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.labelled, m.conversions, m.pending, m.auc, m.aucPR, m.topLift, m.topConv, m.bottom20,
-			m.efficiency, m.lift, m.psi, m.agreement, m.criterion, m.criterionValue, m.target, m.recommended,
-			m.criterionUpper, m.criterionThreshold, m.insufficient, m.windowConversions, m.rulePending, m.aucDiff, m.aucDiffUpper,
-			m.caughtUp, m.evaluated, m.records, m.rollbacks)
+		reg.MustRegister(m.collectors()...)
 	}
 	return m
+}
+
+// collectors are every series the validator exports (the README documents
+// each: TestValidatorMetricsAreDocumented).
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.labelled, m.conversions, m.pending, m.auc, m.aucPR, m.topLift, m.topConv, m.bottom20,
+		m.efficiency, m.lift, m.psi, m.agreement, m.criterion, m.criterionValue, m.target, m.recommended,
+		m.criterionUpper, m.criterionThreshold, m.insufficient, m.windowConversions, m.rulePending, m.aucDiff, m.aucDiffUpper,
+		m.caughtUp, m.evaluated, m.records, m.rollbacks}
 }
 
 // targetLabels are the target label values, in validation.Checks order.
