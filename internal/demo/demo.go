@@ -26,6 +26,7 @@ import (
 	"github.com/leadscorer/leadscorer/progress"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/service"
+	"github.com/leadscorer/leadscorer/validation/stream"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -73,6 +74,9 @@ type Summary struct {
 	// CDC is what became of the Salesforce change events; nil for
 	// LeadChanged input.
 	CDC *CDCSummary
+	// Validation is the validator's report of the simulated parallel
+	// validation; nil without it.
+	Validation *stream.Report
 }
 
 // Run runs the demo, writing what it does and the summary to w.
@@ -254,7 +258,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 		if err := clearPrefix(ctx, rdb, cfg.RedisPrefix+"sink:"); err != nil {
 			return nil, err
 		}
-		if _, err := Validation(ctx, pop, vo, w); err != nil {
+		if sum.Validation, err = Validation(ctx, pop, vo, w); err != nil {
 			return nil, err
 		}
 	}
