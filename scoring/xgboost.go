@@ -19,7 +19,9 @@ import (
 // rounded to float32, a node sends the row left when float32(x) <
 // split_condition, a missing (NaN) input follows the node's default_left
 // direction, the margin starts at base_score turned into a margin and adds
-// one float32 leaf value per tree, in tree order, in float32 arithmetic.
+// one float32 leaf value per tree, in tree order, in float32 arithmetic,
+// and a logistic objective's probability is XGBoost's float32 sigmoid with
+// the exp of the C library XGBoost runs on (glibc's expf: expf.go).
 type XGBoost struct {
 	features   []string
 	objective  string
@@ -438,13 +440,6 @@ func logit32(p float32) (float32, error) {
 	}
 	q := 1/p - 1
 	return float32(-math.Log(float64(q))), nil
-}
-
-// sigmoid32 is XGBoost's common::Sigmoid, 1.0f / (1.0f + expf(-x)), with
-// each step rounded to float32 as in C++.
-func sigmoid32(x float32) float32 {
-	e := float32(math.Exp(-float64(x)))
-	return 1 / (1 + e)
 }
 
 func identity32(x float32) float32 { return x }

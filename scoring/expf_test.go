@@ -1,0 +1,98 @@
+package scoring
+
+import (
+	"encoding/csv"
+	"math"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// Every entry of expfTab, with its i<<47 added back, must be 2^(i/32)
+// rounded to nearest: d - ulp/2 <= 2^(i/32) <= d + ulp/2, checked as
+// (d -+ ulp/2)^32 against 2^i in exact arithmetic.
+func TestExpfTableIsCorrectlyRounded(t *testing.T) {
+	for i, bits := range expfTab {
+		d := math.Float64frombits(bits + uint64(i)<<47)
+		half := (math.Nextafter(d, 2) - d) / 2
+		want := new(big.Float).SetPrec(4096).SetMantExp(big.NewFloat(1), i) // 2^i
+		pow32 := func(sign float64) *big.Float {                            // (d + sign*half)^32, exactly
+			p := new(big.Float).SetPrec(4096).SetFloat64(half)
+			p.Mul(p, big.NewFloat(sign)).Add(p, big.NewFloat(d))
+			for range 5 {
+				p.Mul(p, p)
+			}
+			return p
+		}
+		lo, hi := pow32(-1), pow32(1)
+		if lo.Cmp(want) > 0 || hi.Cmp(want) < 0 {
+			t.Errorf("expfTab[%d] = %#x: %v is not 2^(%d/32) rounded to nearest", i, bits, d, i)
+		}
+	}
+}
+
+// sigmoid.csv holds XGBoost 1.7.4's own probabilities for margins where a
+// correctly rounded exp gives another float32 (make_sigmoid_cases.py).
+// sigmoid32 must give XGBoost's bits for every one.
+func TestSigmoidMatchesXGBoostBitForBit(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "xgboost", "sigmoid.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bits := func(s string) float32 {
+		v, err := strconv.ParseUint(s, 16, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return math.Float32frombits(uint32(v))
+	}
+	wrong, rounded := 0, 0
+	for _, rec := range recs[1:] {
+		m, want := bits(rec[0]), bits(rec[1])
+		if got := sigmoid32(m); math.Float32bits(got) != math.Float32bits(want) {
+			if wrong < 10 {
+				t.Errorf("sigmoid32(%v) = %v (%08x), XGBoost %v (%08x)", m, got, math.Float32bits(got), want, math.Float32bits(want))
+			}
+			wrong++
+		}
+		// What a correctly rounded exp gives, as this package did before.
+		if 1/(1+float32(math.Exp(-float64(m)))) != want {
+			rounded++
+		}
+	}
+	t.Logf("%d margins: %d differ from XGBoost; with a correctly rounded exp %d would", len(recs)-1, wrong, rounded)
+	if wrong > 0 {
+		t.Errorf("%d of %d margins differ from XGBoost", wrong, len(recs)-1)
+	}
+	if rounded < 100 {
+		t.Errorf("only %d margins tell glibc's expf from a correctly rounded one: the file lost its point", rounded)
+	}
+}
+
+// The edges of glibc's expf that sigmoid32 never reaches.
+func TestExpf32Edges(t *testing.T) {
+	inf := float32(math.Inf(1))
+	for _, c := range []struct{ x, want float32 }{
+		{0, 1},
+		{-inf, 0},
+		{inf, inf},
+		{89, inf},          // above log(2^128)
+		{-104, 0},          // below log(2^-150)
+		{-103.5, 0x1p-149}, // glibc's may-underflow result
+		{1, 2.7182817},
+	} {
+		if got := expf32(c.x); got != c.want {
+			t.Errorf("expf32(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	if got := expf32(float32(math.NaN())); got == got {
+		t.Errorf("expf32(NaN) = %v, want NaN", got)
+	}
+}
