@@ -48,7 +48,8 @@ type XGBoost struct {
 
 	bestIteration int // learner attribute best_iteration, -1 when absent
 
-	flat *flatTrees // the same trees as perfect trees, when shallow; see flat.go
+	flat  *flatTrees   // the same trees as perfect trees, when shallow; see flat.go
+	batch *batchEngine // the flat trees for four rows at a time; see batch.go
 
 	scratch sync.Pool // *shapScratch
 }
@@ -283,6 +284,7 @@ func LoadXGBoostJSON(r io.Reader) (*XGBoost, error) {
 	m.featStart = append(m.featStart, int32(len(m.treeFeat)))
 	m.buildShapTables()
 	m.buildFlat()
+	m.buildBatch()
 	m.scratch.New = func() any { return m.newScratch() }
 	return m, nil
 }
