@@ -21,8 +21,8 @@ import (
 //     leaves bit g of each lane set exactly for the rows that go left (no
 //     lane borrows from the next, ranks and j being below 2^13). So a split
 //     costs one load, one subtraction and one AND for four rows.
-//   - A depth-2 tree's three splits give each row a 3-bit pattern (guard bits
-//     13, 14 and 15), which indexes the tree's eight leaf values directly
+//   - A depth-2 tree's three splits give each row a 3-bit pattern, which
+//     indexes the tree's eight leaf values directly
 //     (each leaf stored once per pattern leading to it) and, when
 //     explaining, the tree's table of SHAP values (explain.go). Deeper trees
 //     walk their split bits per row.
@@ -49,7 +49,7 @@ type batchRanks [256]uint64
 
 // tree2 is one depth-2 tree of the batch layout, one cache line.
 type tree2 struct {
-	c    [3]uint64  // split h (heap order): (j + 2^(13+h)) in every lane
+	c    [3]uint64  // split h (heap order): (j + 2^15) in every lane
 	slot [3]uint8   // the split's feature slot in batchRanks
 	_    [5]uint8   //
 	leaf [8]float32 // by pattern: bit h set when the row goes left at split h
@@ -114,7 +114,7 @@ func (m *XGBoost) buildBatch() {
 		for t := range e.trees2 {
 			tr := &e.trees2[t]
 			for h := range 3 {
-				tr.c[h], tr.slot[h] = enc(f.splits[t*ns+h], uint(13+h))
+				tr.c[h], tr.slot[h] = enc(f.splits[t*ns+h], 15)
 			}
 			lv := f.leaves[t*nl:]
 			for p := range 8 {
@@ -167,6 +167,37 @@ func (e *batchEngine) fillRanks(r *batchRanks, rows [][]float64) {
 	}
 }
 
+// fillRank1 writes one row into lane 0 of r (the other lanes are left as
+// they are: nobody reads them).
+func (e *batchEngine) fillRank1(r *batchRanks, x []float64) {
+	x = x[:len(e.thr)]
+	for f, thr := range e.thr {
+		v := float32(x[f])
+		var rk int
+		if len(thr) <= 8 {
+			for _, t := range thr {
+				rk += int(lessEqU8(t, v))
+			}
+		} else {
+			rk = rankSearch(thr, v)
+		}
+		r[f] = uint64(rk)
+		r[f+batchRight] = uint64(rk) + uint64(nanU8(v))*uint64(len(thr))
+	}
+}
+
+// rankSearch is the number of thresholds <= v (0 for NaN), by a binary
+// search whose steps depend only on len(thr).
+func rankSearch(thr []float32, v float32) int {
+	base, n := 0, len(thr)
+	for n > 1 {
+		half := n >> 1
+		base += half & -int(lessEqU8(thr[base+half], v))
+		n -= half
+	}
+	return base + int(lessEqU8(thr[base], v))
+}
+
 // rank4 is the number of thresholds <= v for four values at once, by
 // binary searches whose steps depend only on len(thr) (no branch on the
 // data), interleaved so that their loads overlap.
@@ -205,6 +236,34 @@ func lessEqU8(a, b float32) uint8 {
 	return r
 }
 
+// margin1 is the margin of the row in lane 0 of r.
+func (e *batchEngine) margin1(r *batchRanks, base float32) float32 {
+	sum := base
+	if e.depth == 2 {
+		g := guard
+		trees := e.trees2
+		for i := range trees {
+			t := &trees[i]
+			sum += t.leaf[uint32(pattern2(t, r, g))>>13&7]
+		}
+		return sum
+	}
+	d := e.depth
+	ns, nl := 1<<d-1, 1<<d
+	splits, leaves := e.splits, e.leaves
+	for len(leaves) >= nl && len(splits) >= ns {
+		s, lv := splits[:ns:ns], leaves[:nl:nl]
+		h := 0
+		for range d {
+			sp := &s[h]
+			h = 2*h + 2 - int((sp.c-r[sp.slot])>>15&1)
+		}
+		sum += lv[(h-ns)&(nl-1)]
+		splits, leaves = splits[ns:], leaves[nl:]
+	}
+	return sum
+}
+
 // margins adds every tree's leaf to sums, one lane per row.
 func (e *batchEngine) margins(r *batchRanks, sums *[batchLanes]float32) {
 	if e.depth == 2 {
@@ -229,28 +288,23 @@ func (e *batchEngine) margins(r *batchRanks, sums *[batchLanes]float32) {
 	}
 }
 
-const (
-	guard13 = laneOnes << 13
-	guard14 = laneOnes << 14
-	guard15 = laneOnes << 15
-)
-
 // pattern2 is the four rows' 3-bit patterns at tree t, in bits 13..15 of
-// each lane.
-func pattern2(t *tree2, r *batchRanks, g13, g14, g15 uint64) uint64 {
-	return (t.c[0]-r[t.slot[0]])&g13 | (t.c[1]-r[t.slot[1]])&g14 | (t.c[2]-r[t.slot[2]])&g15
+// each lane; g is the guard bits, laneOnes<<15.
+func pattern2(t *tree2, r *batchRanks, g uint64) uint64 {
+	return ((t.c[0]-r[t.slot[0]])&g)>>2 | ((t.c[1]-r[t.slot[1]])&g)>>1 | (t.c[2]-r[t.slot[2]])&g
 }
 
-// guards holds the guard masks as variables: the compiler keeps them in
-// registers, where it would rebuild constants inside the loop.
-var guards = [3]uint64{guard13, guard14, guard15}
+// guard holds laneOnes<<15 as a variable: the compiler keeps it in a
+// register, where it would rebuild a constant inside the loop.
+var guard uint64 = laneOnes << 15
 
 func (e *batchEngine) margins2(r *batchRanks, sums *[batchLanes]float32) {
 	s0, s1, s2, s3 := sums[0], sums[1], sums[2], sums[3]
-	g13, g14, g15 := guards[0], guards[1], guards[2]
-	for i := range e.trees2 {
-		t := &e.trees2[i]
-		p := pattern2(t, r, g13, g14, g15)
+	g := guard
+	trees := e.trees2
+	for i := range trees {
+		t := &trees[i]
+		p := pattern2(t, r, g)
 		lo, hi := uint32(p), uint32(p>>32)
 		s0 += t.leaf[lo>>13&7]
 		s1 += t.leaf[lo>>29]

@@ -22,10 +22,10 @@ func TestFlatLayoutEqualsNodeWalk(t *testing.T) {
 			missing := 0
 			for _, x := range c.rows {
 				flat := m.flatMargin(x)
-				f := m.flat
-				m.flat = nil
+				f, b := m.flat, m.batch
+				m.flat, m.batch = nil, nil
 				walk := m.margin(x)
-				m.flat = f
+				m.flat, m.batch = f, b
 				if math.Float32bits(flat) != math.Float32bits(walk) {
 					t.Fatalf("row %v: flat margin %v, node walk %v", x, flat, walk)
 				}

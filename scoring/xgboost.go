@@ -479,6 +479,12 @@ func (m *XGBoost) Score(x []float64) float64 {
 func (m *XGBoost) Margin(x []float64) float64 { return float64(m.margin(x)) }
 
 func (m *XGBoost) margin(x []float64) float32 {
+	if m.batch != nil {
+		_ = x[len(m.features)-1]
+		var r batchRanks
+		m.batch.fillRank1(&r, x)
+		return m.batch.margin1(&r, m.baseMargin)
+	}
 	if m.flat != nil {
 		return m.flatMargin(x)
 	}
