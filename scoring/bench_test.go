@@ -160,5 +160,17 @@ func BenchmarkCommittedBatch(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/row")
 		})
+		b.Run(v.Name+"/explain", func(b *testing.B) { // scores and contributions
+			contribs := make([]float64, batchSize*(len(v.Features)+1))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if err := m.ExplainBatch(rows[i:i+batchSize], scores, contribs); err != nil {
+					b.Fatal(err)
+				}
+				i = (i + batchSize) % len(rows)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/row")
+		})
 	}
 }

@@ -30,7 +30,8 @@ const (
 )
 
 // buildShapTables fills shapStart and shapTable for every tree small
-// enough; the others get shapStart -1.
+// enough; the others get shapStart -1. A model that explain.go's tables
+// serve needs none.
 func (m *XGBoost) buildShapTables() {
 	s := m.newScratch().(*shapScratch)
 	m.shapStart = make([]int32, len(m.roots))
@@ -38,7 +39,7 @@ func (m *XGBoost) buildShapTables() {
 		m.shapStart[t] = -1
 	}
 	m.tabStart = make([]int32, len(m.roots)+1)
-	if len(m.features) > flatMaxFeatures || !m.finiteSplits() {
+	if m.explain != nil || len(m.features) > flatMaxFeatures || !m.finiteSplits() {
 		return // the table path reads the row as a flatRow (flat.go)
 	}
 	defer func() { m.tabStart[len(m.roots)] = int32(len(m.tabSplits)) }()
@@ -118,7 +119,9 @@ func (m *XGBoost) newScratch() any {
 // Contributions writes the TreeSHAP value of every feature of row x into
 // out[:len(FeatureNames())] and the bias into the last element; the values
 // sum to the margin (before the objective's transformation). NaN marks a
-// missing value. It allocates nothing.
+// missing value. It allocates nothing. Shallow models are explained from
+// tables (explain.go), others by the recursion; the values are the same
+// float32s either way, XGBoost's pred_contribs.
 func (m *XGBoost) Contributions(x []float64, out []float64) error {
 	nf := len(m.features)
 	if len(out) != nf+1 {
@@ -127,6 +130,18 @@ func (m *XGBoost) Contributions(x []float64, out []float64) error {
 	if len(x) < nf {
 		return fmt.Errorf("xgboost: contributions: row has %d values, want %d", len(x), nf)
 	}
+	if m.explain != nil {
+		m.explainOne(x, out)
+		return nil
+	}
+	m.contributionsWalk(x, out)
+	return nil
+}
+
+// contributionsWalk is Contributions tree by tree: from shapTable for the
+// trees that have one, by the recursion for the others.
+func (m *XGBoost) contributionsWalk(x []float64, out []float64) {
+	nf := len(m.features)
 	s := m.scratch.Get().(*shapScratch)
 	clear(s.phi)
 	// The row as the table path reads it.
@@ -167,7 +182,6 @@ func (m *XGBoost) Contributions(x []float64, out []float64) error {
 		out[i] = float64(v)
 	}
 	m.scratch.Put(s)
-	return nil
 }
 
 // treeShap is XGBoost's RegTree::TreeShap with condition == 0, adding one

@@ -50,6 +50,10 @@ type XGBoost struct {
 
 	flat  *flatTrees   // the same trees as perfect trees, when shallow; see flat.go
 	batch *batchEngine // the flat trees for four rows at a time; see batch.go
+	// TreeSHAP tables of every tree, when the batch engine serves a model of
+	// depth <= 3; see explain.go. Otherwise shapStart and the fields after
+	// it hold tables for the small trees of a deeper model (treeshap.go).
+	explain *explainTables
 
 	scratch sync.Pool // *shapScratch
 }
@@ -282,9 +286,10 @@ func LoadXGBoostJSON(r io.Reader) (*XGBoost, error) {
 		}
 	}
 	m.featStart = append(m.featStart, int32(len(m.treeFeat)))
-	m.buildShapTables()
 	m.buildFlat()
 	m.buildBatch()
+	m.buildExplain()
+	m.buildShapTables()
 	m.scratch.New = func() any { return m.newScratch() }
 	return m, nil
 }

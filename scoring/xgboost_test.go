@@ -366,33 +366,3 @@ func TestContributionsConcurrentCallersGetTheirOwnRows(t *testing.T) {
 		t.Error(e)
 	}
 }
-
-// Small trees are explained from tables built at load, large ones by the
-// recursion per row; both must give XGBoost's values. squarederror (depth
-// 4) already takes the recursion; here v41like is forced onto it too.
-func TestContributionsRecursionMatchesTables(t *testing.T) {
-	m, c := loadXGBCase(t, "v41like")
-	tables := 0
-	for _, off := range m.shapStart {
-		if off >= 0 {
-			tables++
-		}
-	}
-	if tables != m.NumTrees() {
-		t.Fatalf("%d of %d depth-2 trees have tables, want all", tables, m.NumTrees())
-	}
-	for i := range m.shapStart {
-		m.shapStart[i] = -1
-	}
-	out := make([]float64, len(c.features)+1)
-	for i, x := range c.rows {
-		if err := m.Contributions(x, out); err != nil {
-			t.Fatal(err)
-		}
-		for j, v := range out {
-			if math.Abs(v-c.contribs[i][j]) > 1e-5 {
-				t.Fatalf("row %d value %d: recursion gives %v, XGBoost %v", i, j, v, c.contribs[i][j])
-			}
-		}
-	}
-}
