@@ -1,9 +1,11 @@
 package scoring
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -147,4 +149,24 @@ func TestScoreBatchPanicsOnShortOutput(t *testing.T) {
 		}
 	}()
 	m.ScoreBatch(c.rows[:2], make([]float64, 1))
+}
+
+// LightGBM models are not batch models: callers loop over Score, which
+// the batch engine does not touch.
+func TestLightGBMIsNotABatchModel(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "lightgbm", "lg_dart_breast_cancer.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadLightGBM(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.(BatchModel); ok {
+		t.Error("a LightGBM model claims to be a BatchModel")
+	}
+	var x Model = loadXGBFile(t, filepath.Join("testdata", "xgboost", "v41like.json"))
+	if _, ok := x.(BatchModel); !ok {
+		t.Error("*XGBoost is not a BatchModel")
+	}
 }

@@ -517,4 +517,4 @@ func (m *XGBoost) margin(x []float64) float32 {
 	return sum
 }
 
-var _ Model = (*XGBoost)(nil)
+var _ BatchModel = (*XGBoost)(nil)
