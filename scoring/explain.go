@@ -180,7 +180,7 @@ func (m *XGBoost) explainBlock(r *batchRanks, rows [][]float64, margins *[batchL
 	e, ex := m.batch, m.explain
 	nf := len(m.features)
 	e.fillRanks(r, rows)
-	var phi [batchLanes][128]float32
+	var phi [batchLanes][256]float32 // indexed by a uint8: no bounds checks
 	s0, s1, s2, s3 := m.baseMargin, m.baseMargin, m.baseMargin, m.baseMargin
 	if e.depth == 2 {
 		g := guard
@@ -194,7 +194,7 @@ func (m *XGBoost) explainBlock(r *batchRanks, rows [][]float64, margins *[batchL
 			s1 += xt.leaf[p1]
 			s2 += xt.leaf[p2]
 			s3 += xt.leaf[p3]
-			f0, f1, f2 := xt.feat[0]&127, xt.feat[1]&127, xt.feat[2]&127
+			f0, f1, f2 := xt.feat[0], xt.feat[1], xt.feat[2]
 			v := &xt.vals[p0]
 			phi[0][f0] += v[0]
 			phi[0][f1] += v[1]
@@ -242,7 +242,7 @@ func (m *XGBoost) explainBlock(r *batchRanks, rows [][]float64, margins *[batchL
 				}
 				row := vals[pat*len(feats):]
 				for j, f := range feats {
-					phi[k][f&127] += row[j]
+					phi[k][f] += row[j]
 				}
 			}
 		}
@@ -269,7 +269,7 @@ func (m *XGBoost) explainOne(x []float64, out []float64) float32 {
 		return margins[0]
 	}
 	e.fillRank1(&r, x)
-	var phi [128]float32
+	var phi [256]float32
 	sum := m.baseMargin
 	g := guard
 	xts := ex.trees2
@@ -278,9 +278,9 @@ func (m *XGBoost) explainOne(x []float64, out []float64) float32 {
 		p := uint32(pattern2(&xt.tree2, &r, g)) >> 13 & 7
 		sum += xt.leaf[p]
 		v := &xt.vals[p]
-		phi[xt.feat[0]&127] += v[0]
-		phi[xt.feat[1]&127] += v[1]
-		phi[xt.feat[2]&127] += v[2]
+		phi[xt.feat[0]] += v[0]
+		phi[xt.feat[1]] += v[1]
+		phi[xt.feat[2]] += v[2]
 	}
 	out = out[:nf+1]
 	for f := range nf {
@@ -321,6 +321,13 @@ func (m *XGBoost) ExplainBatch(rows [][]float64, scores, contribs []float64) err
 			if scores != nil {
 				scores[i] = m.Score(x)
 			}
+		}
+		return nil
+	}
+	if len(rows) == 1 {
+		margin := m.explainOne(rows[0], contribs)
+		if scores != nil {
+			scores[0] = float64(m.transform(margin))
 		}
 		return nil
 	}
