@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -440,13 +439,13 @@ func parseBaseScore(s string) (float32, error) {
 }
 
 // logit32 is XGBoost's ProbToMargin for logistic objectives,
-// -log(1/p - 1), in float32.
+// -logf(1.0f/p - 1.0f), in float32 with glibc's logf (libm.go).
 func logit32(p float32) (float32, error) {
 	if !(p > 0 && p < 1) {
 		return 0, fmt.Errorf("%v is not a probability in (0, 1), which a logistic objective needs", p)
 	}
 	q := 1/p - 1
-	return float32(-math.Log(float64(q))), nil
+	return -logf32(q), nil
 }
 
 func identity32(x float32) float32 { return x }

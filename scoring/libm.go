@@ -82,3 +82,73 @@ func sigmoid32(x float32) float32 {
 	e := expf32(min(-x, 88.7))
 	return 1 / (e + 1 + 1e-16)
 }
+
+// XGBoost 1.7.4 turns a logistic objective's base_score p into the margin
+// every row starts from with ProbToMargin, -logf(1.0f/p - 1.0f), once at
+// load. glibc's logf (the same family as its expf, 0.82 ulp) differs from
+// float32(math.Log) for about one float32 in 400 between 0.01 and 100, which
+// would shift every score of such a model by the difference; logf32
+// computes what glibc's FMA variant (__logf_fma) computes.
+
+// logfTab[i] is 1/c and log(c) for c near the centre of the i-th of 16
+// subintervals of [0x3f330000, 2*0x3f330000) (as floats: about [0.7, 1.4)).
+var logfTab = [16][2]float64{
+	{0x1.661ec79f8f3bep+0, -0x1.57bf7808caadep-2},
+	{0x1.571ed4aaf883dp+0, -0x1.2bef0a7c06ddbp-2},
+	{0x1.49539f0f010bp+0, -0x1.01eae7f513a67p-2},
+	{0x1.3c995b0b80385p+0, -0x1.b31d8a68224e9p-3},
+	{0x1.30d190c8864a5p+0, -0x1.6574f0ac07758p-3},
+	{0x1.25e227b0b8eap+0, -0x1.1aa2bc79c81p-3},
+	{0x1.1bb4a4a1a343fp+0, -0x1.a4e76ce8c0e5ep-4},
+	{0x1.12358f08ae5bap+0, -0x1.1973c5a611cccp-4},
+	{0x1.0953f419900a7p+0, -0x1.252f438e10c1ep-5},
+	{0x1p+0, 0x0p+0},
+	{0x1.e608cfd9a47acp-1, 0x1.aa5aa5df25984p-5},
+	{0x1.ca4b31f026aap-1, 0x1.c5e53aa362eb4p-4},
+	{0x1.b2036576afce6p-1, 0x1.526e57720db08p-3},
+	{0x1.9c2d163a1aa2dp-1, 0x1.bc2860d22477p-3},
+	{0x1.886e6037841edp-1, 0x1.1058bc8a07ee1p-2},
+	{0x1.767dcf5534862p-1, 0x1.4043057b6ee09p-2},
+}
+
+const (
+	logfLn2 = 0x1.62e42fefa39efp-1
+	// log1p(r) ~= r + a2*r^2 + a1*r^3 + a0*r^4
+	logfA0  = -0x1.00ea348b88334p-2
+	logfA1  = 0x1.5575b0be00b6ap-2
+	logfA2  = -0x1.ffffef20a4123p-2
+	logfOff = 0x3f330000
+)
+
+// logf32 is glibc's logf as XGBoost 1.7.4 calls it (see above).
+func logf32(x float32) float32 {
+	ix := math.Float32bits(x)
+	if ix == 0x3f800000 { // log(1) = +0
+		return 0
+	}
+	if ix-0x00800000 >= 0x7f800000-0x00800000 { // subnormal, 0, negative, Inf or NaN
+		switch {
+		case ix*2 == 0:
+			return float32(math.Inf(-1))
+		case ix == 0x7f800000:
+			return x
+		case ix&0x80000000 != 0 || ix*2 >= 0xff000000:
+			return float32(math.NaN())
+		}
+		ix = math.Float32bits(x*0x1p23) - 23<<23 // subnormal: normalise
+	}
+	// x = 2^k z with z in [0x3f330000, 2*0x3f330000), exactly.
+	tmp := ix - logfOff
+	i := tmp >> (23 - 4) % 16
+	k := int32(tmp) >> 23
+	z := float64(math.Float32frombits(ix - tmp&0xff800000))
+	invc, logc := logfTab[i][0], logfTab[i][1]
+	// log(x) = log1p(z/c - 1) + log(c) + k*ln2, fused as glibc's FMA build does.
+	r := math.FMA(z, invc, -1)
+	y0 := math.FMA(float64(k), logfLn2, logc)
+	r2 := r * r
+	y := math.FMA(r, logfA1, logfA2)
+	y = math.FMA(r2, logfA0, y)
+	y = math.FMA(r2, y, r+y0)
+	return float32(y)
+}

@@ -96,3 +96,69 @@ func TestExpf32Edges(t *testing.T) {
 		t.Errorf("expf32(NaN) = %v, want NaN", got)
 	}
 }
+
+// base_margin.csv holds the margin XGBoost 1.7.4 starts from for logistic
+// base scores, half of them where a correctly rounded log gives another
+// float32 (make_base_margin_cases.py). logit32 must give XGBoost's bits.
+func TestBaseMarginMatchesXGBoostBitForBit(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "xgboost", "base_margin.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bits := func(s string) float32 {
+		v, err := strconv.ParseUint(s, 16, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return math.Float32frombits(uint32(v))
+	}
+	wrong, rounded := 0, 0
+	for _, rec := range recs[1:] {
+		p, want := bits(rec[0]), bits(rec[1])
+		got, err := logit32(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Float32bits(got) != math.Float32bits(want) {
+			if wrong < 10 {
+				t.Errorf("logit32(%v) = %v, XGBoost %v", p, got, want)
+			}
+			wrong++
+		}
+		if float32(-math.Log(float64(1/p-1))) != want {
+			rounded++
+		}
+	}
+	t.Logf("%d base scores: %d differ from XGBoost; with a correctly rounded log %d would", len(recs)-1, wrong, rounded)
+	if wrong > 0 {
+		t.Errorf("%d of %d base margins differ from XGBoost", wrong, len(recs)-1)
+	}
+	if rounded < 100 {
+		t.Errorf("only %d base scores tell glibc's logf from a correctly rounded one: the file lost its point", rounded)
+	}
+}
+
+func TestLogf32Edges(t *testing.T) {
+	inf := float32(math.Inf(1))
+	for _, c := range []struct{ x, want float32 }{
+		{1, 0},
+		{0, -inf},
+		{inf, inf},
+		{2, 0.6931472},
+		{0x1p-149, -103.27893}, // subnormal
+	} {
+		if got := logf32(c.x); got != c.want {
+			t.Errorf("logf32(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	for _, x := range []float32{-1, float32(math.NaN()), -inf} {
+		if got := logf32(x); got == got {
+			t.Errorf("logf32(%v) = %v, want NaN", x, got)
+		}
+	}
+}
