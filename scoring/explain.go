@@ -86,6 +86,15 @@ func (m *XGBoost) buildExplain() {
 	}
 	d := e.depth
 	ns := 1<<d - 1
+	if d != 2 { // bound the tables as treeshap.go bounds its own
+		n := 0
+		for t := range m.roots {
+			n += (1 << ns) * int(m.featStart[t+1]-m.featStart[t])
+		}
+		if n > maxTableFloats {
+			return
+		}
+	}
 	ex := &explainTables{}
 	s := m.newScratch().(*shapScratch)
 	for t, root := range m.roots {

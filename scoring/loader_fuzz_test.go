@@ -47,6 +47,18 @@ func exercise(t *testing.T, m Model) {
 		_ = m.Score(x)
 		_ = m.Contributions(x, contrib)
 	}
+	if b, ok := m.(BatchModel); ok && n > 0 {
+		rows := make([][]float64, 6)
+		for i, v := range []float64{0, math.NaN(), math.Inf(1), math.Inf(-1), -1e300, 1e300} {
+			rows[i] = make([]float64, n)
+			for j := range rows[i] {
+				rows[i][j] = v
+			}
+		}
+		scores := make([]float64, len(rows))
+		b.ScoreBatch(rows, scores)
+		_ = b.ExplainBatch(rows, scores, make([]float64, len(rows)*(n+1)))
+	}
 }
 
 func seedFiles(f *testing.F, paths ...string) {
