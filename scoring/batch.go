@@ -49,7 +49,7 @@ type batchRanks [256]uint64
 
 // tree2 is one depth-2 tree of the batch layout, one cache line.
 type tree2 struct {
-	c    [3]uint64  // split h (heap order): (j + 2^15) in every lane
+	c    [3]uint64  // split h (heap order): (j + 2^(13+h)) in every lane
 	slot [3]uint8   // the split's feature slot in batchRanks
 	_    [5]uint8   //
 	leaf [8]float32 // by pattern: bit h set when the row goes left at split h
@@ -114,7 +114,7 @@ func (m *XGBoost) buildBatch() {
 		for t := range e.trees2 {
 			tr := &e.trees2[t]
 			for h := range 3 {
-				tr.c[h], tr.slot[h] = enc(f.splits[t*ns+h], 15)
+				tr.c[h], tr.slot[h] = enc(f.splits[t*ns+h], uint(13+h))
 			}
 			lv := f.leaves[t*nl:]
 			for p := range 8 {
@@ -240,11 +240,11 @@ func lessEqU8(a, b float32) uint8 {
 func (e *batchEngine) margin1(r *batchRanks, base float32) float32 {
 	sum := base
 	if e.depth == 2 {
-		g := guard
+		g13, g14, g15 := guards[0], guards[1], guards[2]
 		trees := e.trees2
 		for i := range trees {
 			t := &trees[i]
-			sum += t.leaf[uint32(pattern2(t, r, g))>>13&7]
+			sum += t.leaf[uint32(patternScore(t, r, g13, g14, g15))>>13&7]
 		}
 		return sum
 	}
@@ -288,23 +288,34 @@ func (e *batchEngine) margins(r *batchRanks, sums *[batchLanes]float32) {
 	}
 }
 
-// pattern2 is the four rows' 3-bit patterns at tree t, in bits 13..15 of
-// each lane; g is the guard bits, laneOnes<<15.
+// patternScore is the four rows' 3-bit patterns at tree t, in bits 13..15
+// of each lane: split h's guard bit is 13+h, so the three masked
+// differences combine without shifts.
+func patternScore(t *tree2, r *batchRanks, g13, g14, g15 uint64) uint64 {
+	return (t.c[0]-r[t.slot[0]])&g13 | (t.c[1]-r[t.slot[1]])&g14 | (t.c[2]-r[t.slot[2]])&g15
+}
+
+// pattern2 is patternScore for trees whose three splits all use guard bit
+// 15 (g = laneOnes<<15), shifted into place: one mask register instead of
+// three, which the explaining loop, short of registers, needs.
 func pattern2(t *tree2, r *batchRanks, g uint64) uint64 {
 	return ((t.c[0]-r[t.slot[0]])&g)>>2 | ((t.c[1]-r[t.slot[1]])&g)>>1 | (t.c[2]-r[t.slot[2]])&g
 }
 
-// guard holds laneOnes<<15 as a variable: the compiler keeps it in a
-// register, where it would rebuild a constant inside the loop.
-var guard uint64 = laneOnes << 15
+// The guard masks as variables: the compiler keeps them in registers,
+// where it would rebuild constants inside the loops.
+var (
+	guards        = [3]uint64{laneOnes << 13, laneOnes << 14, laneOnes << 15}
+	guard  uint64 = laneOnes << 15
+)
 
 func (e *batchEngine) margins2(r *batchRanks, sums *[batchLanes]float32) {
 	s0, s1, s2, s3 := sums[0], sums[1], sums[2], sums[3]
-	g := guard
+	g13, g14, g15 := guards[0], guards[1], guards[2]
 	trees := e.trees2
 	for i := range trees {
 		t := &trees[i]
-		p := pattern2(t, r, g)
+		p := patternScore(t, r, g13, g14, g15)
 		lo, hi := uint32(p), uint32(p>>32)
 		s0 += t.leaf[lo>>13&7]
 		s1 += t.leaf[lo>>29]

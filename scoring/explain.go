@@ -64,7 +64,8 @@ type explainTables struct {
 }
 
 // explainTree2 is one depth-2 tree for explaining: its splits and leaves
-// (a copy of the batch engine's, so that one pass reads one array) and its
+// (a copy of the batch engine's, so that one pass reads one array, with
+// every split's guard bit at 15: pattern2) and its
 // table: per pattern (tree2.leaf's index), the values of its three
 // features. A tree with fewer names trashSlot for the others, where the
 // row adds zeros nobody reads: the same work for every tree, no branch.
@@ -135,6 +136,9 @@ func (m *XGBoost) buildExplain() {
 		}
 		if d == 2 {
 			xt := explainTree2{tree2: e.trees2[t]}
+			for h := range xt.c { // guard bit 15 for all three: pattern2
+				xt.c[h] += laneOnes<<15 - laneOnes<<(13+h)
+			}
 			for j := range xt.feat {
 				xt.feat[j] = trashSlot
 				if j < len(feats) {
