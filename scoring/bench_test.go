@@ -103,8 +103,9 @@ func BenchmarkCommitted(b *testing.B) {
 	}
 }
 
-// BenchmarkFlatVersusWalk compares the flat layout with the node walk on
-// the committed models, in one run so both see the same machine load.
+// BenchmarkFlatVersusWalk compares the one-row evaluators on the committed
+// models, in one run so all see the same machine load: the node walk, the
+// flat layout (flat.go) and the rank engine Score uses (batch.go).
 func BenchmarkFlatVersusWalk(b *testing.B) {
 	reg, err := LoadRegistry(filepath.Join("..", "models", "registry.json"))
 	if err != nil {
@@ -113,13 +114,16 @@ func BenchmarkFlatVersusWalk(b *testing.B) {
 	for _, v := range reg.Serving() {
 		m := v.Model.(*XGBoost)
 		_, rows := readParityCSV(&testing.T{}, filepath.Join("..", "testdata", "parity", v.Name, "features.csv"))
-		flat := m.flat
-		for _, mode := range []string{"walk", "flat"} {
+		flat, batch := m.flat, m.batch
+		for _, mode := range []string{"walk", "flat", "ranks"} {
 			b.Run(v.Name+"/"+mode, func(b *testing.B) {
-				if mode == "walk" {
-					m.flat = nil
-					defer func() { m.flat = flat }()
+				switch mode {
+				case "walk":
+					m.flat, m.batch = nil, nil
+				case "flat":
+					m.batch = nil
 				}
+				defer func() { m.flat, m.batch = flat, batch }()
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
