@@ -22,17 +22,17 @@ import (
 //     lane borrows from the next, ranks and j being below 2^13). So a split
 //     costs one load, one subtraction and one AND for four rows.
 //   - A depth-2 tree's three splits give each row a 3-bit pattern, which
-//     indexes the tree's eight leaf values directly
-//     (each leaf stored once per pattern leading to it) and, when
-//     explaining, the tree's table of SHAP values (explain.go). Deeper trees
-//     walk their split bits per row.
+//     indexes the tree's eight leaf values directly (each leaf stored once
+//     per pattern leading to it) and, when explaining, the tree's table of
+//     SHAP values (explain.go). Trees of other depths walk their split bits
+//     per row.
 //
 // Each row keeps its own float32 sum, adding one leaf per tree in tree
 // order, exactly as the single-row walk and XGBoost's CPU predictor do:
 // interleaving rows changes which row's addition the CPU does next, never
 // the order of one row's additions, so every sum is the same float32.
-// Four independent sums also hide the latency of the additions, which
-// bounds the one-row walk.
+// Four independent sums also let the CPU overlap the additions, where one
+// row's sum is a chain of one dependent addition per tree.
 
 const (
 	batchLanes     = 4       // rows per pass, one 16-bit lane each
@@ -94,7 +94,7 @@ func (m *XGBoost) buildBatch() {
 			return
 		}
 	}
-	// slotOf and jOf place a flat split in the batch layout.
+	// enc places a flat split in the batch layout: c and the slot.
 	enc := func(sp flatSplit, guard uint) (uint64, uint8) {
 		if isPad(sp) {
 			return laneOnes << guard, batchZeroSlot // j = 0, rank 0: left
