@@ -332,7 +332,7 @@ func (e *batchEngine) margins2(r *batchRanks, sums *[batchLanes]float32) {
 // (NaN = missing) and len(scores) must be at least len(rows); ScoreBatch
 // panics otherwise, as Score does on a short row. It allocates nothing and,
 // like every method of XGBoost, is safe for concurrent use: its working
-// memory (about 4 KB) is on the calling goroutine's stack.
+// memory (about 2 KB) is on the calling goroutine's stack.
 func (m *XGBoost) ScoreBatch(rows [][]float64, scores []float64) {
 	if len(scores) < len(rows) {
 		panic(fmt.Sprintf("xgboost: ScoreBatch: %d scores for %d rows", len(scores), len(rows)))

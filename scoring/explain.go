@@ -21,10 +21,11 @@ import (
 // reaching the same leaf with different values.)
 //
 // The minimal key is smaller only where a feature repeats on a path: a
-// node whose nearest ancestor splitting on the same feature sends the row
+// node with an ancestor splitting on the same feature that sends the row
 // the other way sees that feature's one fraction already zero (XGBoost
 // unwinds the ancestor's split and passes its fractions on), so both its
-// children get one fraction 0 and its own hot child cannot matter. The
+// children get one fraction 0 (each child's zero fraction is its own share
+// of the cover, whichever is hot) and its own direction cannot matter. The
 // minimal key is therefore the directions at the internal nodes not below
 // such a turned-away ancestor: at most one bit per internal node, and
 // exactly one per internal node when no feature repeats on a path. Some
