@@ -13,9 +13,15 @@ import (
 
 const committedRegistry = "../../models/registry.json"
 
-func demoReport(promoted time.Time) *stream.Report {
-	return &stream.Report{Production: "v4.1.0", Versions: []stream.VersionInfo{
-		{Version: "v4.1.0", Role: "production", PromotedAt: &promoted}, {Version: "v4.0.0", Role: "shadow"}}}
+// registryCopy copies the committed registry and its models to a
+// temporary folder.
+func registryCopy(t *testing.T) string {
+	t.Helper()
+	path, err := scoring.CopyRegistry(committedRegistry, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func stage(name, week, status string, final time.Time) stream.StageVerdict {
@@ -34,14 +40,26 @@ func TestChecklistWalksTheWholeChecklist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	path := registryCopy(t)
 	promoted := time.Date(2025, 9, 15, 0, 0, 0, 0, time.UTC)
 	stages := []stream.StageVerdict{
 		stage("week1", "2025-W38", stream.StagePassed, time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC)),
 		stage("week2", "2025-W39", stream.StagePassed, time.Date(2025, 11, 10, 0, 0, 0, 0, time.UTC)),
 	}
 	var out bytes.Buffer
-	if err := Checklist(&out, committedRegistry, demoReport(promoted), stages); err != nil {
+	if err := PreDeployment(&out, path, "../..", "v4.1.0", promoted); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
+	}
+	reg, err := scoring.ReadRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := reg.Production(); p.Name != "v4.1.0" {
+		t.Fatalf("production %s after the pre-deployment walk", p.Name)
+	}
+	sunset, err := PostDeployment(&out, path, "v4.1.0", stages)
+	if err != nil || !sunset {
+		t.Fatalf("sunset %v, %v\n%s", sunset, err, out.String())
 	}
 	got := squashed(out.String())
 	for _, want := range []string{
@@ -49,7 +67,6 @@ func TestChecklistWalksTheWholeChecklist(t *testing.T) {
 		"10 of 10 gates passed",
 		"leadscorer registry promote v4.1.0: refused, as it should be: registry: promote v4.1.0 refused: sign-off business missing",
 		`2025-09-13 leadscorer registry signoff v4.1.0 --role business --by "business owner"`,
-		"2025-09-15 leadscorer registry promote v4.1.0: production",
 		`2025-11-03 leadscorer registry signoff v4.1.0 --stage week1 --by "data science lead"`,
 		"2025-11-10 leadscorer registry sunset v4.0.0: archived, no longer scored",
 		"leadscorer registry history",
@@ -65,29 +82,47 @@ func TestChecklistWalksTheWholeChecklist(t *testing.T) {
 	if strings.Contains(got, "TBD") {
 		t.Errorf("items left pending after the whole checklist:\n%s", out.String())
 	}
+	if reg, err = scoring.ReadRegistry(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range reg.Serving() {
+		if v.Name == "v4.0.0" {
+			t.Error("v4.0.0 still serving after its sunset")
+		}
+	}
 	if after, _ := os.ReadFile(committedRegistry); !bytes.Equal(before, after) {
 		t.Fatal("the walk edited the committed registry")
 	}
 }
 
-// A failed week: no sign-off, the rollback no sign-off blocks, and the
-// sunset of v4.0.0 refused.
+// A failed week after the validator rolled the version back: no sign-off,
+// and the sunset of v4.0.0, production again, refused.
 func TestChecklistStopsAtAFailedWeek(t *testing.T) {
+	path := registryCopy(t)
 	promoted := time.Date(2025, 9, 15, 0, 0, 0, 0, time.UTC)
+	var out bytes.Buffer
+	if err := PreDeployment(&out, path, "../..", "v4.1.0", promoted); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	// The validator's automatic rollback, which no sign-off blocks.
+	if err := edit(path, func(r *scoring.Registry) error {
+		_, _, err := r.Rollback("auto-rollback: a criterion fired", time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	stages := []stream.StageVerdict{
 		stage("week1", "2025-W38", stream.StageFailed, time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC)),
 		stage("week2", "2025-W39", stream.StageFailed, time.Date(2025, 11, 10, 0, 0, 0, 0, time.UTC)),
 	}
-	var out bytes.Buffer
-	if err := Checklist(&out, committedRegistry, demoReport(promoted), stages); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	sunset, err := PostDeployment(&out, path, "v4.1.0", stages)
+	if err != nil || sunset {
+		t.Fatalf("sunset %v, %v\n%s", sunset, err, out.String())
 	}
 	got := squashed(out.String())
-	for _, want := range []string{"week1: failed, not signed off",
-		"2025-11-03 rollback (the validator's, automatic): v4.0.0 is production again, v4.1.0 deprecated",
+	for _, want := range []string{"v4.1.0 is no longer production: the validator rolled it back to v4.0.0; no post-deployment sign-off",
 		"leadscorer registry sunset v4.0.0: refused, as it should be: registry: sunset: version \"v4.0.0\" is production",
-		"2025-11-03 00:00 rollback v4.0.0 - complete post-deployment week1 failed: reason of week1",
-		"TBD sunset v4.1.0 - pending"} {
+		"2025-11-03 00:00 rollback v4.0.0 - complete auto-rollback: a criterion fired"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

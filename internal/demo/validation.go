@@ -144,15 +144,16 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 	for i, wk := range weeks {
 		clock.Store(&wk)
 		if i == opts.PromoteAfterWeeks {
-			if _, err := scoring.EditRegistry(registry, func(r *scoring.Registry) error {
-				return r.Promote("v4.1.0", "parallel validation week passed", wk)
-			}); err != nil {
+			// The checklist's pre-deployment half: gates, the three
+			// sign-offs, then the promotion they allow.
+			fmt.Fprintf(w, "  deployment checklist of v4.1.0\n")
+			if err := PreDeployment(w, registry, filepath.Join(filepath.Dir(opts.Registry), ".."), "v4.1.0", wk); err != nil {
 				return nil, err
 			}
 			if err := svc.Reload(); err != nil {
 				return nil, err
 			}
-			fmt.Fprintf(w, "  %s  registry: v4.1.0 promoted to production (v4.0.0 keeps scoring as shadow); the running scorer reloaded it\n", wk.Format(time.DateOnly))
+			fmt.Fprintf(w, "  %s  leadscorer registry promote v4.1.0: production (v4.0.0 keeps scoring as shadow); the running scorer reloaded it\n", wk.Format(time.DateOnly))
 		}
 		leads := byWeek[wk]
 		var changes, outcomes []*kgo.Record
@@ -236,6 +237,7 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 		ropts.Detection = c.t
 	}
 	rep := v.State().Report(asOf, before, ropts)
+	rep.PostDeployment = stream.PostDeployment(v.State(), before, asOf, ropts)
 	fmt.Fprintf(w, "\nvalidator: state rebuilt from %s and %s as of %s\n\n", cfg.TopicShadow, outcomesTopic, asOf.Format(time.DateOnly))
 	if err := stream.WriteTable(w, rep); err != nil {
 		return nil, err
@@ -271,7 +273,10 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 		}
 		fmt.Fprintf(w, "\nHTML report written to %s\n", opts.HTML)
 	}
-	if err := Checklist(w, opts.Registry, rep, stream.PostDeployment(v.State(), before, asOf, ropts)); err != nil {
+	// The checklist's post-deployment half, on the registry as the
+	// validator left it.
+	fmt.Fprintf(w, "\ndeployment checklist of v4.1.0, after the promotion\n")
+	if _, err := PostDeployment(w, registry, "v4.1.0", rep.PostDeployment); err != nil {
 		return nil, err
 	}
 	return rep, nil

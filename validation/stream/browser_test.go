@@ -42,7 +42,9 @@ func TestDashboardInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := s.Report(start.AddDate(0, 0, 28).Add(LabelWindow), testRegistry("good", start.AddDate(0, 0, 7), "good", "bad"), Options{Detection: curve})
+	asOf, reg, opts := start.AddDate(0, 0, 28).Add(LabelWindow), testRegistry("good", start.AddDate(0, 0, 7), "good", "bad"), Options{Detection: curve}
+	rep := s.Report(asOf, reg, opts)
+	rep.PostDeployment = PostDeployment(s, reg, asOf, opts)
 	srv := httptest.NewServer(Handler(func() *Report { return rep }))
 	defer srv.Close()
 
@@ -132,6 +134,17 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		if err != nil || !(v == w || math.IsNaN(v) && math.IsNaN(w)) {
 			t.Errorf("%s %s: page %s, JSON %v", c[1], c[2], c[3], w)
+		}
+	}
+	// The post-deployment verdicts: one row per stage, with the JSON's
+	// status.
+	stages := regexp.MustCompile(`<tr data-stage="([^"]+)" data-status="([^"]+)">`).FindAllStringSubmatch(dom, -1)
+	if len(stages) != 2 || len(got.PostDeployment) != 2 {
+		t.Fatalf("%d post-deployment rows in the page, %d in the JSON; want week1 and week2", len(stages), len(got.PostDeployment))
+	}
+	for i, st := range stages {
+		if j := got.PostDeployment[i]; st[1] != j.Stage || st[2] != j.Status {
+			t.Errorf("post-deployment row %d: page %s %s, JSON %s %s", i, st[1], st[2], j.Stage, j.Status)
 		}
 	}
 	// The rollback criteria's intervals: one error bar per criterion, its

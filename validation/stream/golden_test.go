@@ -17,8 +17,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/ f
 
 // goldenReport is a fixed report: four weeks since "bad" was promoted over
 // "good" (three complete, the fourth 10 days old and pending), "bad"
-// ranking the converters lower than the others, and a fixed detection
-// curve (goldenDetection).
+// ranking the converters lower than the others, a fixed detection curve
+// (goldenDetection) and the post-deployment verdicts.
 func goldenReport() *Report {
 	s := NewState()
 	rng := rand.New(rand.NewPCG(21, 22))
@@ -49,7 +49,10 @@ func goldenReport() *Report {
 		s.AddOutcome(outcome("c-"+id, id, schemas.OutcomeContacted, at))
 	}
 	asOf := start.AddDate(0, 0, 21).Add(LabelWindow)
-	return s.Report(asOf, testRegistry("bad", start, "bad", "good"), Options{Detection: goldenDetection()})
+	reg, opts := testRegistry("bad", start, "bad", "good"), Options{Detection: goldenDetection()}
+	rep := s.Report(asOf, reg, opts)
+	rep.PostDeployment = PostDeployment(s, reg, asOf, opts)
+	return rep
 }
 
 // The text report and the HTML page of goldenReport, byte for byte:

@@ -112,6 +112,12 @@ func WriteTable(w io.Writer, rep *Report) error {
 	for _, t := range c.Targets {
 		fmt.Fprintf(w, "  %-6s %s: %s\n", verdict(t.Pass, "pass", "FAIL"), t.Target, t.Measured)
 	}
+	if len(rep.PostDeployment) > 0 {
+		fmt.Fprintln(w)
+		if err := WritePostDeployment(w, rep.PostDeployment); err != nil {
+			return err
+		}
+	}
 	if c.Fired {
 		fmt.Fprintf(w, "\nROLLBACK RECOMMENDED: %s\n", strings.Join(c.Reasons, "; "))
 	}
@@ -228,20 +234,21 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprint(float64(n))
 	},
-	"color":       func(i int) string { return palette[i%len(palette)] },
-	"ruleValue":   func(r Rule) string { return fmtNum(r.Value, r.Name) },
-	"num":         fmtNum,
-	"threshold":   func(x float64) Num { return Num(x) },
-	"bounds":      fmtBounds,
-	"status":      statusWord,
-	"intervalBar": intervalBar,
-	"liftChart":   liftChart,
-	"histChart":   histChart,
-	"heatMap":     heatMap,
-	"detection":   detectionChart,
-	"maxMCSE":     func(t *validation.Table) string { return fmt.Sprintf("%.1f", 100*maxMCSE(t)) },
-	"time":        func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"versionsOf":  func(w *Window) []Performance { return w.Performance },
+	"color":          func(i int) string { return palette[i%len(palette)] },
+	"ruleValue":      func(r Rule) string { return fmtNum(r.Value, r.Name) },
+	"num":            fmtNum,
+	"threshold":      func(x float64) Num { return Num(x) },
+	"bounds":         fmtBounds,
+	"status":         statusWord,
+	"intervalBar":    intervalBar,
+	"postDeployment": PostDeploymentHTML,
+	"liftChart":      liftChart,
+	"histChart":      histChart,
+	"heatMap":        heatMap,
+	"detection":      detectionChart,
+	"maxMCSE":        func(t *validation.Table) string { return fmt.Sprintf("%.1f", 100*maxMCSE(t)) },
+	"time":           func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"versionsOf":     func(w *Window) []Performance { return w.Performance },
 }
 
 // liftChart draws grouped bars: per decile one bar per version, with a
@@ -462,6 +469,13 @@ The bar is the interval, the dot the estimate, the dashed line the threshold: a 
 <table id="targets"><tr><th>target</th><th>measured</th><th>status</th></tr>
 {{range .Targets}}<tr><td>{{.Target}}</td><td>{{.Measured}}</td><td class="{{if .Pass}}pass{{else}}fail{{end}}">{{if .Pass}}pass{{else}}fail{{end}}</td></tr>{{end}}
 </table>
+{{end}}
+{{with .Rep.PostDeployment}}
+<h2 id="post-deployment">Post-deployment validation of {{(index . 0).Version}}</h2>
+<p>The checklist's week-1 ("performance metrics validated") and week-2 ("no regressions detected") items: the validator's verdict
+once the week's labels are final, by the same rule as the rollback criteria, and the sign-off recorded in the registry
+(<code>leadscorer registry signoff --stage week1|week2</code>).</p>
+{{postDeployment .}}
 {{end}}
 {{with .Rep.Detection}}
 <h2>How often the rule rolls back: simulated</h2>

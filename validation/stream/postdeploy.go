@@ -146,7 +146,8 @@ func PostDeploymentHTML(verdicts []StageVerdict) template.HTML {
 		if v.SignedAt != nil {
 			signed = v.SignedBy + ", " + v.SignedAt.Format(time.DateOnly)
 		}
-		fmt.Fprintf(&b, `<tr><td>%s: %s</td><td>%s</td><td class="%s">%s</td><td>%s</td><td>%s</td></tr>`,
+		fmt.Fprintf(&b, `<tr data-stage="%s" data-status="%s"><td>%s: %s</td><td>%s</td><td class="%s">%s</td><td>%s</td><td>%s</td></tr>`,
+			template.HTMLEscapeString(v.Stage), template.HTMLEscapeString(v.Status),
 			template.HTMLEscapeString(v.Stage), template.HTMLEscapeString(v.Item), template.HTMLEscapeString(orDash(v.Week)),
 			template.HTMLEscapeString(v.Status), template.HTMLEscapeString(v.Status),
 			template.HTMLEscapeString(strings.Join(v.Reasons, "; ")), template.HTMLEscapeString(signed))

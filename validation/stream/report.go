@@ -56,6 +56,10 @@ type Report struct {
 	// how often it rolls back by week, against the literal rules; nil
 	// when not computed.
 	Detection *validation.Table `json:"detection,omitempty"`
+	// PostDeployment is the checklist's week-1 and week-2 validation of the
+	// production version (PostDeployment): pending, passed or failed, and
+	// who signed it off. The validator fills it; State.Report does not.
+	PostDeployment []StageVerdict `json:"post_deployment,omitempty"`
 }
 
 // VersionInfo is a version as the registry lists it.

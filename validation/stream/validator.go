@@ -322,21 +322,28 @@ func (v *Validator) Evaluate(ctx context.Context) (*Report, error) {
 	if opts.Detection == nil {
 		opts.Detection = v.detection.Load()
 	}
-	rep := v.state.Report(v.cfg.Now(), reg, opts)
-	v.m.set(rep)
-	v.report.Store(rep)
+	rep := v.publish(reg, opts)
 	if v.cfg.AutoRollback && rep.Criteria.Fired {
 		if err := v.rollback(ctx, rep); err != nil {
 			return rep, err
 		}
 		// Report again with the registry as it now is.
 		if reg, err := scoring.LoadRegistry(v.cfg.Registry); err == nil {
-			rep = v.state.Report(v.cfg.Now(), reg, opts)
-			v.m.set(rep)
-			v.report.Store(rep)
+			rep = v.publish(reg, opts)
 		}
 	}
 	return rep, nil
+}
+
+// publish computes the report with the post-deployment verdicts, exports
+// its gauges and makes it the one Report returns.
+func (v *Validator) publish(reg *scoring.Registry, opts Options) *Report {
+	now := v.cfg.Now()
+	rep := v.state.Report(now, reg, opts)
+	rep.PostDeployment = PostDeployment(v.state, reg, now, opts)
+	v.m.set(rep)
+	v.report.Store(rep)
+	return rep
 }
 
 // rollback returns production to the previous version and records why, in

@@ -189,6 +189,7 @@ func TestValidatorStateAfterRestartEqualsStateBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := direct.Report(asOf, reg, Options{})
+	want.PostDeployment = PostDeployment(direct, reg, asOf, Options{})
 	want.Counts.Duplicates = after.Counts.Duplicates
 	c, _ := json.Marshal(want)
 	if string(c) != string(b) {
