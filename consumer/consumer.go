@@ -316,8 +316,7 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 	defer context.AfterFunc(runCtx, stop)()
 	out, err := c.t.Transform(tctx, in, out)
 	if err != nil {
-		c.abort(ctx)
-		return out, false, err
+		return out, false, c.abort(ctx, err)
 	}
 	// The first failed record aborts what is still buffered: the batch is
 	// lost anyway, and the abort below need not wait for the rest.
@@ -326,13 +325,11 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 		c.sess.Produce(ctx, r, produced.Promise())
 	}
 	if err := produced.Err(); err != nil {
-		c.abort(ctx)
-		return out, false, fmt.Errorf("consumer: produce: %w", err)
+		return out, false, c.abort(ctx, fmt.Errorf("consumer: produce: %w", err))
 	}
 	if c.beforeEnd != nil {
 		if err := c.beforeEnd(); err != nil {
-			c.abort(ctx)
-			return out, false, err
+			return out, false, c.abort(ctx, err)
 		}
 	}
 	committed, err := c.sess.End(ctx, kgo.TryCommit)
@@ -342,8 +339,18 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 	return out, committed, nil
 }
 
-func (c *Consumer) abort(ctx context.Context) {
-	if _, err := c.sess.End(ctx, kgo.TryAbort); err != nil {
+// abort ends the batch's transaction with an abort and returns the batch's
+// error, cause. The abort gets a BatchTimeout of its own: the batch's may
+// be what ran out (a broker that stopped answering), and an abort on an
+// expired context fails at once, leaving the transaction open. When the
+// abort fails all the same, the session cannot begin another transaction:
+// the error is then fatal, and Run replaces the session.
+func (c *Consumer) abort(ctx context.Context, cause error) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.BatchTimeout)
+	defer cancel()
+	if _, err := c.sess.End(actx, kgo.TryAbort); err != nil {
 		c.log.Error("abort transaction", "err", err)
+		return &fatalError{fmt.Errorf("consumer: abort transaction: %w (after: %w)", err, cause)}
 	}
+	return cause
 }

@@ -362,3 +362,57 @@ func TestOptionsValidatedInOnePlace(t *testing.T) {
 		t.Errorf("defaults not filled: %+v", o)
 	}
 }
+
+// overrun is upper whose first batch runs past its BatchTimeout (as when a
+// broker stops answering): it returns only once the batch's context ends.
+type overrun struct {
+	upper
+	overran atomic.Bool
+}
+
+func (o *overrun) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
+	if !o.overran.Swap(true) {
+		<-ctx.Done()
+		return out, ctx.Err()
+	}
+	return o.upper.Transform(ctx, in, out)
+}
+
+// A batch that runs out of its time is aborted on a context of its own: an
+// abort on the expired batch context failed at once and left the
+// transaction open, so the next batch's Begin failed ("already in a
+// transaction") and the whole session was replaced.
+func TestBatchPastItsTimeIsAbortedAndRedoneInTheSameSession(t *testing.T) {
+	sb := startSandbox(t, "in", "out")
+	const n = 300
+	produceInputs(t, sb.Brokers(), "in", n)
+	tr := &overrun{upper: upper{out: "out"}}
+	m := NewMetrics(nil)
+	c, err := New(Options{
+		Brokers: sb.Brokers(), Group: "g", Topic: "in", TransactionalID: "txn-overrun",
+		BatchMaxRecords: 100, BatchTimeout: 300 * time.Millisecond, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		Metrics: m,
+	}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntil(t, c, func() bool {
+		tr.committedMu.Lock()
+		defer tr.committedMu.Unlock()
+		return tr.committed >= n
+	})
+	if !tr.overran.Load() {
+		t.Fatal("no batch overran")
+	}
+	for name, ctr := range map[string]prometheus.Counter{"aborted": m.txnAborts, "session restarts": m.sessionRestarts} {
+		var d dto.Metric
+		if err := ctr.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]float64{"aborted": 1, "session restarts": 0}[name]
+		if got := d.GetCounter().GetValue(); got != want {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+	}
+	checkExactlyOnce(t, sb.Brokers(), "out", n)
+}
