@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register("chaos", "the fault suite: kill, rebalance, broker restart, Redis outage, poison, bad model (make chaos)", runChaos)
+	register("chaos", "the fault suite: kill, rebalance, broker restart, Redis outage, poison, bad model; broker kill and stall on a real cluster (make chaos)", runChaos)
 }
 
 func runChaos(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -28,8 +28,13 @@ func runChaos(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	seed := fs.Uint64("seed", 1, "seed of the population and the streams")
 	streamFor := fs.Duration("stream-for", 15*time.Second, "how long the production of a scenario's events is spread over")
 	scenarioTimeout := fs.Duration("scenario-timeout", 4*time.Minute, "longest a scenario may take")
-	timeout := fs.Duration("timeout", 14*time.Minute, "longest the whole suite may take")
-	only := fs.String("scenarios", strings.Join(chaos.Scenarios, ","), "scenarios to run, comma separated")
+	timeout := fs.Duration("timeout", 0, "longest the whole suite may take (default: the scenario timeout per scenario, plus 5m on a real cluster)")
+	only := fs.String("scenarios", "", "scenarios to run, comma separated (default: "+strings.Join(chaos.Scenarios, ",")+
+		", and on a real cluster "+strings.Join(chaos.ClusterScenarios, ",")+")")
+	kafka := fs.String("kafka", envOr("CHAOS_KAFKA", chaos.KafkaSandbox), "the broker: sandbox (a kfake process per scenario) or real (an Apache Kafka cluster of scripts/stack.sh for the suite); default $CHAOS_KAFKA, else sandbox")
+	brokers := fs.Int("brokers", 3, "brokers of the real cluster: 1 or 3")
+	stackScript := fs.String("stack", "scripts/stack.sh", "the script that runs the real cluster")
+	stackDir := fs.String("stack-dir", os.Getenv("STACK_DIR"), "the real cluster's run folder (default $STACK_DIR, else a folder in --work-dir); a healthy stack already running there is used and left running")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,19 +48,37 @@ func runChaos(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			return fmt.Errorf("--work-dir: %w", err)
 		}
 	}
+	names := chaos.Scenarios
+	if *kafka == chaos.KafkaReal {
+		names = append(append([]string{}, chaos.Scenarios...), chaos.ClusterScenarios...)
+	}
+	if *only != "" {
+		names = nil
+		for _, n := range strings.Split(*only, ",") {
+			names = append(names, strings.TrimSpace(n))
+		}
+	}
+	if *timeout == 0 {
+		*timeout = time.Duration(len(names)) * *scenarioTimeout
+		if *kafka == chaos.KafkaReal {
+			*timeout += 5 * time.Minute // the cluster's start and stop
+		}
+	}
+	started := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	suite, closeSuite, err := chaos.New(ctx, chaos.Options{
 		Bin: scorer, DevBin: dev, Registry: *registry, RedisAddr: *redisAddr, WorkDir: *workDir, Events: *events, Seed: *seed,
 		StreamFor: *streamFor, ScenarioTimeout: *scenarioTimeout, Progress: stderr,
+		Kafka: *kafka, Brokers: *brokers, StackScript: *stackScript, StackDir: *stackDir,
 	})
 	if err != nil {
 		return err
 	}
 	defer closeSuite()
+	fmt.Fprintf(stdout, "%s events=%d seed=%d\n", suite.Kafka(), *events, *seed)
 	var failed []string
-	for _, name := range strings.Split(*only, ",") {
-		name = strings.TrimSpace(name)
+	for _, name := range names {
 		r, err := suite.Run(ctx, name)
 		if err != nil {
 			fmt.Fprintf(stdout, "scenario=%s error=%q\n", name, err.Error())
@@ -73,6 +96,7 @@ func runChaos(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			failed = append(failed, name)
 		}
 	}
+	fmt.Fprintf(stdout, "suite: %d scenarios, %d failed, %.0fs\n", len(names), len(failed), time.Since(started).Seconds())
 	if len(failed) > 0 {
 		return fmt.Errorf("chaos: %d scenarios failed: %s (process logs in %s)", len(failed), strings.Join(failed, ", "), *workDir)
 	}

@@ -1,8 +1,11 @@
 // Package chaos is the fault suite: it runs the scorer as real processes
-// against a sandbox broker process and the real Redis, streams a known set
-// of lead changes through it while something fails (a scorer killed with
+// against a broker (a sandbox broker process, or a real Apache Kafka
+// cluster of scripts/stack.sh) and the real Redis, streams a known set of
+// lead changes through it while something fails (a scorer killed with
 // SIGKILL, scorers joining and leaving, the broker restarted, Redis cut
-// off, malformed input, a corrupt model), and checks the committed output
+// off, malformed input, a corrupt model; on a real cluster also a broker
+// killed in the middle of a transaction and a broker frozen), and checks
+// the committed output
 // topics against what the input must produce: every good event scored
 // exactly once with the score computed offline, every malformed record in
 // the dead-letter topic with its class, and nothing else.
@@ -22,13 +25,17 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/internal/kafkastack"
 	"github.com/leadscorer/leadscorer/internal/process"
 	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/internal/synth"
@@ -41,8 +48,20 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
-// Scenarios are the suite's scenarios, in the order they run.
+// Scenarios are the suite's scenarios on the sandbox broker, in the order
+// they run.
 var Scenarios = []string{"kill9", "rebalance", "broker-restart", "redis-outage", "poison", "bad-model"}
+
+// ClusterScenarios are the scenarios only a real cluster has: they run after
+// Scenarios on one.
+var ClusterScenarios = []string{"broker-kill", "broker-stall"}
+
+// Kafka kinds: the sandbox broker process (kfake) or a real Apache Kafka
+// cluster started with scripts/stack.sh.
+const (
+	KafkaSandbox = "sandbox"
+	KafkaReal    = "real"
+)
 
 // Options configure a run of the suite.
 type Options struct {
@@ -50,6 +69,14 @@ type Options struct {
 	Bin string
 	// DevBin is the leadscorer-dev binary that runs the sandbox broker.
 	DevBin string
+	// Kafka is KafkaSandbox (default) or KafkaReal.
+	Kafka string
+	// Brokers is the real cluster's size, 1 or 3 (default 3).
+	Brokers int
+	// StackScript is scripts/stack.sh, for KafkaReal; StackDir its run
+	// folder (default WorkDir/kafka-stack). A stack already running there
+	// is used and left running.
+	StackScript, StackDir string
 	// Registry is the model registry file; its folder is copied for each
 	// scenario, so the bad-model scenario never touches the original.
 	Registry string
@@ -91,13 +118,23 @@ type Suite struct {
 	pop      *synth.Population
 	rdb      *redis.Client
 	srURL    string
-	codec    *schemas.Codec
+	srcl     *sr.Client
+	codec    *schemas.Codec // the default topics' schema ids (sandbox)
 	progress io.Writer
+	// The real cluster (KafkaReal): its stack, its Kafka release, and a
+	// token that keeps this run's topics, groups and transactional ids
+	// apart from any earlier run's on the same cluster.
+	stack   *kafkastack.Stack
+	version string
+	runID   string
 }
 
-// New prepares a suite: the population, Redis and an in-process Schema
-// Registry. The registry lives in the suite, not in the broker's process,
-// so schemas outlive a broker restart as a real registry's would.
+// New prepares a suite: the population, Redis, and the Kafka side. On the
+// sandbox, an in-process Schema Registry: it lives in the suite, not in the
+// broker's process, so schemas outlive a broker restart as a real
+// registry's would. On a real cluster, the stack of scripts/stack.sh
+// (brokers and its Schema Registry), started here unless one already runs
+// in StackDir; the returned func stops what New started.
 func New(ctx context.Context, opts Options) (*Suite, func(), error) {
 	if opts.Events <= 0 {
 		opts.Events = 100_000
@@ -114,8 +151,29 @@ func New(ctx context.Context, opts Options) (*Suite, func(), error) {
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
 	}
-	if opts.Bin == "" || opts.DevBin == "" || opts.WorkDir == "" || opts.Registry == "" {
-		return nil, nil, errors.New("chaos: Bin, DevBin, WorkDir and Registry are required")
+	if opts.Kafka == "" {
+		opts.Kafka = KafkaSandbox
+	}
+	if opts.Brokers == 0 {
+		opts.Brokers = 3
+	}
+	if opts.Bin == "" || opts.WorkDir == "" || opts.Registry == "" {
+		return nil, nil, errors.New("chaos: Bin, WorkDir and Registry are required")
+	}
+	switch opts.Kafka {
+	case KafkaSandbox:
+		if opts.DevBin == "" {
+			return nil, nil, errors.New("chaos: DevBin (the sandbox broker) is required")
+		}
+	case KafkaReal:
+		if opts.StackScript == "" {
+			return nil, nil, errors.New("chaos: StackScript is required with a real cluster")
+		}
+		if opts.StackDir == "" {
+			opts.StackDir = filepath.Join(opts.WorkDir, "kafka-stack")
+		}
+	default:
+		return nil, nil, fmt.Errorf("chaos: Kafka %q: want %s or %s", opts.Kafka, KafkaSandbox, KafkaReal)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: opts.RedisAddr})
 	if err := rdb.Ping(ctx).Err(); err != nil {
@@ -127,25 +185,68 @@ func New(ctx context.Context, opts Options) (*Suite, func(), error) {
 		rdb.Close()
 		return nil, nil, err
 	}
-	srURL, stopSR, err := startRegistry()
-	if err != nil {
-		rdb.Close()
+	s := &Suite{opts: opts, pop: pop, rdb: rdb, progress: opts.Progress, runID: strconv.FormatInt(time.Now().Unix(), 36)}
+	var stop func()
+	if opts.Kafka == KafkaReal {
+		fmt.Fprintf(opts.Progress, "chaos: starting a %d-broker Apache Kafka cluster and its Schema Registry (%s, run folder %s)\n",
+			opts.Brokers, opts.StackScript, opts.StackDir)
+		st, err := kafkastack.Up(ctx, kafkastack.Options{Script: opts.StackScript, Dir: opts.StackDir, Brokers: opts.Brokers, Log: opts.Progress})
+		if err != nil {
+			rdb.Close()
+			return nil, nil, fmt.Errorf("chaos: %w", err)
+		}
+		if st.Reused() {
+			fmt.Fprintf(opts.Progress, "chaos: using the stack already running in %s (left running)\n", opts.StackDir)
+		}
+		s.stack, s.srURL = st, st.Registry
+		s.version, err = kafkastack.Version(filepath.Join(kafkastack.CacheDir(), "libs"))
+		if err != nil {
+			s.version = "unknown"
+		}
+		stop = func() {
+			if err := st.Down(); err != nil {
+				fmt.Fprintf(opts.Progress, "chaos: %v\n", err)
+			}
+		}
+	} else {
+		s.srURL, stop, err = startRegistry()
+		if err != nil {
+			rdb.Close()
+			return nil, nil, err
+		}
+	}
+	closeAll := func() { stop(); rdb.Close() }
+	if s.srcl, err = sr.NewClient(sr.URLs(s.srURL)); err != nil {
+		closeAll()
 		return nil, nil, err
 	}
-	srcl, err := sr.NewClient(sr.URLs(srURL))
-	if err != nil {
-		stopSR()
-		rdb.Close()
-		return nil, nil, err
+	if opts.Kafka == KafkaSandbox {
+		ids, err := schemas.Register(ctx, s.srcl, schemas.DefaultTopics())
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		s.codec = schemas.NewCodec(s.srcl, ids)
 	}
-	ids, err := schemas.Register(ctx, srcl, schemas.DefaultTopics())
-	if err != nil {
-		stopSR()
-		rdb.Close()
-		return nil, nil, err
+	return s, closeAll, nil
+}
+
+// Kafka describes the broker the suite runs on, as key=value pairs:
+// kafka=kfake brokers=1, or kafka=apache-<version> brokers=<n>.
+func (s *Suite) Kafka() string {
+	if s.stack == nil {
+		return "kafka=kfake brokers=1"
 	}
-	s := &Suite{opts: opts, pop: pop, rdb: rdb, srURL: srURL, codec: schemas.NewCodec(srcl, ids), progress: opts.Progress}
-	return s, func() { stopSR(); rdb.Close() }, nil
+	return fmt.Sprintf("kafka=apache-%s brokers=%d", s.version, s.opts.Brokers)
+}
+
+// Scenarios are the scenarios this suite runs by default: Scenarios, and
+// ClusterScenarios on a real cluster.
+func (s *Suite) Scenarios() []string {
+	if s.stack == nil {
+		return Scenarios
+	}
+	return append(append([]string{}, Scenarios...), ClusterScenarios...)
 }
 
 // Run runs one scenario and returns its verdict. An error means the suite
@@ -154,7 +255,10 @@ func New(ctx context.Context, opts Options) (*Suite, func(), error) {
 func (s *Suite) Run(ctx context.Context, name string) (*Result, error) {
 	plan, ok := plans[name]
 	if !ok {
-		return nil, fmt.Errorf("chaos: unknown scenario %q (known: %v)", name, Scenarios)
+		return nil, fmt.Errorf("chaos: unknown scenario %q (known: %v)", name, append(append([]string{}, Scenarios...), ClusterScenarios...))
+	}
+	if s.stack == nil && slices.Contains(ClusterScenarios, name) {
+		return nil, fmt.Errorf("chaos: %s needs a real cluster (--kafka %s)", name, KafkaReal)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ScenarioTimeout)
 	defer cancel()
@@ -164,6 +268,28 @@ func (s *Suite) Run(ctx context.Context, name string) (*Result, error) {
 	}
 	defer e.tearDown()
 	return e.run(ctx, plan)
+}
+
+// topicSet names a scenario's topics.
+type topicSet struct{ In, Sfdc, Shadow, DLQ string }
+
+func defaultTopicSet() topicSet {
+	cfg := config.Default()
+	return topicSet{In: cfg.TopicIn, Sfdc: cfg.TopicSfdc, Shadow: cfg.TopicShadow, DLQ: cfg.TopicDLQ}
+}
+
+func (t topicSet) prefixed(p string) topicSet {
+	return topicSet{In: p + t.In, Sfdc: p + t.Sfdc, Shadow: p + t.Shadow, DLQ: p + t.DLQ}
+}
+
+func (t topicSet) all() []string { return []string{t.In, t.Sfdc, t.Shadow, t.DLQ} }
+
+// createTopics creates a scenario's topics on a real cluster as the project
+// declares them (kafkastack.CreateScorerTopics), the input with room for
+// the 2 MB poison.
+func createTopics(ctx context.Context, adm *kadm.Client, brokers int, t topicSet) error {
+	return kafkastack.CreateScorerTopics(ctx, adm, brokers, partitions, maxInputSize,
+		kafkastack.ScorerTopics{In: t.In, Sfdc: t.Sfdc, Shadow: t.Shadow, DLQ: t.DLQ})
 }
 
 // env is one scenario's world.
@@ -179,10 +305,20 @@ type env struct {
 	proxy    *process.Proxy
 	registry string
 	group    string
+	topics   topicSet
+	codec    *schemas.Codec
+	// adm reaches the brokers (a real cluster's admin requests, the
+	// committed offsets); closeAdm releases it.
+	adm      *kadm.Client
+	closeAdm func()
 	oracle   *Oracle
 	recs     []*kgo.Record
 	sent     []Sent
 	produced atomic.Int64
+
+	// readyWait bounds the wait for a scorer to serve HTTP before it is
+	// stopped (default 1m).
+	readyWait time.Duration
 
 	mu      sync.Mutex
 	scorers map[int]*scorer
@@ -199,6 +335,9 @@ type scorer struct {
 	stopping bool
 }
 
+// txnID is scorer id's transactional id, stable across its restarts.
+func (e *env) txnID(id int) string { return fmt.Sprintf("%s-%d", e.group, id) }
+
 func (s *Suite) setUp(ctx context.Context, name string) (*env, error) {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(name))
@@ -206,6 +345,8 @@ func (s *Suite) setUp(ctx context.Context, name string) (*env, error) {
 		s: s, name: name, dir: filepath.Join(s.opts.WorkDir, name),
 		prefix:  fmt.Sprintf("chaos-%s-%d:", name, time.Now().UnixNano()),
 		group:   "chaos-" + name,
+		topics:  defaultTopicSet(),
+		codec:   s.codec,
 		scorers: map[int]*scorer{},
 		rng:     rand.New(rand.NewPCG(s.opts.Seed, h.Sum64())),
 	}
@@ -223,18 +364,51 @@ func (s *Suite) setUp(ctx context.Context, name string) (*env, error) {
 	}
 	e.oracle = NewOracle(s.pop, reg)
 
-	// The broker.
-	port, err := process.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	e.port, e.brokers = port, []string{"127.0.0.1:" + strconv.Itoa(port)}
-	if err := e.startBroker(ctx); err != nil {
-		return nil, err
-	}
-	if err := e.configureInput(ctx); err != nil {
-		e.tearDown()
-		return nil, err
+	if s.stack == nil {
+		// The broker: a sandbox of its own, on a fresh data directory.
+		port, err := process.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		e.port, e.brokers = port, []string{"127.0.0.1:" + strconv.Itoa(port)}
+		if err := e.startBroker(ctx); err != nil {
+			return nil, err
+		}
+		if e.adm, e.closeAdm, err = kafkastack.NewAdmin(e.brokers); err != nil {
+			e.tearDown()
+			return nil, err
+		}
+		if err := e.configureInput(ctx); err != nil {
+			e.tearDown()
+			return nil, err
+		}
+	} else {
+		// The cluster is the suite's; the scenario gets topics, a group
+		// and transactional ids of its own, once every replica of the
+		// cluster is in sync again after the previous scenario's faults.
+		e.brokers = s.stack.Brokers
+		e.group = fmt.Sprintf("chaos-%s-%s", s.runID, name)
+		e.topics = defaultTopicSet().prefixed(e.group + ".")
+		if e.adm, e.closeAdm, err = kafkastack.NewAdmin(e.brokers); err != nil {
+			return nil, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		err := kafkastack.WaitInSync(wctx, e.adm, s.opts.Brokers)
+		cancel()
+		if err != nil {
+			e.tearDown()
+			return nil, fmt.Errorf("chaos: the cluster is not healthy before %s: %w", name, err)
+		}
+		if err := createTopics(ctx, e.adm, s.opts.Brokers, e.topics); err != nil {
+			e.tearDown()
+			return nil, err
+		}
+		ids, err := schemas.Register(ctx, s.srcl, schemas.Topics{LeadChanged: e.topics.In, Sfdc: e.topics.Sfdc, Shadow: e.topics.Shadow})
+		if err != nil {
+			e.tearDown()
+			return nil, fmt.Errorf("chaos: register the schemas: %w", err)
+		}
+		e.codec = schemas.NewCodec(s.srcl, ids)
 	}
 
 	// Redis: the population's features under the scenario's prefix.
@@ -254,8 +428,7 @@ func (s *Suite) setUp(ctx context.Context, name string) (*env, error) {
 	if name == "poison" {
 		mix.Poison = 0.01
 	}
-	cfg := config.Default()
-	e.recs, e.sent, err = Stream(s.codec, cfg.TopicIn, name, s.pop, mix)
+	e.recs, e.sent, err = Stream(e.codec, e.topics.In, name, s.pop, mix)
 	if err != nil {
 		e.tearDown()
 		return nil, err
@@ -293,23 +466,17 @@ func (e *env) startBroker(ctx context.Context) error {
 	return nil
 }
 
-// configureInput lets the input topic take the 2 MB poison: the broker's
-// default limit is 1 MB.
+// configureInput lets the sandbox's input topic take the 2 MB poison: the
+// broker's default limit is 1 MB.
 func (e *env) configureInput(ctx context.Context) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	topic := config.Default().TopicIn
 	v := strconv.Itoa(maxInputSize)
-	resp, err := kadm.NewClient(cl).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, topic)
+	resp, err := e.adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, e.topics.In)
 	if err != nil {
-		return fmt.Errorf("chaos: %s max.message.bytes: %w", topic, err)
+		return fmt.Errorf("chaos: %s max.message.bytes: %w", e.topics.In, err)
 	}
 	for _, r := range resp {
 		if r.Err != nil {
-			return fmt.Errorf("chaos: %s max.message.bytes: %w", topic, r.Err)
+			return fmt.Errorf("chaos: %s max.message.bytes: %w", e.topics.In, r.Err)
 		}
 	}
 	return nil
@@ -328,9 +495,10 @@ func (e *env) startScorer(id int) error {
 		redisURL = "redis://" + e.proxy.Addr() + "/0"
 	}
 	p, err := startProc(fmt.Sprintf("scorer-%d", id), filepath.Join(e.dir, fmt.Sprintf("scorer-%d.log", id)), e.s.opts.Bin, "run",
-		"--brokers", e.brokers[0], "--schema-registry", e.s.srURL,
+		"--brokers", strings.Join(e.brokers, ","), "--schema-registry", e.s.srURL,
 		"--redis-url", redisURL, "--redis-prefix", e.prefix,
-		"--group", e.group, "--transactional-id", fmt.Sprintf("%s-%d", e.group, id),
+		"--topic-in", e.topics.In, "--topic-sfdc", e.topics.Sfdc, "--topic-shadow", e.topics.Shadow, "--topic-dlq", e.topics.DLQ,
+		"--group", e.group, "--transactional-id", e.txnID(id),
 		"--http-addr", addr, "--registry", e.registry,
 		"--score-epsilon", strconv.FormatFloat(ScoreEpsilon, 'g', -1, 64),
 		"--transaction-timeout", "20s", "--batch-timeout", "15s", "--log-level", "warn",
@@ -360,9 +528,14 @@ func (e *env) kill9(id int) {
 }
 
 // stopScorer stops scorer id with SIGTERM: it finishes its batch, commits
-// and leaves the group.
-func (e *env) stopScorer(id int) error {
+// and leaves the group. A scorer (re)started a moment ago may not have
+// installed its SIGTERM handler yet, and would die of the signal: so the
+// suite first waits until it serves HTTP (it is then running, well after
+// the handler is in place), and accepts death by SIGTERM from one that
+// never did within readyWait.
+func (e *env) stopScorer(ctx context.Context, id int) error {
 	sc := e.scorer(id)
+	ready := waitServing(ctx, sc, e.readyTimeout())
 	e.mu.Lock()
 	sc.stopping = true
 	delete(e.scorers, id)
@@ -370,10 +543,21 @@ func (e *env) stopScorer(id int) error {
 	if !sc.p.Stop(40 * time.Second) {
 		return fmt.Errorf("scorer-%d did not stop within 40s of SIGTERM and was killed", id)
 	}
-	if sc.p.Err() != nil {
-		return fmt.Errorf("scorer-%d exited with %v after SIGTERM (see %s)", id, sc.p.Err(), filepath.Join(e.dir, fmt.Sprintf("scorer-%d.log", id)))
+	if err := sc.p.Err(); err != nil {
+		if !ready && diedOf(err, syscall.SIGTERM) {
+			e.note("scorer-%d was stopped before it was serving (%v)", id, err)
+			return nil
+		}
+		return fmt.Errorf("scorer-%d exited with %v after SIGTERM (see %s)", id, err, filepath.Join(e.dir, fmt.Sprintf("scorer-%d.log", id)))
 	}
 	return nil
+}
+
+func (e *env) readyTimeout() time.Duration {
+	if e.readyWait > 0 {
+		return e.readyWait
+	}
+	return time.Minute
 }
 
 // await blocks until frac of the stream has been produced.
@@ -402,7 +586,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // produce streams the records in chunks spread over StreamFor.
 func (e *env) produce(ctx context.Context) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ProducerBatchMaxBytes(maxInputSize/2),
-		kgo.MaxBufferedBytes(64<<20))
+		kgo.MaxBufferedBytes(64<<20), kgo.MetadataMinAge(250*time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -433,6 +617,8 @@ var plans = map[string]plan{
 	"redis-outage":   planRedisOutage,
 	"poison":         planNone,
 	"bad-model":      planBadModel,
+	"broker-kill":    planBrokerKill,
+	"broker-stall":   planBrokerStall,
 }
 
 func (e *env) run(ctx context.Context, p plan) (*Result, error) {
@@ -462,6 +648,9 @@ func (e *env) run(ctx context.Context, p plan) (*Result, error) {
 		return nil, fmt.Errorf("chaos: %s: %w (logs in %s)", e.name, err, e.dir)
 	}
 	elapsed := time.Since(start)
+	if e.s.stack != nil && (e.name == "broker-restart" || slices.Contains(ClusterScenarios, e.name)) {
+		e.scorerKafkaNotes(ctx)
+	}
 	if e.name == "redis-outage" {
 		for _, m := range []string{"leadscorer_redis_errors_total", "leadscorer_redis_lookup_retries_total",
 			"leadscorer_kafka_transactions_aborted_total", `leadscorer_dlq_records_total`} {
@@ -483,7 +672,7 @@ func (e *env) run(ctx context.Context, p plan) (*Result, error) {
 	}
 	e.mu.Unlock()
 	for _, id := range ids {
-		if err := e.stopScorer(id); err != nil {
+		if err := e.stopScorer(ctx, id); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
@@ -512,13 +701,7 @@ func (e *env) run(ctx context.Context, p plan) (*Result, error) {
 // waitCommitted waits until the group's committed offsets reach the end of
 // every input partition.
 func (e *env) waitCommitted(ctx context.Context) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	topic := config.Default().TopicIn
+	adm, topic := e.adm, e.topics.In
 	end, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = end.Error()
@@ -554,7 +737,6 @@ func (e *env) waitCommitted(ctx context.Context) error {
 
 // outputs reads the committed records of every topic and decodes them.
 func (e *env) outputs(ctx context.Context) (*Outputs, error) {
-	cfg := config.Default()
 	drain := func(topic string) ([]*kgo.Record, error) {
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
@@ -565,38 +747,38 @@ func (e *env) outputs(ctx context.Context) (*Outputs, error) {
 		return recs, nil
 	}
 	out := &Outputs{}
-	in, err := drain(cfg.TopicIn)
+	in, err := drain(e.topics.In)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range in {
 		out.Input = append(out.Input, producer.Header(r, HeaderEvent))
 	}
-	shadow, err := drain(cfg.TopicShadow)
+	shadow, err := drain(e.topics.Shadow)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range shadow {
 		var s schemas.LeadScoreShadow
-		if err := e.s.codec.DecodeShadow(ctx, r.Value, &s); err != nil {
+		if err := e.codec.DecodeShadow(ctx, r.Value, &s); err != nil {
 			return nil, fmt.Errorf("chaos: shadow record at %d/%d: %w", r.Partition, r.Offset, err)
 		}
 		out.Shadow = append(out.Shadow, ShadowOut{EventID: s.EventID, LeadID: s.LeadID, ScoredAt: s.ScoredAt, Scores: s.Scores})
 	}
-	sink, err := drain(cfg.TopicSfdc)
+	sink, err := drain(e.topics.Sfdc)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range sink {
 		var s schemas.LeadScoreSfdc
-		if err := e.s.codec.DecodeSfdc(ctx, r.Value, &s); err != nil {
+		if err := e.codec.DecodeSfdc(ctx, r.Value, &s); err != nil {
 			return nil, fmt.Errorf("chaos: sink record at %d/%d: %w", r.Partition, r.Offset, err)
 		}
 		out.Sink = append(out.Sink, SinkOut{EventID: s.TraceEventID, LeadID: s.ID, Partition: r.Partition, Offset: r.Offset,
 			ScoredAt: s.ScoredAt, View: SinkView{Score: s.Score, Percentile: s.Percentile, Deprioritize: s.Deprioritize,
 				Version: s.ModelVersion, Explanation: s.Explanation}})
 	}
-	dlq, err := drain(cfg.TopicDLQ)
+	dlq, err := drain(e.topics.DLQ)
 	if err != nil {
 		return nil, err
 	}
@@ -626,6 +808,16 @@ func (e *env) tearDown() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if e.adm != nil {
+		if e.s.stack != nil {
+			// The cluster outlives the scenario: its topics go, so that
+			// the brokers' restarts in later scenarios recover less data.
+			if err := kafkastack.DeleteTopics(ctx, e.adm, e.topics.all()...); err != nil {
+				e.logf("could not delete the topics: %v", err)
+			}
+		}
+		e.closeAdm()
+	}
 	if err := deletePrefix(ctx, e.s.rdb, e.prefix); err != nil {
 		e.logf("could not delete the Redis keys %s*: %v", e.prefix, err)
 	}

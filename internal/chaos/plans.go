@@ -61,7 +61,7 @@ func planRebalance(ctx context.Context, e *env) error {
 		if err != nil {
 			return fmt.Errorf("scorer-%d: %w", id, err)
 		}
-		if err := e.stopScorer(id); err != nil {
+		if err := e.stopScorer(ctx, id); err != nil {
 			return err
 		}
 		e.note("scorer-%d committed %v transactions, then stopped (SIGTERM)", id, n)
@@ -72,7 +72,12 @@ func planRebalance(ctx context.Context, e *env) error {
 
 // planBrokerRestart stops the broker process mid-stream and starts it
 // again on its data directory: producer and scorer must ride it out.
+// On a real cluster it is a rolling restart of every broker
+// (planRollingRestart).
 func planBrokerRestart(ctx context.Context, e *env) error {
+	if e.s.stack != nil {
+		return planRollingRestart(ctx, e)
+	}
 	if err := e.await(ctx, 0.4); err != nil {
 		return err
 	}
