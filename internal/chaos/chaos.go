@@ -199,6 +199,17 @@ func New(ctx context.Context, opts Options) (*Suite, func(), error) {
 			fmt.Fprintf(opts.Progress, "chaos: using the stack already running in %s (left running)\n", opts.StackDir)
 		}
 		s.stack, s.srURL = st, st.Registry
+		if adm, closeAdm, err := kafkastack.NewAdmin(st.Brokers); err == nil {
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			err = kafkastack.WarmCoordinators(wctx, adm)
+			cancel()
+			closeAdm()
+			if err != nil {
+				_ = st.Down()
+				rdb.Close()
+				return nil, nil, fmt.Errorf("chaos: %w", err)
+			}
+		}
 		s.version, err = kafkastack.Version(filepath.Join(kafkastack.CacheDir(), "libs"))
 		if err != nil {
 			s.version = "unknown"

@@ -397,3 +397,23 @@ func CreateScorerTopics(ctx context.Context, adm *kadm.Client, brokers int, part
 	}
 	return CreateTopics(ctx, adm, rf, topics...)
 }
+
+// WarmCoordinators waits until the cluster can coordinate a consumer group
+// and a transaction. A fresh cluster creates __consumer_offsets and
+// __transaction_state on the first FindCoordinator of each kind and answers
+// COORDINATOR_NOT_AVAILABLE until their partitions have leaders: a
+// measurement that starts first would count that as its own time.
+func WarmCoordinators(ctx context.Context, adm *kadm.Client) error {
+	for {
+		g := adm.FindGroupCoordinators(ctx, "leadscorer-warm-up").Error()
+		x := adm.FindTxnCoordinators(ctx, "leadscorer-warm-up").Error()
+		if g == nil && x == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stack: no group or transaction coordinator: %w", errors.Join(g, x, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
