@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -111,8 +112,20 @@ func runLoadgenBench(ctx context.Context, args []string, stdout, stderr io.Write
 	scorers := fs.String("scorers", "1,2", "scorer process counts to measure, comma separated")
 	noCeiling := fs.Bool("no-ceiling", false, "skip the broker-ceiling run")
 	profileDir := fs.String("profile-dir", "", "save CPU and allocation profiles of one scorer at the highest rate here")
+	kafka := fs.String("kafka", envOr("BENCH_KAFKA", "sandbox"), "the broker: sandbox (a kfake process per run) or real (an Apache Kafka cluster of scripts/stack.sh for the whole benchmark); default $BENCH_KAFKA, else sandbox")
+	brokers := fs.Int("brokers", 1, "brokers of the real cluster: 1 or 3")
+	stackScript := fs.String("stack", "scripts/stack.sh", "the script that runs the real cluster")
+	stackDir := fs.String("stack-dir", os.Getenv("STACK_DIR"), "the real cluster's run folder (default $STACK_DIR, else a temporary folder); a healthy stack already running there is used and left running")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *kafka == "real" && *stackDir == "" {
+		d, err := os.MkdirTemp("", "leadscorer-bench-stack-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*stackDir = d
 	}
 	dev, scorerBin, err := binaries(*scorer)
 	if err != nil {
@@ -122,7 +135,7 @@ func runLoadgenBench(ctx context.Context, args []string, stdout, stderr io.Write
 		DevBin: dev, ScorerBin: scorerBin, ScorerArgs: strings.Fields(*scorerArgs), RedisURL: *redisURL,
 		Prefix: *prefix, Registry: *registry, Advisors: *advisors, SaturationEvents: *events,
 		RateDuration: *rateDur, SkipCeiling: *noCeiling, ProfileDir: *profileDir, Out: stdout, Log: stderr,
-		Rates: []float64{},
+		Rates: []float64{}, Kafka: *kafka, Brokers: *brokers, StackScript: *stackScript, StackDir: *stackDir,
 	}
 	for _, f := range strings.Split(*rates, ",") {
 		if f = strings.TrimSpace(f); f == "" {

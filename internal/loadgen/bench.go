@@ -23,6 +23,7 @@ import (
 
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/internal/kafkastack"
 	"github.com/leadscorer/leadscorer/internal/process"
 	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/internal/synth"
@@ -34,6 +35,17 @@ type BenchOptions struct {
 	// DevBin is the leadscorer-dev binary that runs the sandbox and the
 	// broker ceiling's pass-through consumer.
 	DevBin string
+	// Kafka is "sandbox" (default: a fresh kfake process per run) or "real":
+	// an Apache Kafka cluster of Brokers brokers (default 1) started with
+	// StackScript in StackDir for the whole benchmark, each run on topics,
+	// a group and transactional ids of its own. On a real cluster the
+	// broker's own ceiling is measured too, with Kafka's ProducerPerformance
+	// and ConsumerPerformance from the jars in KafkaLibs (default: the
+	// stack's cache).
+	Kafka                 string
+	Brokers               int
+	StackScript, StackDir string
+	KafkaLibs             string
 	// ScorerBin is the leadscorer binary whose "run" is measured (this
 	// build's, or an older one to compare). Required.
 	ScorerBin string
@@ -100,6 +112,15 @@ func (o *BenchOptions) defaults() {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	if o.Kafka == "" {
+		o.Kafka = "sandbox"
+	}
+	if o.Brokers == 0 {
+		o.Brokers = 1
+	}
+	if o.KafkaLibs == "" {
+		o.KafkaLibs = filepath.Join(kafkastack.CacheDir(), "libs")
+	}
 }
 
 const (
@@ -144,7 +165,46 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 	if !opts.KeepRedis {
 		defer func() { _ = deletePrefix(context.WithoutCancel(ctx), rdb, opts.Prefix) }()
 	}
-	b := &bench{opts: opts, rdb: rdb, leads: leads}
+	b := &bench{opts: opts, rdb: rdb, leads: leads, runID: strconv.FormatInt(time.Now().Unix(), 36)}
+	switch opts.Kafka {
+	case "sandbox":
+		put("kafka", "kfake")
+		put("brokers", 1)
+	case "real":
+		if opts.StackScript == "" || opts.StackDir == "" {
+			return errors.New("bench: a real cluster needs StackScript and StackDir")
+		}
+		fmt.Fprintf(opts.Log, "starting a %d-broker Apache Kafka cluster (%s, run folder %s)\n", opts.Brokers, opts.StackScript, opts.StackDir)
+		st, err := kafkastack.Up(ctx, kafkastack.Options{Script: opts.StackScript, Dir: opts.StackDir, Brokers: opts.Brokers, Log: opts.Log})
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer func() {
+			if err := st.Down(); err != nil {
+				fmt.Fprintf(opts.Log, "bench: %v\n", err)
+			}
+		}()
+		b.cluster = st
+		adm, closeAdm, err := kafkastack.NewAdmin(st.Brokers)
+		if err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err = kafkastack.WarmCoordinators(wctx, adm)
+		cancel()
+		closeAdm()
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		v, err := kafkastack.Version(opts.KafkaLibs)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		put("kafka", "apache-"+v)
+		put("brokers", opts.Brokers)
+	default:
+		return fmt.Errorf("bench: Kafka %q: sandbox or real", opts.Kafka)
+	}
 	put("advisors", opts.Advisors)
 	put("leads", len(leads))
 	put("partitions", opts.Partitions)
@@ -155,6 +215,16 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 			return fmt.Errorf("bench: broker ceiling: %w", err)
 		}
 		put("broker_ceiling_eps", r.eps)
+		if b.cluster != nil {
+			pr, err := b.kafkaPerf(ctx)
+			if err != nil {
+				return fmt.Errorf("bench: Kafka's perf tools: %w", err)
+			}
+			put("kafka_perf_record_bytes", pr.recordBytes)
+			put("kafka_producer_perf_rps", pr.producer)
+			put("kafka_consumer_perf_rps", pr.consumer)
+			put("kafka_consumer_perf_fetch_rps", pr.consumerFetch)
+		}
 	}
 	for _, n := range opts.Scorers {
 		sfx := ""
@@ -212,11 +282,23 @@ type bench struct {
 	opts  BenchOptions
 	rdb   *redis.Client
 	leads []Lead
+	// cluster is the real Kafka cluster (nil on the sandbox); runID and
+	// runs name each run's topics, group and transactional ids on it.
+	cluster *kafkastack.Stack
+	runID   string
+	runs    int
 }
 
-// stack is one sandbox and the consumers under test.
+// benchTopics are a run's topics.
+type benchTopics struct{ In, Sfdc, Shadow, DLQ string }
+
+// stack is one sandbox (or a run's topics on the real cluster) and the
+// consumers under test.
 type stack struct {
 	sandbox *child
+	topics  benchTopics
+	group   string
+	real    bool
 	brokers []string
 	srURL   string
 	codec   *schemas.Codec
@@ -229,10 +311,18 @@ func (s *stack) close() {
 	for _, p := range s.procs {
 		p.Stop(30 * time.Second)
 	}
+	if s.real && s.adm != nil {
+		// The cluster outlives the run: its topics go.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = kafkastack.DeleteTopics(ctx, s.adm, s.topics.In, s.topics.Sfdc, s.topics.Shadow, s.topics.DLQ)
+		cancel()
+	}
 	if s.cl != nil {
 		s.cl.Close()
 	}
-	s.sandbox.Stop(10 * time.Second)
+	if s.sandbox != nil {
+		s.sandbox.Stop(10 * time.Second)
+	}
 }
 
 // up starts a fresh sandbox and n consumers: scorers, or pass-through
@@ -242,55 +332,78 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 	if err := deletePrefix(ctx, b.rdb, b.opts.Prefix+"sink:"); err != nil {
 		return nil, err
 	}
-	kport, err := process.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	srport, err := process.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	s := &stack{brokers: []string{"127.0.0.1:" + strconv.Itoa(kport)}, srURL: "http://127.0.0.1:" + strconv.Itoa(srport)}
-	s.sandbox, err = startProcess("sandbox", b.opts.DevBin, []string{"sandbox", "--data-dir", "",
-		"--kafka-port", strconv.Itoa(kport), "--registry-addr", "127.0.0.1:" + strconv.Itoa(srport),
-		"--partitions", strconv.Itoa(b.opts.Partitions)}, nil, "")
-	if err != nil {
-		return nil, err
-	}
+	s := &stack{topics: benchTopics{In: topicIn, Sfdc: topicSfdc, Shadow: topicShad, DLQ: topicDLQ}, group: benchGroup}
 	ok := false
 	defer func() {
 		if !ok {
 			s.close()
 		}
 	}()
-	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := process.WaitTCP(wctx, s.brokers[0]); err != nil {
-		return nil, err
-	}
-	if err := process.WaitTCP(wctx, "127.0.0.1:"+strconv.Itoa(srport)); err != nil {
-		return nil, err
+	if b.cluster == nil {
+		kport, err := process.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		srport, err := process.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		s.brokers, s.srURL = []string{"127.0.0.1:" + strconv.Itoa(kport)}, "http://127.0.0.1:"+strconv.Itoa(srport)
+		s.sandbox, err = startProcess("sandbox", b.opts.DevBin, []string{"sandbox", "--data-dir", "",
+			"--kafka-port", strconv.Itoa(kport), "--registry-addr", "127.0.0.1:" + strconv.Itoa(srport),
+			"--partitions", strconv.Itoa(b.opts.Partitions)}, nil, "")
+		if err != nil {
+			return nil, err
+		}
+		if err := process.WaitTCP(wctx, s.brokers[0]); err != nil {
+			return nil, err
+		}
+		if err := process.WaitTCP(wctx, "127.0.0.1:"+strconv.Itoa(srport)); err != nil {
+			return nil, err
+		}
+	} else {
+		// A run of its own on the cluster: fresh topics, group and ids.
+		b.runs++
+		s.real, s.group = true, fmt.Sprintf("bench-%s-%d", b.runID, b.runs)
+		p := s.group + "."
+		s.topics = benchTopics{In: p + topicIn, Sfdc: p + topicSfdc, Shadow: p + topicShad, DLQ: p + topicDLQ}
+		s.brokers, s.srURL = b.cluster.Brokers, b.cluster.Registry
 	}
 	srcl, err := sr.NewClient(sr.URLs(s.srURL))
 	if err != nil {
 		return nil, err
 	}
-	ids, err := schemas.Register(wctx, srcl, schemas.Topics{LeadChanged: topicIn, Sfdc: topicSfdc, Shadow: topicShad})
+	ids, err := schemas.Register(wctx, srcl, schemas.Topics{LeadChanged: s.topics.In, Sfdc: s.topics.Sfdc, Shadow: s.topics.Shadow})
 	if err != nil {
 		return nil, err
 	}
 	s.codec = schemas.NewCodec(srcl, ids)
-	if s.cl, err = kgo.NewClient(kgo.SeedBrokers(s.brokers...)); err != nil {
+	if s.cl, err = kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.MetadataMinAge(250*time.Millisecond)); err != nil {
 		return nil, err
 	}
 	s.adm = kadm.NewClient(s.cl)
+	if s.real {
+		if err := b.createTopics(wctx, s); err != nil {
+			return nil, err
+		}
+	}
+	var topicArgs []string
+	if s.real { // the defaults on the sandbox, so that an older build runs too
+		topicArgs = []string{"--topic-in", s.topics.In, "--topic-sfdc", s.topics.Sfdc, "--topic-shadow", s.topics.Shadow, "--topic-dlq", s.topics.DLQ}
+	}
+	brokers := strings.Join(s.brokers, ",")
 	for i := range n {
 		var p *child
 		txid := "bench-" + strconv.Itoa(i)
+		if s.real {
+			txid = s.group + "-" + strconv.Itoa(i)
+		}
 		if ceiling {
 			p, err = startProcess("passthrough", b.opts.DevBin, []string{"loadgen", "passthrough",
-				"--brokers", s.brokers[0], "--group", benchGroup, "--transactional-id", txid,
-				"--topic-in", topicIn, "--topics-out", topicSfdc + "," + topicShad}, nil, "")
+				"--brokers", brokers, "--group", s.group, "--transactional-id", txid,
+				"--topic-in", s.topics.In, "--topics-out", s.topics.Sfdc + "," + s.topics.Shadow}, nil, "")
 		} else {
 			hport, perr := process.FreePort()
 			if perr != nil {
@@ -310,10 +423,10 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 			// The benchmark's events are LeadChanged records; by the
 			// environment, which a build from before input_format ignores.
 			env = append(env, "LEADSCORER_INPUT_FORMAT=leadchanged")
-			args := append([]string{"run", "--brokers", s.brokers[0], "--schema-registry", s.srURL,
+			args := append(append([]string{"run", "--brokers", brokers, "--schema-registry", s.srURL,
 				"--redis-url", b.opts.RedisURL, "--redis-prefix", b.opts.Prefix, "--registry", b.opts.Registry,
-				"--transactional-id", txid, "--group", benchGroup, "--http-addr", haddr, "--log-level", "warn"},
-				b.opts.ScorerArgs...)
+				"--transactional-id", txid, "--group", s.group, "--http-addr", haddr, "--log-level", "warn"},
+				topicArgs...), b.opts.ScorerArgs...)
 			if b.opts.ProfileDir != "" {
 				// The metrics server keeps its own port; pprof is on haddr.
 				mport, perr := process.FreePort()
@@ -353,9 +466,9 @@ func (s *stack) waitAssigned(ctx context.Context, n, partitions int) error {
 				return fmt.Errorf("%s exited: %s", p.Name, p.log.String())
 			}
 		}
-		gs, err := s.adm.DescribeGroups(ctx, benchGroup)
+		gs, err := s.adm.DescribeGroups(ctx, s.group)
 		if err == nil {
-			g := gs[benchGroup]
+			g := gs[s.group]
 			owned := 0
 			for _, m := range g.Members {
 				if a, ok := m.Assigned.AsConsumer(); ok {
@@ -382,13 +495,13 @@ func (s *stack) waitAssigned(ctx context.Context, n, partitions int) error {
 
 // committed returns how many input records the group has committed.
 func (s *stack) committed(ctx context.Context) (int64, error) {
-	offs, err := s.adm.FetchOffsets(ctx, benchGroup)
+	offs, err := s.adm.FetchOffsets(ctx, s.group)
 	if err != nil {
 		return 0, err
 	}
 	var n int64
 	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == topicIn && o.At > 0 {
+		if o.Topic == s.topics.In && o.At > 0 {
 			n += o.At
 		}
 	})
@@ -460,7 +573,7 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 		what = "pass-through consumers"
 	}
 	fmt.Fprintf(b.opts.Log, "saturation: %d %s, filling a backlog of %d events\n", n, what, b.opts.SaturationEvents)
-	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: topicIn, Codec: s.codec, Leads: b.leads, Format: config.InputLeadChanged,
+	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: s.topics.In, Codec: s.codec, Leads: b.leads, Format: config.InputLeadChanged,
 		Count: b.opts.SaturationEvents, Seed: 1})
 	if err != nil {
 		return r, err
@@ -499,7 +612,7 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 		return r, err
 	}
 	// Every event must have its output, committed.
-	outTopic := topicShad
+	outTopic := s.topics.Shadow
 	got, err := countCommitted(ctx, s.brokers, outTopic)
 	if err != nil {
 		return r, err
@@ -552,7 +665,7 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 	}
 	defer s.close()
 	fmt.Fprintf(b.opts.Log, "latency: %d scorers at %.0f events/s for %v\n", n, rate, b.opts.RateDuration)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topicShad),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(s.topics.Shadow),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
@@ -606,7 +719,7 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 			profErr = b.profile(ctx, s.procs[0])
 		}()
 	}
-	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: topicIn, Codec: s.codec, Leads: b.leads, Format: config.InputLeadChanged,
+	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: s.topics.In, Codec: s.codec, Leads: b.leads, Format: config.InputLeadChanged,
 		Rate: rate, Duration: b.opts.RateDuration, Seed: 2})
 	if err != nil {
 		return r, err
