@@ -75,7 +75,14 @@ func runChaos(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	defer closeSuite()
+	// The suite's processes (a real cluster among them, whose run folder
+	// may be in the work folder) stop before the work folder goes.
+	closed := false
+	defer func() {
+		if !closed {
+			closeSuite()
+		}
+	}()
 	fmt.Fprintf(stdout, "%s events=%d seed=%d\n", suite.Kafka(), *events, *seed)
 	var failed []string
 	for _, name := range names {
@@ -100,6 +107,8 @@ func runChaos(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if len(failed) > 0 {
 		return fmt.Errorf("chaos: %d scenarios failed: %s (process logs in %s)", len(failed), strings.Join(failed, ", "), *workDir)
 	}
+	closeSuite()
+	closed = true
 	if !keep {
 		_ = os.RemoveAll(*workDir)
 	}
