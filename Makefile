@@ -96,7 +96,7 @@ bench-e2e:
 # (100,000). CHAOS_KAFKA=real runs them on a three-broker Apache Kafka cluster
 # (scripts/stack.sh, brought up and down by the suite), plus broker-kill and
 # broker-stall; the default is the sandbox broker process, for quick local
-# runs. Stops by itself; about 5 minutes on the sandbox, 12 on the cluster.
+# runs. Stops by itself; about 5 minutes either way.
 # chaos-ci is CI's form: the real cluster, 20,000 events per scenario.
 CHAOS_KAFKA ?= sandbox
 CHAOS_EVENTS ?= 100000
