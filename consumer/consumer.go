@@ -65,6 +65,10 @@ type Options struct {
 	Metrics    *Metrics
 }
 
+// metadataMinAge is the least time between two metadata refreshes of the
+// session's client (see New).
+const metadataMinAge = 100 * time.Millisecond
+
 // Consumer owns one transactional session at a time.
 type Consumer struct {
 	opts  Options
@@ -148,6 +152,16 @@ func New(opts Options, t Transformer) (*Consumer, error) {
 		kgo.RequireStableFetchOffsets(),
 		kgo.DisableAutoCommit(),
 		kgo.ProducerLinger(0),
+		// On Apache Kafka 4.x (transactions v2, KIP-890) a broker answers
+		// CONCURRENT_TRANSACTIONS to a transaction's first produce to a
+		// partition while the previous transaction's markers are still
+		// being written (after retrying for up to 100 ms itself). franz-go
+		// then holds the partition's records until its next metadata
+		// refresh, and refreshes are at most one per MetadataMinAge, 5 s
+		// by default: a transaction stalled for up to 5 s whenever the
+		// markers lagged (docs/RELIABILITY.md, "On Apache Kafka"). 100 ms,
+		// the Java client's default retry.backoff.ms, bounds the stall.
+		kgo.MetadataMinAge(metadataMinAge),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.WithHooks(opts.Metrics.hooks()),
 	}
