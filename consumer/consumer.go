@@ -335,10 +335,13 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 	// The first failed record aborts what is still buffered: the batch is
 	// lost anyway, and the abort below need not wait for the rest.
 	produced := kgo.AbortingFirstErrPromise(c.sess.Client())
+	start := time.Now()
 	for _, r := range out {
 		c.sess.Produce(ctx, r, produced.Promise())
 	}
-	if err := produced.Err(); err != nil {
+	err = produced.Err()
+	c.opts.Metrics.txnStage.WithLabelValues("produce").Observe(time.Since(start).Seconds())
+	if err != nil {
 		return out, false, c.abort(ctx, fmt.Errorf("consumer: produce: %w", err))
 	}
 	if c.beforeEnd != nil {
@@ -346,7 +349,9 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 			return out, false, c.abort(ctx, err)
 		}
 	}
+	start = time.Now()
 	committed, err := c.sess.End(ctx, kgo.TryCommit)
+	c.opts.Metrics.txnStage.WithLabelValues("commit").Observe(time.Since(start).Seconds())
 	if err != nil {
 		return out, false, &fatalError{fmt.Errorf("consumer: end transaction: %w", err)}
 	}

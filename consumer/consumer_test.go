@@ -434,7 +434,14 @@ func TestConcurrentTransactionsOnProduceDoesNotStallTheBatch(t *testing.T) {
 	produceInputs(t, sb.Brokers(), "in", n)
 	fault := sb.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Err: kerr.ConcurrentTransactions})
 	tr := &upper{out: "out"}
-	c := newConsumer(t, sb, "txn-concurrent", tr)
+	m := NewMetrics(nil)
+	c, err := New(Options{
+		Brokers: sb.Brokers(), Group: "g", Topic: "in", TransactionalID: "txn-concurrent",
+		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: m,
+	}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(ctx) }()
@@ -470,5 +477,19 @@ func TestConcurrentTransactionsOnProduceDoesNotStallTheBatch(t *testing.T) {
 		t.Errorf("the batch answered CONCURRENT_TRANSACTIONS committed %v later, want well under the 5 s metadata wait", d.Round(time.Millisecond))
 	}
 	stop()
+	// The stall is the produce stage's: it shows in the metric.
+	for _, stage := range []string{"produce", "commit"} {
+		var d dto.Metric
+		if err := m.txnStage.WithLabelValues(stage).(prometheus.Histogram).Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		h := d.GetHistogram()
+		if h.GetSampleCount() < n/100 {
+			t.Errorf("%s stage: %d batches observed, want at least %d", stage, h.GetSampleCount(), n/100)
+		}
+		if stage == "produce" && h.GetSampleSum() > 2 {
+			t.Errorf("produce stage: %.2f s in all, want well under the old 5 s stall", h.GetSampleSum())
+		}
+	}
 	checkExactlyOnce(t, sb.Brokers(), "out", n)
 }

@@ -16,6 +16,7 @@ type Metrics struct {
 	sessionRestarts prometheus.Counter
 	fetchErrors     prometheus.Counter
 	batchSize       prometheus.Histogram
+	txnStage        *prometheus.HistogramVec
 	lag             *prometheus.GaugeVec
 	brokerErrors    prometheus.Counter
 }
@@ -34,6 +35,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "leadscorer_batch_records", Help: "Input records per committed batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
+		txnStage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "leadscorer_kafka_transaction_stage_seconds", Help: "Time per batch in each stage of its transaction: produce (from the first output handed to the producer until the brokers acknowledged the last) and commit (the input offsets and the end of the transaction).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"stage"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "leadscorer_kafka_consumer_lag_records", Help: "Records between the last fetched offset and the high watermark, per input partition."},
 			[]string{"partition"}),
@@ -41,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "leadscorer_kafka_broker_connect_errors_total", Help: "Failed connections to a broker."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.txnCommits, m.txnAborts, m.sessionRestarts, m.fetchErrors, m.batchSize, m.lag, m.brokerErrors)
+		reg.MustRegister(m.txnCommits, m.txnAborts, m.sessionRestarts, m.fetchErrors, m.batchSize, m.txnStage, m.lag, m.brokerErrors)
 	}
 	return m
 }
