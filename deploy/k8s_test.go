@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/leadscorer/leadscorer/config"
-	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/leadscorer/leadscorer/topics"
 )
 
 // render runs kustomize on dir as `kubectl kustomize --load-restrictor
@@ -660,48 +660,79 @@ func servingNames(r *scoring.Registry) []string {
 	return out
 }
 
-// checkTopics compares the KafkaTopic resources with the service's topics
-// and limits.
+// checkTopics compares the KafkaTopic resources with the topics
+// declaration (package topics, what `leadscorer topics apply` creates):
+// the same topics, each with the declared partitions, replicas and
+// settings; and with the service's limits.
 func checkTopics(m *manifests, connectorTasks int) []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	st := schemas.DefaultTopics()
 	byName := map[string]kafkaTopic{}
 	for _, tp := range m.topics {
 		byName[tp.Spec.TopicName] = tp
 	}
 	env := map[string]string{}
-	for _, want := range []string{setting(env, "topic_in"), setting(env, "topic_sfdc"), setting(env, "topic_shadow"), setting(env, "topic_dlq"), st.Outcomes, setting(env, "topic_refresh")} {
-		tp, ok := byName[want]
+	cfg := config.Default()
+	for _, want := range topics.Declared(cfg, topics.DefaultReplicationFactor) {
+		tp, ok := byName[want.Name]
 		if !ok {
-			bad("no KafkaTopic for the service's topic %s", want)
+			bad("no KafkaTopic for the declared topic %s (%s)", want.Name, want.Key)
 			continue
 		}
-		if tp.Spec.Replicas < 3 || tp.Spec.Config["min.insync.replicas"] != "2" {
-			bad("topic %s: replicas %d, min.insync.replicas %q; want 3 and 2 so that a transaction survives a broker", want, tp.Spec.Replicas, tp.Spec.Config["min.insync.replicas"])
+		delete(byName, want.Name)
+		if tp.Spec.Partitions != int(want.Partitions) {
+			bad("KafkaTopic %s: %d partitions, the declaration %d", want.Name, tp.Spec.Partitions, want.Partitions)
 		}
-		delete(byName, want)
+		if tp.Spec.Replicas != int(want.ReplicationFactor) {
+			bad("KafkaTopic %s: replicas %d, the declaration %d", want.Name, tp.Spec.Replicas, want.ReplicationFactor)
+		}
+		for _, k := range topics.Settings {
+			if tp.Spec.Config[k] != want.Configs[k] {
+				bad("KafkaTopic %s: %s %q, the declaration %q", want.Name, k, tp.Spec.Config[k], want.Configs[k])
+			}
+		}
+		if tp.Spec.Replicas < 3 || tp.Spec.Config["min.insync.replicas"] != "2" {
+			bad("topic %s: replicas %d, min.insync.replicas %q; want 3 and 2 so that a transaction survives a broker", want.Name, tp.Spec.Replicas, tp.Spec.Config["min.insync.replicas"])
+		}
 	}
 	for name := range byName {
 		bad("KafkaTopic %s is not a topic of the service", name)
 	}
-	dlq := setting(env, "topic_dlq")
-	for _, tp := range m.topics {
-		if tp.Spec.TopicName != dlq {
+	// Every topic the scorer writes takes its largest batch: a smaller
+	// max.message.bytes refuses a batch, and the transaction with it, every
+	// time it is retried. The DLQ also takes a record cut to
+	// max_record_bytes plus its reason headers.
+	for _, name := range []string{setting(env, "topic_sfdc"), setting(env, "topic_shadow"), setting(env, "topic_dlq"), cfg.TopicOutcomes, setting(env, "topic_refresh")} {
+		tp, ok := byName0(m, name)
+		if !ok {
 			continue
 		}
-		maxRecord, _ := strconv.Atoi(setting(env, "max_record_bytes"))
 		limit, err := strconv.Atoi(tp.Spec.Config["max.message.bytes"])
-		// A dead letter is the record cut to max_record_bytes plus
-		// headers of at most a few KiB (the message is capped at 1 KiB).
-		if err != nil || limit < maxRecord+16<<10 {
-			bad("DLQ topic max.message.bytes %q must exceed max_record_bytes %d plus the reason headers, or an oversized record blocks its partition", tp.Spec.Config["max.message.bytes"], maxRecord)
+		if err != nil || limit < topics.ProducerBatchMaxBytes {
+			bad("topic %s: max.message.bytes %q is below the scorer's producer batch (%d bytes): a batch of several records is refused, and its transaction can never commit", name, tp.Spec.Config["max.message.bytes"], topics.ProducerBatchMaxBytes)
+		}
+		if name == setting(env, "topic_dlq") {
+			maxRecord, _ := strconv.Atoi(setting(env, "max_record_bytes"))
+			// A dead letter is the record cut to max_record_bytes plus
+			// headers of at most a few KiB (the message is capped at 1 KiB).
+			if err != nil || limit < maxRecord+16<<10 {
+				bad("DLQ topic max.message.bytes %q must exceed max_record_bytes %d plus the reason headers, or an oversized record blocks its partition", tp.Spec.Config["max.message.bytes"], maxRecord)
+			}
 		}
 	}
 	if sink, ok := topicPartitions(m, setting(env, "topic_sfdc")); ok && connectorTasks > sink {
 		bad("the connector runs %d tasks on a sink topic of %d partitions", connectorTasks, sink)
 	}
 	return errs
+}
+
+func byName0(m *manifests, name string) (kafkaTopic, bool) {
+	for _, tp := range m.topics {
+		if tp.Spec.TopicName == name {
+			return tp, true
+		}
+	}
+	return kafkaTopic{}, false
 }
 
 func topicPartitions(m *manifests, name string) (int, bool) {
@@ -806,6 +837,30 @@ func TestKubernetesCheckCatchesDrift(t *testing.T) {
 			tc.break_(m)
 			errs := checkManifests(m)
 			if !slices.ContainsFunc(errs, func(e error) bool { return strings.Contains(e.Error(), tc.want) }) {
+				t.Errorf("no error containing %q; got %v", tc.want, errs)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		break_ func(m *manifests)
+		want   string
+	}{
+		{"a KafkaTopic with other partitions than declared is refused", func(m *manifests) { m.topics[1].Spec.Partitions = 6 }, "6 partitions, the declaration 12"},
+		{"a KafkaTopic with another retention is refused", func(m *manifests) { m.topics[2].Spec.Config["retention.ms"] = "1" }, `retention.ms "1", the declaration`},
+		{"a declared topic without its KafkaTopic is refused", func(m *manifests) { m.topics = m.topics[:len(m.topics)-1] }, "no KafkaTopic for the declared topic leads.dlq.v1.replayed"},
+		{"a DLQ below the producer's batch is refused", func(m *manifests) {
+			for i := range m.topics {
+				if m.topics[i].Spec.TopicName == "leads.dlq.v1" {
+					m.topics[i].Spec.Config["max.message.bytes"] = "393216"
+				}
+			}
+		}, "below the scorer's producer batch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := decode(t, docs...)
+			tc.break_(m)
+			if errs := checkTopics(m, 1); !slices.ContainsFunc(errs, func(e error) bool { return strings.Contains(e.Error(), tc.want) }) {
 				t.Errorf("no error containing %q; got %v", tc.want, errs)
 			}
 		})
