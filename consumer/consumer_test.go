@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -49,33 +48,21 @@ func (u *upper) Committed(_ context.Context, out []*kgo.Record) error {
 	return nil
 }
 
-func produceInputs(t *testing.T, brokers []string, topic string, n int) {
+func produceInputs(t *testing.T, e *env, n int) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		// 50 keys, so every key has many records whose order matters.
-		recs[i] = &kgo.Record{Key: []byte("lead-" + strconv.Itoa(i%50)), Value: []byte(strconv.Itoa(i))}
+		recs[i] = &kgo.Record{Topic: e.in, Key: []byte("lead-" + strconv.Itoa(i%50)), Value: []byte(strconv.Itoa(i))}
 	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	e.k.Produce(recs...)
 }
 
 // checkExactlyOnce reads the committed output and checks that every input
 // appears exactly once and that each key's outputs keep the input order.
-func checkExactlyOnce(t *testing.T, brokers []string, topic string, n int) {
+func checkExactlyOnce(t *testing.T, e *env, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	recs, err := sandbox.DrainCommitted(ctx, brokers, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := e.k.Drain(e.out)
 	count := map[int]int{}
 	last := map[string]int{}
 	for _, r := range recs {
@@ -103,20 +90,23 @@ func checkExactlyOnce(t *testing.T, brokers []string, topic string, n int) {
 	}
 }
 
-func startSandbox(t *testing.T, topics ...string) *sandbox.Sandbox {
-	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{Topics: topics, Partitions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	return sb
+// env is a test's broker (in process, or the real one of make test-kafka)
+// with an input and an output topic of three partitions each and a group.
+type env struct {
+	k              *testenv.Kafka
+	in, out, group string
 }
 
-func newConsumer(t *testing.T, sb *sandbox.Sandbox, txnID string, tr Transformer) *Consumer {
+func startEnv(t *testing.T) *env {
+	t.Helper()
+	k := testenv.NewKafka(t)
+	return &env{k: k, in: k.Topic("in", 3), out: k.Topic("out", 3), group: k.Name("g")}
+}
+
+func newConsumer(t *testing.T, e *env, txnID string, tr Transformer) *Consumer {
 	t.Helper()
 	c, err := New(Options{
-		Brokers: sb.Brokers(), Group: "g", Topic: "in", TransactionalID: txnID,
+		Brokers: e.k.Brokers, Group: e.group, Topic: e.in, TransactionalID: e.k.Name(txnID),
 		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
 	}, tr)
 	if err != nil {
@@ -153,12 +143,12 @@ func runUntil(t *testing.T, c *Consumer, done func() bool) {
 }
 
 func TestExactlyOnceWithFailedBatchesRetried(t *testing.T) {
-	sb := startSandbox(t, "in", "out")
+	e := startEnv(t)
 	const n = 1000
-	produceInputs(t, sb.Brokers(), "in", n)
-	tr := &upper{out: "out"}
+	produceInputs(t, e, n)
+	tr := &upper{out: e.out}
 	tr.failures.Store(3) // the first three batches fail and must be redone
-	c := newConsumer(t, sb, "txn-a", tr)
+	c := newConsumer(t, e, "txn-a", tr)
 	runUntil(t, c, func() bool {
 		tr.committedMu.Lock()
 		defer tr.committedMu.Unlock()
@@ -167,20 +157,20 @@ func TestExactlyOnceWithFailedBatchesRetried(t *testing.T) {
 	if got := tr.calls.Load(); got < 4 {
 		t.Fatalf("transform called %d times; the injected failures did not happen", got)
 	}
-	checkExactlyOnce(t, sb.Brokers(), "out", n)
+	checkExactlyOnce(t, e, n)
 }
 
 // A scorer that produces a batch and then "dies" before the commit: the
 // test hook closes the session with its transaction still open, as a
 // killed process would leave it.
 func TestCrashBetweenProduceAndCommitLeavesNoDuplicates(t *testing.T) {
-	sb := startSandbox(t, "in", "out")
+	e := startEnv(t)
 	const n = 500
-	produceInputs(t, sb.Brokers(), "in", n)
+	produceInputs(t, e, n)
 
 	crashed := make(chan struct{})
-	tr1 := &upper{out: "out"}
-	c1 := newConsumer(t, sb, "txn-same", tr1)
+	tr1 := &upper{out: e.out}
+	c1 := newConsumer(t, e, "txn-same", tr1)
 	c1.beforeEnd = func() error {
 		c1.sess.Client().Close() // connections gone, transaction left open
 		close(crashed)
@@ -200,22 +190,22 @@ func TestCrashBetweenProduceAndCommitLeavesNoDuplicates(t *testing.T) {
 	// The restarted scorer has the same transactional id: initialising it
 	// aborts the dangling transaction, and it starts from the committed
 	// offsets, so the crashed batch is produced again, once.
-	tr2 := &upper{out: "out"}
-	c2 := newConsumer(t, sb, "txn-same", tr2)
+	tr2 := &upper{out: e.out}
+	c2 := newConsumer(t, e, "txn-same", tr2)
 	runUntil(t, c2, func() bool {
 		tr2.committedMu.Lock()
 		defer tr2.committedMu.Unlock()
 		return tr2.committed >= n
 	})
-	checkExactlyOnce(t, sb.Brokers(), "out", n)
+	checkExactlyOnce(t, e, n)
 }
 
 func TestAbortAfterProduceHidesOutputsAndRedoesTheBatch(t *testing.T) {
-	sb := startSandbox(t, "in", "out")
+	e := startEnv(t)
 	const n = 700
-	produceInputs(t, sb.Brokers(), "in", n)
-	tr := &upper{out: "out"}
-	c := newConsumer(t, sb, "txn-b", tr)
+	produceInputs(t, e, n)
+	tr := &upper{out: e.out}
+	c := newConsumer(t, e, "txn-b", tr)
 	var aborts atomic.Int32
 	c.beforeEnd = func() error {
 		// Every other batch is aborted after its outputs reached the
@@ -233,32 +223,27 @@ func TestAbortAfterProduceHidesOutputsAndRedoesTheBatch(t *testing.T) {
 	if aborts.Load() < 2 {
 		t.Fatalf("only %d transactions ended: no abort happened", aborts.Load())
 	}
-	checkExactlyOnce(t, sb.Brokers(), "out", n)
+	checkExactlyOnce(t, e, n)
 }
 
 // A scorer that stops cleanly takes its static member out of the group, so
 // its partitions move at once rather than after the session timeout.
 func TestCleanShutdownLeavesTheGroup(t *testing.T) {
-	sb := startSandbox(t, "in", "out")
+	e := startEnv(t)
 	const n = 50
-	produceInputs(t, sb.Brokers(), "in", n)
-	tr := &upper{out: "out"}
-	c := newConsumer(t, sb, "txn-leave", tr)
+	produceInputs(t, e, n)
+	tr := &upper{out: e.out}
+	c := newConsumer(t, e, "txn-leave", tr)
 	runUntil(t, c, func() bool {
 		tr.committedMu.Lock()
 		defer tr.committedMu.Unlock()
 		return tr.committed >= n
 	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(sb.Brokers()...))
+	groups, err := e.k.Admin().DescribeGroups(context.Background(), e.group)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	groups, err := kadm.NewClient(cl).DescribeGroups(context.Background(), "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g := groups["g"]; len(g.Members) != 0 {
+	if g := groups[e.group]; len(g.Members) != 0 {
 		t.Fatalf("group still has %d members after a clean shutdown: %+v", len(g.Members), g.Members)
 	}
 }
@@ -269,21 +254,16 @@ func TestCleanShutdownLeavesTheGroup(t *testing.T) {
 // joined the group all the same: Close takes it out, so its partitions do
 // not wait for its session to time out. Run after Close is refused.
 func TestCloseWithoutRunLeavesTheGroup(t *testing.T) {
-	sb := startSandbox(t, "in", "out")
-	c := newConsumer(t, sb, "txn-close", &upper{out: "out"})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(sb.Brokers()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	e := startEnv(t)
+	c := newConsumer(t, e, "txn-close", &upper{out: e.out})
+	adm := e.k.Admin()
 	members := func() int {
 		t.Helper()
-		groups, err := adm.DescribeGroups(context.Background(), "g")
+		groups, err := adm.DescribeGroups(context.Background(), e.group)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(groups["g"].Members)
+		return len(groups[e.group].Members)
 	}
 	deadline := time.After(30 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -386,13 +366,13 @@ func (o *overrun) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo.
 // transaction open, so the next batch's Begin failed ("already in a
 // transaction") and the whole session was replaced.
 func TestBatchPastItsTimeIsAbortedAndRedoneInTheSameSession(t *testing.T) {
-	sb := startSandbox(t, "in", "out")
+	e := startEnv(t)
 	const n = 300
-	produceInputs(t, sb.Brokers(), "in", n)
-	tr := &overrun{upper: upper{out: "out"}}
+	produceInputs(t, e, n)
+	tr := &overrun{upper: upper{out: e.out}}
 	m := NewMetrics(nil)
 	c, err := New(Options{
-		Brokers: sb.Brokers(), Group: "g", Topic: "in", TransactionalID: "txn-overrun",
+		Brokers: e.k.Brokers, Group: e.group, Topic: e.in, TransactionalID: e.k.Name("txn-overrun"),
 		BatchMaxRecords: 100, BatchTimeout: 300 * time.Millisecond, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
 		Metrics: m,
 	}, tr)
@@ -417,7 +397,7 @@ func TestBatchPastItsTimeIsAbortedAndRedoneInTheSameSession(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, got, want)
 		}
 	}
-	checkExactlyOnce(t, sb.Brokers(), "out", n)
+	checkExactlyOnce(t, e, n)
 }
 
 // On Apache Kafka 4.x (transactions v2, KIP-890) a produce that reaches a
@@ -429,14 +409,15 @@ func TestBatchPastItsTimeIsAbortedAndRedoneInTheSameSession(t *testing.T) {
 // kfake answers the first produce so here; the batch must go through well
 // before the old 5 s.
 func TestConcurrentTransactionsOnProduceDoesNotStallTheBatch(t *testing.T) {
-	sb := startSandbox(t, "in", "out")
+	k := testenv.NewKafka(t, testenv.KfakeOnly("the broker's answer is injected, which only kfake can do"))
+	e := &env{k: k, in: k.Topic("in", 3), out: k.Topic("out", 3), group: k.Name("g")}
 	const n = 300
-	produceInputs(t, sb.Brokers(), "in", n)
-	fault := sb.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "out", Err: kerr.ConcurrentTransactions})
-	tr := &upper{out: "out"}
+	produceInputs(t, e, n)
+	fault := k.Sandbox.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: e.out, Err: kerr.ConcurrentTransactions})
+	tr := &upper{out: e.out}
 	m := NewMetrics(nil)
 	c, err := New(Options{
-		Brokers: sb.Brokers(), Group: "g", Topic: "in", TransactionalID: "txn-concurrent",
+		Brokers: k.Brokers, Group: e.group, Topic: e.in, TransactionalID: k.Name("txn-concurrent"),
 		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: m,
 	}, tr)
 	if err != nil {
@@ -491,5 +472,5 @@ func TestConcurrentTransactionsOnProduceDoesNotStallTheBatch(t *testing.T) {
 			t.Errorf("produce stage: %.2f s in all, want well under the old 5 s stall", h.GetSampleSum())
 		}
 	}
-	checkExactlyOnce(t, sb.Brokers(), "out", n)
+	checkExactlyOnce(t, e, n)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscorer/leadscorer/producer"
+	"github.com/leadscorer/leadscorer/topics"
 )
 
 // HeaderReplayedFrom is added to every re-produced record: the dead
@@ -86,8 +87,9 @@ type Options struct {
 	ClientOpts []kgo.Opt
 	// DLQTopic is the dead-letter topic to read.
 	DLQTopic string
-	// LedgerTopic records what was replayed; created (compacted, one
-	// partition) when missing. Default DLQTopic + ".replayed".
+	// LedgerTopic records what was replayed; it must exist (`leadscorer
+	// topics apply` creates it, compacted, one partition). Default
+	// DLQTopic + ".replayed".
 	LedgerTopic string
 	// Topic, when set, receives the records instead of each dead letter's
 	// dlq.source.topic.
@@ -156,7 +158,7 @@ func Replay(ctx context.Context, opts Options) (Summary, error) {
 		return sum, errors.New("replay: brokers and the DLQ topic are required")
 	}
 	if opts.LedgerTopic == "" {
-		opts.LedgerTopic = opts.DLQTopic + ".replayed"
+		opts.LedgerTopic = topics.Ledger(opts.DLQTopic)
 	}
 	if opts.TransactionalID == "" {
 		opts.TransactionalID = "leadscorer-dlq-replay"
@@ -182,8 +184,8 @@ func Replay(ctx context.Context, opts Options) (Summary, error) {
 		if _, _, err := cl.ProducerID(ctx); err != nil {
 			return sum, fmt.Errorf("replay: transactional id %s: %w", opts.TransactionalID, err)
 		}
-		if err := ensureLedger(ctx, cl, opts.LedgerTopic); err != nil {
-			return sum, err
+		if err := topics.Require(ctx, kadm.NewClient(cl), opts.LedgerTopic); err != nil {
+			return sum, fmt.Errorf("replay: the ledger: %w", err)
 		}
 	}
 	done := map[string]bool{}
@@ -194,6 +196,9 @@ func Replay(ctx context.Context, opts Options) (Summary, error) {
 		return sum, fmt.Errorf("replay: reading the ledger %s: %w", opts.LedgerTopic, err)
 	}
 
+	// A destination topic is checked once, before the first record to it:
+	// with no topic to take it, the produce would wait out its timeout.
+	exists := map[string]bool{}
 	var batch []*kgo.Record
 	flush := func() error {
 		if len(batch) == 0 || opts.DryRun {
@@ -229,6 +234,12 @@ func Replay(ctx context.Context, opts Options) (Summary, error) {
 		}
 		if to == "" {
 			return fmt.Errorf("replay: dead letter %s has no %s header and no --topic was given", key, producer.HeaderSourceTopic)
+		}
+		if !exists[to] && !opts.DryRun {
+			if err := topics.Require(ctx, kadm.NewClient(cl), to); err != nil {
+				return fmt.Errorf("replay: dead letter %s goes to %s: %w", key, to, err)
+			}
+			exists[to] = true
 		}
 		class := producer.Header(r, producer.HeaderErrorClass)
 		entry, _ := json.Marshal(ledgerEntry{
@@ -283,20 +294,6 @@ func produceTxn(ctx context.Context, cl *kgo.Client, rs []*kgo.Record) error {
 	}
 	if err := res.FirstErr(); err != nil {
 		return fmt.Errorf("replay: produce (transaction aborted): %w", err)
-	}
-	return nil
-}
-
-// ensureLedger creates the ledger topic, compacted with one partition, when
-// it does not exist.
-func ensureLedger(ctx context.Context, cl *kgo.Client, topic string) error {
-	compact := "compact"
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("replay: creating the ledger topic %s: %w", topic, err)
 	}
 	return nil
 }

@@ -9,33 +9,47 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
-	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
 )
 
-const (
-	inTopic  = "leads.changed.v1"
-	dlqTopic = "leads.dlq.v1"
-)
+// env is a test's broker with the service's topics, named for the test.
+type env struct {
+	k       *testenv.Kafka
+	in, dlq string
+}
+
+// names is the env of tests that need no broker: the default topic names.
+var names = &env{in: config.Default().TopicIn, dlq: config.Default().TopicDLQ}
+
+// startEnv gives the test a broker with the service's topics (the DLQ and
+// its replay ledger among them) as the declaration says.
+func startEnv(t *testing.T) *env {
+	t.Helper()
+	k := testenv.NewKafka(t)
+	cfg := config.Default()
+	k.Configure(cfg)
+	return &env{k: k, in: cfg.TopicIn, dlq: cfg.TopicDLQ}
+}
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 // deadLetter builds the DLQ record the scorer writes for an input record
 // at partition/offset, rejected at t0+minutes.
-func deadLetter(partition int32, offset int64, class string, minutes int, value string, maxValue int) *kgo.Record {
+func (e *env) deadLetter(partition int32, offset int64, class string, minutes int, value string, maxValue int) *kgo.Record {
 	in := &kgo.Record{
-		Topic: inTopic, Partition: partition, Offset: offset,
+		Topic: e.in, Partition: partition, Offset: offset,
 		Key: []byte(fmt.Sprintf("00Q%015d", offset)), Value: []byte(value),
 		Headers: []kgo.RecordHeader{{Key: "trace-id", Value: []byte("t-" + value)}},
 	}
-	return producer.DeadLetter(dlqTopic, in, class, class+" failed", t0.Add(time.Duration(minutes)*time.Minute), maxValue)
+	return producer.DeadLetter(e.dlq, in, class, class+" failed", t0.Add(time.Duration(minutes)*time.Minute), maxValue)
 }
 
 func TestFilterSelectsByClassSourcePositionAndTime(t *testing.T) {
-	r := deadLetter(2, 100, "features", 30, "v", 1<<20)
+	r := names.deadLetter(2, 100, "features", 30, "v", 1<<20)
 	all := AllRecords()
 	with := func(f func(*Filter)) Filter { g := AllRecords(); f(&g); return g }
 	cases := []struct {
@@ -79,41 +93,20 @@ func TestFilterSelectsByClassSourcePositionAndTime(t *testing.T) {
 	})
 }
 
-func startSandbox(t *testing.T) *sandbox.Sandbox {
-	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{Topics: []string{inTopic, dlqTopic}, Partitions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	return sb
-}
-
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func produce(t *testing.T, ctx context.Context, brokers []string, rs ...*kgo.Record) {
+func produce(t *testing.T, e *env, rs ...*kgo.Record) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	e.k.Produce(rs...)
 }
 
-func drain(t *testing.T, ctx context.Context, sb *sandbox.Sandbox, topic string) []*kgo.Record {
+func drain(t *testing.T, e *env, topic string) []*kgo.Record {
 	t.Helper()
-	rs, err := sandbox.DrainCommitted(ctx, sb.Brokers(), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
+	return e.k.Drain(topic)
 }
 
 // TestReplayReproducesSelectedDeadLettersOnce is the contract an operator
@@ -122,22 +115,22 @@ func drain(t *testing.T, ctx context.Context, sb *sandbox.Sandbox, topic string)
 // replay runs, and a truncated dead letter is reported, not replayed.
 func TestReplayReproducesSelectedDeadLettersOnce(t *testing.T) {
 	ctx := testContext(t)
-	sb := startSandbox(t)
+	e := startEnv(t)
 	letters := []*kgo.Record{
-		deadLetter(0, 10, "features", 1, "f-0-10", 1<<20),
-		deadLetter(1, 11, "features", 2, "f-1-11", 1<<20),
-		deadLetter(2, 12, "features", 3, "f-2-12", 1<<20),
-		deadLetter(0, 13, "decode", 4, "d-0-13", 1<<20),
-		deadLetter(1, 14, "decode", 5, "d-1-14", 1<<20),
-		deadLetter(2, 15, "size", 6, "s-2-15-too-long", 4),
+		e.deadLetter(0, 10, "features", 1, "f-0-10", 1<<20),
+		e.deadLetter(1, 11, "features", 2, "f-1-11", 1<<20),
+		e.deadLetter(2, 12, "features", 3, "f-2-12", 1<<20),
+		e.deadLetter(0, 13, "decode", 4, "d-0-13", 1<<20),
+		e.deadLetter(1, 14, "decode", 5, "d-1-14", 1<<20),
+		e.deadLetter(2, 15, "size", 6, "s-2-15-too-long", 4),
 	}
-	produce(t, ctx, sb.Brokers(), letters...)
+	produce(t, e, letters...)
 
 	var replayed []int // Summary.Replayed at each progress report of the last run
 	run := func(f Filter) Summary {
 		t.Helper()
 		replayed = nil
-		sum, err := Replay(ctx, Options{Brokers: sb.Brokers(), DLQTopic: dlqTopic, Filter: f, BatchSize: 2,
+		sum, err := Replay(ctx, Options{Brokers: e.k.Brokers, DLQTopic: e.dlq, Filter: f, BatchSize: 2,
 			Progress: func(s Summary) { replayed = append(replayed, s.Replayed) }})
 		if err != nil {
 			t.Fatal(err)
@@ -146,7 +139,7 @@ func TestReplayReproducesSelectedDeadLettersOnce(t *testing.T) {
 	}
 	values := func() []string {
 		var out []string
-		for _, r := range drain(t, ctx, sb, inTopic) {
+		for _, r := range drain(t, e, e.in) {
 			out = append(out, string(r.Value))
 		}
 		slices.Sort(out)
@@ -178,10 +171,10 @@ func TestReplayReproducesSelectedDeadLettersOnce(t *testing.T) {
 	}
 
 	from := map[string]string{} // value -> position in the DLQ
-	for _, r := range drain(t, ctx, sb, dlqTopic) {
+	for _, r := range drain(t, e, e.dlq) {
 		from[string(r.Value)] = fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
 	}
-	for _, r := range drain(t, ctx, sb, inTopic) {
+	for _, r := range drain(t, e, e.in) {
 		want := "00Q" + fmt.Sprintf("%015d", offsetOf(string(r.Value)))
 		if string(r.Key) != want {
 			t.Errorf("replayed %s has key %q, want the original %q", r.Value, r.Key, want)
@@ -208,19 +201,19 @@ func offsetOf(v string) int64 {
 
 func TestReplayDryRunWritesNothing(t *testing.T) {
 	ctx := testContext(t)
-	sb := startSandbox(t)
-	produce(t, ctx, sb.Brokers(), deadLetter(0, 1, "schema", 0, "x-0-1", 1<<20))
-	s, err := Replay(ctx, Options{Brokers: sb.Brokers(), DLQTopic: dlqTopic, Filter: AllRecords(), DryRun: true})
+	e := startEnv(t)
+	produce(t, e, e.deadLetter(0, 1, "schema", 0, "x-0-1", 1<<20))
+	s, err := Replay(ctx, Options{Brokers: e.k.Brokers, DLQTopic: e.dlq, Filter: AllRecords(), DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Replayed != 1 {
 		t.Errorf("dry run: %s; want 1 that would be replayed", s)
 	}
-	if n := len(drain(t, ctx, sb, inTopic)); n != 0 {
+	if n := len(drain(t, e, e.in)); n != 0 {
 		t.Errorf("dry run wrote %d records to the input topic", n)
 	}
-	if s, err := Replay(ctx, Options{Brokers: sb.Brokers(), DLQTopic: dlqTopic, Filter: AllRecords()}); err != nil || s.Replayed != 1 {
+	if s, err := Replay(ctx, Options{Brokers: e.k.Brokers, DLQTopic: e.dlq, Filter: AllRecords()}); err != nil || s.Replayed != 1 {
 		t.Errorf("replay after a dry run: %s, %v; want the record replayed (a dry run records nothing)", s, err)
 	}
 }
@@ -265,12 +258,9 @@ func TestReadLeadsRequiresTheEventFields(t *testing.T) {
 // service's codec: what the scorer will decode.
 func TestRescoreProducesOneLeadChangePerLead(t *testing.T) {
 	ctx := testContext(t)
-	sb := startSandbox(t)
-	rc, err := sr.NewClient(sr.URLs(sb.RegistryURL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := schemas.Register(ctx, rc, schemas.Topics{LeadChanged: inTopic})
+	e := startEnv(t)
+	rc := e.k.Registry()
+	ids, err := schemas.Register(ctx, rc, schemas.Topics{LeadChanged: e.in})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,13 +271,13 @@ func TestRescoreProducesOneLeadChangePerLead(t *testing.T) {
 	}
 	var progress []int
 	now := t0.Add(time.Hour)
-	n, err := Rescore(ctx, leads, RescoreOptions{Brokers: sb.Brokers(), Topic: inTopic, Codec: codec, RunID: "r1", BatchSize: 10,
+	n, err := Rescore(ctx, leads, RescoreOptions{Brokers: e.k.Brokers, Topic: e.in, Codec: codec, RunID: "r1", BatchSize: 10,
 		Progress: func(done int) { progress = append(progress, done) }, Now: func() time.Time { return now }})
 	if err != nil || n != len(leads) {
 		t.Fatalf("Rescore = %d, %v; want %d", n, err, len(leads))
 	}
 	got := map[string]schemas.LeadChanged{}
-	for _, r := range drain(t, ctx, sb, inTopic) {
+	for _, r := range drain(t, e, e.in) {
 		var e schemas.LeadChanged
 		if err := codec.DecodeLeadChanged(ctx, r.Value, &e); err != nil {
 			t.Fatal(err)
@@ -318,5 +308,32 @@ func TestRescoreProducesOneLeadChangePerLead(t *testing.T) {
 	// One report per produce round of 10, once acknowledged.
 	if want := []int{10, 20, 25}; !slices.Equal(progress, want) {
 		t.Errorf("progress reports %v, want %v", progress, want)
+	}
+}
+
+// Nothing is created on first use: a replay whose ledger topic does not
+// exist, or a rescore whose input topic does not, stops before writing,
+// naming the topic and the command that creates it.
+func TestReplayAndRescoreNeedTheirTopics(t *testing.T) {
+	ctx := testContext(t)
+	e := startEnv(t)
+	produce(t, e, e.deadLetter(0, 1, "schema", 0, "x-0-1", 1<<20))
+	noLedger := e.k.Name("no.ledger")
+	_, err := Replay(ctx, Options{Brokers: e.k.Brokers, DLQTopic: e.dlq, LedgerTopic: noLedger, Filter: AllRecords()})
+	if err == nil || !strings.Contains(err.Error(), "topic "+noLedger+" does not exist") || !strings.Contains(err.Error(), "leadscorer topics apply") {
+		t.Fatalf("replay without its ledger: %v; want the ledger named and `leadscorer topics apply`", err)
+	}
+	noTopic := e.k.Name("no.such.input")
+	_, err = Replay(ctx, Options{Brokers: e.k.Brokers, DLQTopic: e.dlq, Topic: noTopic, Filter: AllRecords()})
+	if err == nil || !strings.Contains(err.Error(), "topic "+noTopic+" does not exist") {
+		t.Fatalf("replay to a missing topic: %v; want it named", err)
+	}
+	if n := len(drain(t, e, e.in)); n != 0 {
+		t.Fatalf("%d records replayed by refused replays", n)
+	}
+	codec := schemas.NewCodec(e.k.Registry(), schemas.IDs{})
+	_, err = Rescore(ctx, []Lead{{ID: "00Q5e0000000000001", CRD: 1}}, RescoreOptions{Brokers: e.k.Brokers, Topic: noTopic, Codec: codec})
+	if err == nil || !strings.Contains(err.Error(), "topic "+noTopic+" does not exist") {
+		t.Fatalf("rescore to a missing topic: %v; want it named", err)
 	}
 }

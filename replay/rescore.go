@@ -11,9 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/leadscorer/leadscorer/topics"
 )
 
 // RescoreField is the changed_fields value of a rescore event: not a Lead
@@ -153,6 +155,9 @@ func Rescore(ctx context.Context, leads []Lead, opts RescoreOptions) (int, error
 		return 0, fmt.Errorf("rescore: %w", err)
 	}
 	defer cl.Close()
+	if err := topics.Require(ctx, kadm.NewClient(cl), opts.Topic); err != nil {
+		return 0, fmt.Errorf("rescore: %w", err)
+	}
 	if opts.Progress == nil {
 		opts.Progress = func(int) {}
 	}

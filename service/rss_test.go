@@ -22,8 +22,9 @@ import (
 	"github.com/leadscorer/leadscorer/internal/process"
 	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/internal/synth"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/leadscorer/leadscorer/schemas"
-	"github.com/redis/go-redis/v9"
+	"github.com/leadscorer/leadscorer/topics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -49,7 +50,12 @@ func TestBacklogRSS(t *testing.T) {
 	}
 	ctx := context.Background()
 	cfg := config.Default()
-	sb, err := sandbox.Start(sandbox.Options{Topics: []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ}, Partitions: 6})
+	// The service's topics, six partitions each as when the bound was set.
+	declared := topics.Declared(cfg, 1)
+	for i := range declared {
+		declared[i].Partitions = 6
+	}
+	sb, err := sandbox.Start(sandbox.Options{Topics: declared})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,25 +72,11 @@ func TestBacklogRSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefix := fmt.Sprintf("test-rss-%d:", time.Now().UnixNano())
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer rdb.Close()
-	defer func() {
-		iter := rdb.Scan(context.Background(), 0, prefix+"*", 10000).Iterator()
-		var keys []string
-		for iter.Next(context.Background()) {
-			if keys = append(keys, iter.Val()); len(keys) == 10000 {
-				rdb.Del(context.Background(), keys...)
-				keys = keys[:0]
-			}
-		}
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-	}()
-	store := featurestore.New(rdb, prefix, nil)
+	r := testenv.NewRedis(t)
+	prefix := r.Prefix
+	store := featurestore.New(r.Client, prefix, nil)
 	if err := store.PutFirms(ctx, pop.Firms); err != nil {
-		t.Fatalf("redis on 127.0.0.1:6379 is required (make rss starts one): %v", err)
+		t.Fatal(err)
 	}
 	if err := store.PutAdvisors(ctx, pop.Advisors); err != nil {
 		t.Fatal(err)
@@ -133,7 +125,7 @@ func TestBacklogRSS(t *testing.T) {
 	ln.Close()
 	var logs bytes.Buffer
 	args := []string{"run", "--brokers", sb.Brokers()[0], "--schema-registry", sb.RegistryURL(),
-		"--redis-prefix", prefix, "--registry", "../models/registry.json", "--http-addr", httpAddr,
+		"--redis-url", r.URL, "--redis-prefix", prefix, "--registry", "../models/registry.json", "--http-addr", httpAddr,
 		"--transactional-id", "rss-test", "--group", "rss-test", "--input-format", "leadchanged"}
 	// RSS_ARGS overrides limits to compare, e.g. "--max-concurrent-fetches 64".
 	args = append(args, strings.Fields(os.Getenv("RSS_ARGS"))...)

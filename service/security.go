@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/topics"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -106,8 +108,9 @@ func saslMechanism(cfg *config.Config) sasl.Mechanism {
 }
 
 // pingKafka checks once, with a timeout, that a broker answers with these
-// options, so a wrong address, certificate or password stops start-up
-// with an error naming it instead of a consumer retrying forever.
+// options and that the scorer's topics exist, so a wrong address,
+// certificate or password, or a topic not created, stops start-up with an
+// error naming it instead of a consumer retrying forever.
 func pingKafka(ctx context.Context, cfg *config.Config, opts []kgo.Opt) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, opts...)...)
 	if err != nil {
@@ -116,10 +119,17 @@ func pingKafka(ctx context.Context, cfg *config.Config, opts []kgo.Opt) error {
 	defer cl.Close()
 	pctx, cancel := context.WithTimeout(ctx, kafkaPingTimeout)
 	defer cancel()
-	if err = cl.Ping(pctx); err == nil {
-		return nil
+	if err = cl.Ping(pctx); err != nil {
+		return explainKafkaErr(cfg, err, pctx.Err() != nil && ctx.Err() == nil)
 	}
-	return explainKafkaErr(cfg, err, pctx.Err() != nil && ctx.Err() == nil)
+	// Every topic the scorer reads or writes must exist: consuming a
+	// missing one waits silently, producing to one waits out the record
+	// timeout, and a broker that creates it on first use gives it its
+	// defaults (one partition, its retention).
+	if err := topics.Require(pctx, kadm.NewClient(cl), topics.ForRun(cfg)...); err != nil {
+		return explainKafkaErr(cfg, err, pctx.Err() != nil && ctx.Err() == nil)
+	}
+	return nil
 }
 
 // explainKafkaErr names the setting behind a failed broker check. A real
@@ -143,6 +153,8 @@ func explainKafkaErr(cfg *config.Config, err error, timedOut bool) error {
 	case cfg.KafkaSASLMechanism != "" && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
 		return fmt.Errorf("kafka at %s: SASL %s authentication of user %q failed: the broker closed the connection during the login (check kafka_sasl_mechanism, kafka_sasl_username and kafka_sasl_password): %w",
 			brokers, cfg.KafkaSASLMechanism, cfg.KafkaSASLUsername, err)
+	case errors.As(err, new(*topics.MissingError)):
+		return err
 	case timedOut:
 		return fmt.Errorf("kafka at %s: no broker answered within %s (brokers, kafka_tls, kafka_sasl_*): %w", brokers, kafkaPingTimeout, err)
 	}

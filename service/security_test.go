@@ -190,13 +190,13 @@ func TestRedisACLUser(t *testing.T) {
 			h.cfg.RedisUsername, h.cfg.RedisPassword = user, pass
 		}, ""},
 		{"user and password in the URL", func(h *harness, user, pass string) {
-			h.cfg.RedisURL = fmt.Sprintf("redis://%s:%s@127.0.0.1:6379/0", user, pass)
+			h.cfg.RedisURL = fmt.Sprintf("redis://%s:%s@%s/0", user, pass, redisHostPort(t))
 		}, ""},
 		{"a wrong password is refused at start-up", func(h *harness, user, _ string) {
 			h.cfg.RedisUsername, h.cfg.RedisPassword = user, "wrong-password-0b7e"
 		}, "WRONGPASS"},
 		{"the password setting overrides the URL's", func(h *harness, user, pass string) {
-			h.cfg.RedisURL = fmt.Sprintf("redis://%s:%s@127.0.0.1:6379/0", user, pass)
+			h.cfg.RedisURL = fmt.Sprintf("redis://%s:%s@%s/0", user, pass, redisHostPort(t))
 			h.cfg.RedisPassword = "wrong-password-0b7e"
 		}, "WRONGPASS"},
 	} {

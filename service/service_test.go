@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -22,15 +23,14 @@ import (
 	"github.com/leadscorer/leadscorer/features"
 	"github.com/leadscorer/leadscorer/featurestore"
 	"github.com/leadscorer/leadscorer/internal/process"
-	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/leadscorer/leadscorer/topics"
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 	"go.uber.org/goleak"
 )
 
@@ -62,8 +62,7 @@ var (
 
 type harness struct {
 	t      *testing.T
-	sb     *sandbox.Sandbox
-	kopts  []kgo.Opt    // what a test client needs to reach sb (TLS, SASL)
+	k      *testenv.Kafka
 	log    *slog.Logger // the service's logger; nil discards
 	cfg    *config.Config
 	codec  *schemas.Codec
@@ -71,52 +70,46 @@ type harness struct {
 	models *scoring.Registry
 }
 
+// kfakeOnlySecurity is why the TLS and SASL tests run on the in-process
+// broker even with a real stack: its brokers have a PLAINTEXT listener only.
+const kfakeOnlySecurity = "the stack's brokers listen on PLAINTEXT only: TLS and SASL need a listener scripts/stack.sh does not configure (docs/RELIABILITY.md)"
+
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	return newSecureHarness(t, nil, nil)
+	return newHarnessOn(t, testenv.NewKafka(t))
 }
 
-// newSecureHarness starts the sandbox with extra kfake options (TLS, SASL)
-// and reaches it with kopts.
+// newSecureHarness runs on an in-process broker with extra kfake options
+// (TLS, SASL), reached with kopts.
 func newSecureHarness(t *testing.T, kafkaOpts []kfake.Opt, kopts []kgo.Opt) *harness {
+	t.Helper()
+	return newHarnessOn(t, testenv.NewKafka(t, testenv.KfakeOnly(kfakeOnlySecurity, kafkaOpts...), testenv.ClientOpts(kopts...)))
+}
+
+// newHarnessOn configures a scorer on k's broker and registry, with the
+// test's own topics, group, transactional id and Redis prefix, the
+// fixture's advisors and firms in Redis and the schemas registered.
+func newHarnessOn(t *testing.T, k *testenv.Kafka) *harness {
 	t.Helper()
 	ctx := context.Background()
 	cfg := config.Default()
 	cfg.InputFormat = config.InputLeadChanged // these tests produce LeadChanged records
-	topics := []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ}
-	sb, err := sandbox.Start(sandbox.Options{Topics: topics, Partitions: 3, KafkaOpts: kafkaOpts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sb.Close)
-	cfg.Brokers, cfg.SchemaRegistry = sb.Brokers(), sb.RegistryURL()
+	k.Configure(cfg)
 	cfg.Registry = registryFile
-	cfg.RedisPrefix = fmt.Sprintf("test-service-%d:", time.Now().UnixNano())
+	r := testenv.NewRedis(t)
+	cfg.RedisURL, cfg.RedisPrefix = r.URL, r.Prefix
 	cfg.HTTPAddr = ""
-	cfg.TransactionalID = "test-" + t.Name()
 	cfg.ScoreEpsilon = 0.001
 
-	ropts, _ := redis.ParseURL(cfg.RedisURL)
-	rdb := redis.NewClient(ropts)
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(context.Background(), cfg.RedisPrefix+"*").Result()
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-		rdb.Close()
-	})
-	store := featurestore.New(rdb, cfg.RedisPrefix, nil)
+	store := featurestore.New(r.Client, cfg.RedisPrefix, nil)
 	if err := store.PutFirms(ctx, firms); err != nil {
-		t.Fatalf("redis on 127.0.0.1:6379 is required (make test starts one): %v", err)
+		t.Fatal(err)
 	}
 	if err := store.PutAdvisors(ctx, advisors); err != nil {
 		t.Fatal(err)
 	}
-	srcl, err := sr.NewClient(sr.URLs(sb.RegistryURL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := schemas.Register(ctx, srcl, schemas.DefaultTopics())
+	srcl := k.Registry()
+	ids, err := schemas.Register(ctx, srcl, topicsOf(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +117,22 @@ func newSecureHarness(t *testing.T, kafkaOpts []kfake.Opt, kopts []kgo.Opt) *har
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, sb: sb, kopts: kopts, cfg: cfg, codec: schemas.NewCodec(srcl, ids), rdb: rdb, models: models}
+	return &harness{t: t, k: k, cfg: cfg, codec: schemas.NewCodec(srcl, ids), rdb: r.Client, models: models}
+}
+
+// topicsOf names the schemas' topics as cfg does.
+func topicsOf(cfg *config.Config) schemas.Topics {
+	return schemas.Topics{LeadChanged: cfg.TopicIn, Sfdc: cfg.TopicSfdc, Shadow: cfg.TopicShadow, Outcomes: cfg.TopicOutcomes}
+}
+
+// redisHostPort is the address of the test Redis.
+func redisHostPort(t *testing.T) string {
+	t.Helper()
+	o, err := redis.ParseURL(testenv.RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.Addr
 }
 
 func (h *harness) event(id, lead string, crd int64, changed ...string) *kgo.Record {
@@ -143,21 +151,14 @@ func (h *harness) event(id, lead string, crd int64, changed ...string) *kgo.Reco
 
 func (h *harness) produce(recs ...*kgo.Record) {
 	h.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(h.sb.Brokers()...), kgo.ProducerBatchMaxBytes(8 << 20)}, h.kopts...)...)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		h.t.Fatal(err)
-	}
+	h.k.Produce(recs...)
 }
 
 // score runs the service until the group has committed every input record,
 // and returns it stopped (its metrics can still be gathered).
 func (h *harness) score() *Service {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	svc, err := New(ctx, h.cfg, h.log, WithClock(func() time.Time { return asOf }))
 	if err != nil {
@@ -166,37 +167,7 @@ func (h *harness) score() *Service {
 	runCtx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- svc.Run(runCtx) }()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(h.sb.Brokers()...)}, h.kopts...)...)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	end, err := adm.ListEndOffsets(ctx, h.cfg.TopicIn)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for done := false; !done; {
-		select {
-		case err := <-errc:
-			h.t.Fatalf("service stopped early: %v", err)
-		case <-ctx.Done():
-			h.t.Fatal("timed out waiting for the scorer to commit every input")
-		case <-tick.C:
-		}
-		committed, err := adm.FetchOffsets(ctx, h.cfg.Group)
-		if err != nil {
-			continue
-		}
-		done = true
-		end.Each(func(o kadm.ListedOffset) {
-			if c, ok := committed.Lookup(h.cfg.TopicIn, o.Partition); !ok || c.At < o.Offset {
-				done = done && o.Offset == 0
-			}
-		})
-	}
+	h.k.WaitCommitted(ctx, h.cfg.Group, h.cfg.TopicIn, errc)
 	stop()
 	if err := <-errc; err != nil {
 		h.t.Fatal(err)
@@ -206,13 +177,7 @@ func (h *harness) score() *Service {
 
 func (h *harness) drain(topic string) []*kgo.Record {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	recs, err := sandbox.DrainCommitted(ctx, h.sb.Brokers(), topic, h.kopts...)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return recs
+	return h.k.Drain(topic)
 }
 
 // expected computes, independently of the pipeline's plumbing, what each
@@ -437,7 +402,8 @@ func TestSecondRunSuppressesUnchangedScores(t *testing.T) {
 // said.
 func TestSchemasAreRegisteredUnderTheConfiguredTopics(t *testing.T) {
 	h := newHarness(t)
-	h.cfg.TopicIn, h.cfg.TopicSfdc, h.cfg.TopicShadow, h.cfg.TopicOutcomes = "t.in", "t.sfdc", "t.shadow", "t.outcomes"
+	h.cfg.TopicIn, h.cfg.TopicSfdc, h.cfg.TopicShadow, h.cfg.TopicOutcomes = h.k.Name("t.in"), h.k.Name("t.sfdc"), h.k.Name("t.shadow"), h.k.Name("t.outcomes")
+	h.k.CreateTopics(topics.Declared(h.cfg, h.k.ReplicationFactor)...)
 	svc, err := New(context.Background(), h.cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -447,15 +413,11 @@ func TestSchemasAreRegisteredUnderTheConfiguredTopics(t *testing.T) {
 	if err := svc.Run(stopped); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
-	srcl, err := sr.NewClient(sr.URLs(h.sb.RegistryURL()))
+	subjects, err := h.k.Registry().Subjects(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	subjects, err := srcl.Subjects(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"t.in-value", "t.sfdc-value", "t.shadow-value", "t.outcomes-value"} {
+	for _, want := range []string{h.cfg.TopicIn + "-value", h.cfg.TopicSfdc + "-value", h.cfg.TopicShadow + "-value", h.cfg.TopicOutcomes + "-value"} {
 		if !slices.Contains(subjects, want) {
 			t.Errorf("subject %s not registered; subjects %v", want, subjects)
 		}
@@ -481,6 +443,11 @@ func TestStartupFailsNamingTheProblem(t *testing.T) {
 		{"redis unreachable", func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0" }, "redis"},
 		{"http_addr taken", func(c *config.Config) { c.HTTPAddr = taken.Addr().String() }, "http_addr"},
 		{"metrics_addr taken", func(c *config.Config) { c.MetricsAddr = taken.Addr().String() }, "metrics_addr"},
+		// Nothing relies on the brokers creating a topic on first use.
+		{"a topic not created", func(c *config.Config) { c.TopicSfdc = h.k.Name("never.created") }, "topic " + h.k.Name("never.created") + " does not exist; create the service's topics with `leadscorer topics apply`"},
+		{"topics not created, with the validator", func(c *config.Config) {
+			c.Validate, c.AutoRollback, c.TopicOutcomes, c.TopicRegistry = true, true, h.k.Name("no.outcomes"), h.k.Name("no.registry")
+		}, "topics " + h.k.Name("no.outcomes") + ", " + h.k.Name("no.registry") + " do not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := goleak.IgnoreCurrent()
@@ -634,8 +601,7 @@ func counter(t *testing.T, svc *Service, name string) float64 {
 // scores everything once Redis is back.
 func TestRedisOutagePausesWithoutLossOrDLQ(t *testing.T) {
 	h := newHarness(t)
-	const target = "127.0.0.1:6379"
-	px, err := process.NewProxy(target)
+	px, err := process.NewProxy(redisHostPort(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -767,4 +733,32 @@ func copyModels(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// Records over max_record_bytes go to the DLQ cut to max_record_bytes, and
+// several of them from one batch leave in one produce batch to one DLQ
+// partition (same key): the DLQ topic as declared takes it. (At the
+// 393216 bytes the Kubernetes manifest once set, the broker refused such
+// a batch, and the transaction was retried and refused for ever.)
+func TestOversizedRecordsOfOneBatchAllReachTheDLQ(t *testing.T) {
+	h := newHarness(t)
+	var in []*kgo.Record
+	for range 4 {
+		v := make([]byte, h.cfg.MaxRecordBytes+1)
+		if _, err := crand.Read(v); err != nil { // random: the producer's compression cannot shrink it
+			t.Fatal(err)
+		}
+		in = append(in, &kgo.Record{Topic: h.cfg.TopicIn, Key: []byte("same-key"), Value: v})
+	}
+	h.produce(in...)
+	h.score()
+	dlq := h.drain(h.cfg.TopicDLQ)
+	if len(dlq) != len(in) {
+		t.Fatalf("%d dead letters, want %d", len(dlq), len(in))
+	}
+	for _, r := range dlq {
+		if producer.Header(r, producer.HeaderErrorClass) != "size" || len(r.Value) != h.cfg.MaxRecordBytes {
+			t.Errorf("dead letter of class %q, %d bytes; want size, cut to %d", producer.Header(r, producer.HeaderErrorClass), len(r.Value), h.cfg.MaxRecordBytes)
+		}
+	}
 }

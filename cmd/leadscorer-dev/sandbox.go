@@ -10,6 +10,7 @@ import (
 
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/topics"
 )
 
 func init() {
@@ -22,15 +23,18 @@ func runSandbox(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	port := fs.Int("kafka-port", 9092, "Kafka port on 127.0.0.1")
 	registry := fs.String("registry-addr", "127.0.0.1:8081", "Schema Registry listen address")
 	dataDir := fs.String("data-dir", "sandbox-data", "broker data directory (survives restarts); empty keeps data in memory")
-	partitions := fs.Int("partitions", 6, "partitions of each default topic")
+	partitions := fs.Int("partitions", 0, "partitions of every topic; 0: as the topics declaration says (leadscorer topics apply)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	c := config.Default()
-	sb, err := sandbox.Start(sandbox.Options{
-		KafkaPort: *port, RegistryAddr: *registry, DataDir: *dataDir, Partitions: int32(*partitions),
-		Topics: []string{c.TopicIn, c.TopicSfdc, c.TopicShadow, c.TopicDLQ, "leads.outcomes.v1"},
-	})
+	// The service's topics, as `leadscorer topics apply` creates them.
+	declared := topics.Declared(config.Default(), 1)
+	if *partitions > 0 {
+		for i := range declared {
+			declared[i].Partitions = int32(*partitions)
+		}
+	}
+	sb, err := sandbox.Start(sandbox.Options{KafkaPort: *port, RegistryAddr: *registry, DataDir: *dataDir, Topics: declared})
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
@@ -44,20 +44,11 @@ func secretFile(t *testing.T, name, v string) string {
 func TestSecretsNeverInOutputOrErrors(t *testing.T) {
 	// A broker that requires SCRAM, and a registry that requires basic
 	// auth with credentials other than the ones the scorer is given.
-	sb, err := sandbox.Start(sandbox.Options{Partitions: 1, KafkaOpts: []kfake.Opt{
-		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "scorer", "the-right-one-4410")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	sasl := testenv.NewKafka(t, testenv.KfakeOnly("the stack's brokers listen on PLAINTEXT only: a SCRAM login needs a SASL listener",
+		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "scorer", "the-right-one-4410")))
 	authSR := &http.Server{Handler: srfake.NewRegistry(srfake.WithAuth("Basic other")).Handler(), ReadHeaderTimeout: time.Second}
 	srURL := startHTTP(t, authSR)
-	open := sandbox.Options{Partitions: 1}
-	plain, err := sandbox.Start(open)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
+	plain := testenv.NewKafka(t)
 
 	common := []string{"--registry", "../../models/registry.json", "--http-addr", "", "--transactional-id", "secrets-test"}
 	for _, tc := range []struct {
@@ -74,16 +65,16 @@ func TestSecretsNeverInOutputOrErrors(t *testing.T) {
 				"LEADSCORER_SCHEMA_REGISTRY_PASSWORD": srSecret}, ""},
 		{"a secret as a flag is refused without echoing it", []string{"run", "--kafka-sasl-password", kafkaSecret},
 			nil, "refused on the command line"},
-		{"a wrong Kafka password stops run", append([]string{"run", "--brokers", sb.Brokers()[0], "--schema-registry", plain.RegistryURL(),
+		{"a wrong Kafka password stops run", append([]string{"run", "--brokers", sasl.Brokers[0], "--schema-registry", plain.RegistryURL,
 			"--kafka-sasl-mechanism", "SCRAM-SHA-256", "--kafka-sasl-username", "scorer",
 			"--kafka-sasl-password-file", secretFile(t, "kpw", kafkaSecret)}, common...), nil, "authentication of user"},
-		{"a wrong Redis password stops run", append([]string{"run", "--brokers", plain.Brokers()[0], "--schema-registry", plain.RegistryURL(),
+		{"a wrong Redis password stops run", append([]string{"run", "--brokers", plain.Brokers[0], "--schema-registry", plain.RegistryURL,
 			"--redis-username", "no-such-user"}, common...), map[string]string{"LEADSCORER_REDIS_PASSWORD": redisSecret}, "redis at"},
-		{"a wrong password in redis_url stops run", append([]string{"run", "--brokers", plain.Brokers()[0], "--schema-registry", plain.RegistryURL(),
+		{"a wrong password in redis_url stops run", append([]string{"run", "--brokers", plain.Brokers[0], "--schema-registry", plain.RegistryURL,
 			"--redis-url", "redis://nobody:" + urlSecret + "@127.0.0.1:6379/0"}, common...), nil, "redis at redis://nobody:redacted@"},
 		{"a malformed redis_url with a password stops run", append([]string{"run", "--redis-url", "redis://u:" + urlSecret + "@127.0.0.1:notaport/0"}, common...),
 			nil, "redis_url"},
-		{"a wrong registry password stops run", append([]string{"run", "--brokers", plain.Brokers()[0], "--schema-registry", srURL,
+		{"a wrong registry password stops run", append([]string{"run", "--brokers", plain.Brokers[0], "--schema-registry", srURL,
 			"--schema-registry-username", "scorer"}, common...), map[string]string{"LEADSCORER_SCHEMA_REGISTRY_PASSWORD": srSecret}, "credentials refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,34 +8,26 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/leadscorer/leadscorer/producer"
 )
 
 func TestDLQReplayCommandReplaysTheSelectedClassOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sb, err := sandbox.Start(sandbox.Options{Topics: []string{"leads.changed.v1", "leads.dlq.v1"}, Partitions: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	k := testenv.NewKafka(t)
+	cfg := config.Default()
+	k.Configure(cfg)
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	in := func(offset int64, v string) *kgo.Record {
-		return &kgo.Record{Topic: "leads.changed.v1", Offset: offset, Key: []byte("00Q5e00000000GgEAI"), Value: []byte(v)}
+		return &kgo.Record{Topic: cfg.TopicIn, Offset: offset, Key: []byte("00Q5e00000000GgEAI"), Value: []byte(v)}
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(sb.Brokers()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(ctx,
-		producer.DeadLetter("leads.dlq.v1", in(1, "unknown advisor"), producer.ClassFeatures, "crd not in redis", now, 1<<20),
-		producer.DeadLetter("leads.dlq.v1", in(2, "garbage"), "decode", "bad magic byte", now, 1<<20),
-	).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"dlq", "replay", "--brokers", strings.Join(sb.Brokers(), ","), "--class", "features"}
+	k.Produce(
+		producer.DeadLetter(cfg.TopicDLQ, in(1, "unknown advisor"), producer.ClassFeatures, "crd not in redis", now, 1<<20),
+		producer.DeadLetter(cfg.TopicDLQ, in(2, "garbage"), "decode", "bad magic byte", now, 1<<20),
+	)
+	args := []string{"dlq", "replay", "--brokers", strings.Join(k.Brokers, ","), "--topic-dlq", cfg.TopicDLQ, "--class", "features"}
 
 	var out, errb strings.Builder
 	if err := run(ctx, args, nil, &out, &errb); err != nil {
@@ -58,10 +50,7 @@ func TestDLQReplayCommandReplaysTheSelectedClassOnce(t *testing.T) {
 	if tty.String() != "\rdlq replay  2 dead letters read, 0 replayed\n" {
 		t.Errorf("run 2 drew %q on the terminal", tty.String())
 	}
-	rs, err := sandbox.DrainCommitted(ctx, sb.Brokers(), "leads.changed.v1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := k.Drain(cfg.TopicIn)
 	if len(rs) != 1 || string(rs[0].Value) != "unknown advisor" {
 		t.Errorf("input topic holds %d records, want the one features dead letter once", len(rs))
 	}

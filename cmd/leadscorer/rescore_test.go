@@ -8,17 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 )
 
 func TestRescoreCommandProducesEveryLeadOfTheFile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sb, err := sandbox.Start(sandbox.Options{Topics: []string{"leads.changed.v1"}, Partitions: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	k := testenv.NewKafka(t)
+	cfg := config.Default()
+	k.Configure(cfg)
 	file := filepath.Join(t.TempDir(), "leads.csv")
 	csv := "lead_id,crd,contact_at,has_email,has_linkedin\n" +
 		"00Q5e00000000GgEAI,1313128,2024-02-01T13:15:52Z,1,1\n" +
@@ -27,12 +26,12 @@ func TestRescoreCommandProducesEveryLeadOfTheFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"rescore", "--input", file, "--brokers", strings.Join(sb.Brokers(), ","), "--schema-registry", sb.RegistryURL()}
+	args := []string{"rescore", "--input", file, "--brokers", strings.Join(k.Brokers, ","), "--schema-registry", k.RegistryURL, "--topic-in", cfg.TopicIn}
 	var out, errb strings.Builder
 	if err := run(ctx, args, nil, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
-	if !strings.Contains(out.String(), "3 of 3 leads produced to leads.changed.v1") {
+	if !strings.Contains(out.String(), "3 of 3 leads produced to "+cfg.TopicIn) {
 		t.Errorf("summary %q", out.String())
 	}
 	noBar(t, errb.String())
@@ -46,10 +45,7 @@ func TestRescoreCommandProducesEveryLeadOfTheFile(t *testing.T) {
 	if bar := tty.String(); !strings.HasPrefix(bar, "\rrescore [") || !strings.HasSuffix(bar, "] 100%  3/3 leads\n") {
 		t.Errorf("no finished progress bar on the terminal: %q", bar)
 	}
-	rs, err := sandbox.DrainCommitted(ctx, sb.Brokers(), "leads.changed.v1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := k.Drain(cfg.TopicIn)
 	if len(rs) != 6 {
 		t.Errorf("input topic holds %d events after two runs, want 6", len(rs))
 	}

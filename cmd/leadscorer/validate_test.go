@@ -13,7 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/leadscorer/leadscorer/validation"
 )
 
@@ -162,14 +163,13 @@ func TestValidateSimulateTestSetFile(t *testing.T) {
 // report --html plots the detection curve of the configured rule (even
 // before there is data to judge); without --html nothing is simulated.
 func TestReportHTMLHasTheDetectionCurve(t *testing.T) {
-	sb, err := sandbox.Start(sandbox.Options{Topics: []string{"leads.scored.shadow.v1", "leads.outcomes.v1"}, Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	k := testenv.NewKafka(t)
+	cfg := config.Default()
+	k.Configure(cfg)
 	out := filepath.Join(t.TempDir(), "report.html")
 	var stdout, stderr bytes.Buffer
-	err = run(context.Background(), []string{"report", "--brokers", sb.Brokers()[0], "--schema-registry", sb.RegistryURL(),
+	err := run(context.Background(), []string{"report", "--brokers", strings.Join(k.Brokers, ","), "--schema-registry", k.RegistryURL,
+		"--topic-shadow", cfg.TopicShadow, "--topic-outcomes", cfg.TopicOutcomes,
 		"--registry", "../../models/registry.json", "--html", out, "--rollback-auc-confidence", "0.9"}, nil, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())

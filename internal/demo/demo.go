@@ -26,6 +26,7 @@ import (
 	"github.com/leadscorer/leadscorer/progress"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/service"
+	"github.com/leadscorer/leadscorer/topics"
 	"github.com/leadscorer/leadscorer/validation/stream"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -100,11 +101,10 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	}
 	cdc := cfg.InputFormat == config.InputSalesforceCDC
 	cfg.SinkUserID = cdcsim.SinkUser
-	topics := []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ, cfg.TopicOutcomes, cfg.TopicRefresh}
-
-	// Kafka and the Schema Registry.
+	// Kafka and the Schema Registry, with the service's topics as
+	// `leadscorer topics apply` creates them.
 	if len(opts.Brokers) == 0 {
-		sb, err := sandbox.Start(sandbox.Options{Topics: topics, Partitions: 6})
+		sb, err := sandbox.Start(sandbox.Options{Topics: topics.Declared(cfg, 1)})
 		if err != nil {
 			return nil, err
 		}
@@ -113,10 +113,10 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 		fmt.Fprintf(w, "kafka     in-process kfake broker at %s\n", strings.Join(opts.Brokers, ","))
 		fmt.Fprintf(w, "registry  in-process schema registry at %s\n", opts.RegistryURL)
 	} else {
-		if err := sandbox.CreateTopics(ctx, opts.Brokers, 6, topics...); err != nil {
+		fmt.Fprintf(w, "kafka     %s\nregistry  %s\n", strings.Join(opts.Brokers, ","), opts.RegistryURL)
+		if err := applyTopics(ctx, opts.Brokers, cfg, w); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(w, "kafka     %s\nregistry  %s\n", strings.Join(opts.Brokers, ","), opts.RegistryURL)
 	}
 	cfg.Brokers, cfg.SchemaRegistry = opts.Brokers, opts.RegistryURL
 
@@ -308,6 +308,36 @@ func clearPrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
 		return rdb.Del(ctx, keys...).Err()
 	}
 	return nil
+}
+
+// applyTopics creates the service's topics on external brokers as the
+// declaration says, with the replication factor the cluster allows (3 from
+// three brokers up), and waits until every partition is served.
+func applyTopics(ctx context.Context, brokers []string, cfg *config.Config, w io.Writer) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	bs, err := adm.ListBrokers(ctx)
+	if err != nil {
+		return fmt.Errorf("demo: kafka at %s: %w", strings.Join(brokers, ","), err)
+	}
+	rf := topics.ClusterReplicationFactor(len(bs))
+	results, err := topics.Apply(ctx, adm, topics.Declared(cfg, rf), false)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			return fmt.Errorf("demo: topics: %s", r)
+		}
+		fmt.Fprintf(w, "topic     %s\n", r)
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return topics.Ready(rctx, adm, topics.Names(topics.Declared(cfg, rf))...)
 }
 
 func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (kadm.ListedOffsets, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
 	"github.com/leadscorer/leadscorer/service"
+	"github.com/leadscorer/leadscorer/topics"
 	"github.com/leadscorer/leadscorer/validation"
 	"github.com/leadscorer/leadscorer/validation/stream"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -83,8 +84,7 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 		defer func() { cancel(); <-done }()
 	}
 	cfg.Group, cfg.TransactionalID = "leadscorer-demo-validation", "leadscorer-demo-validation"
-	outcomesTopic, registryTopic := schemas.DefaultTopics().Outcomes, "leads.registry.v1"
-	sb, err := sandbox.Start(sandbox.Options{Topics: []string{cfg.TopicIn, cfg.TopicSfdc, cfg.TopicShadow, cfg.TopicDLQ, outcomesTopic, registryTopic}, Partitions: 3})
+	sb, err := sandbox.Start(sandbox.Options{Topics: topics.Declared(cfg, 1)})
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 			if b, err = codec.AppendLeadOutcome(nil, &o); err != nil {
 				return nil, err
 			}
-			outcomes = append(outcomes, &kgo.Record{Topic: outcomesTopic, Key: []byte(l.ID), Value: b})
+			outcomes = append(outcomes, &kgo.Record{Topic: cfg.TopicOutcomes, Key: []byte(l.ID), Value: b})
 			if conv[l.ID] {
 				converted++
 				o := schemas.LeadOutcome{EventID: "sim-call-" + l.ID, LeadID: l.ID, Kind: schemas.OutcomeCallScheduled,
@@ -178,7 +178,7 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 				if b, err = codec.AppendLeadOutcome(nil, &o); err != nil {
 					return nil, err
 				}
-				outcomes = append(outcomes, &kgo.Record{Topic: outcomesTopic, Key: []byte(l.ID), Value: b})
+				outcomes = append(outcomes, &kgo.Record{Topic: cfg.TopicOutcomes, Key: []byte(l.ID), Value: b})
 			}
 			last = maxTime(last, l.Contact)
 		}
@@ -210,8 +210,8 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 		return nil, err
 	}
 	ropts := stream.Options{Rule: service.RollbackRule(cfg)}
-	v, err := stream.New(stream.Config{Brokers: sb.Brokers(), ShadowTopic: cfg.TopicShadow, OutcomeTopic: outcomesTopic,
-		RegistryTopic: registryTopic, Registry: registry, Codec: codec, Now: func() time.Time { return asOf },
+	v, err := stream.New(stream.Config{Brokers: sb.Brokers(), ShadowTopic: cfg.TopicShadow, OutcomeTopic: cfg.TopicOutcomes,
+		RegistryTopic: cfg.TopicRegistry, Registry: registry, Codec: codec, Now: func() time.Time { return asOf },
 		Interval: time.Hour, AutoRollback: opts.AutoRollback, Report: ropts})
 	if err != nil {
 		return nil, err
@@ -238,7 +238,7 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 	}
 	rep := v.State().Report(asOf, before, ropts)
 	rep.PostDeployment = stream.PostDeployment(v.State(), before, asOf, ropts)
-	fmt.Fprintf(w, "\nvalidator: state rebuilt from %s and %s as of %s\n\n", cfg.TopicShadow, outcomesTopic, asOf.Format(time.DateOnly))
+	fmt.Fprintf(w, "\nvalidator: state rebuilt from %s and %s as of %s\n\n", cfg.TopicShadow, cfg.TopicOutcomes, asOf.Format(time.DateOnly))
 	if err := stream.WriteTable(w, rep); err != nil {
 		return nil, err
 	}
@@ -251,12 +251,12 @@ func Validation(ctx context.Context, pop *synth.Population, opts ValidationOptio
 		for _, h := range after.History[len(after.History)-2:] {
 			fmt.Fprintf(w, "  %s %s %s: %s\n", h.Time.Format(time.DateOnly), h.Action, h.Version, h.Reason)
 		}
-		evs, err := sandbox.DrainCommitted(ctx, sb.Brokers(), registryTopic)
+		evs, err := sandbox.DrainCommitted(ctx, sb.Brokers(), cfg.TopicRegistry)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range evs {
-			fmt.Fprintf(w, "  event on %s: %s\n", registryTopic, e.Value)
+			fmt.Fprintf(w, "  event on %s: %s\n", cfg.TopicRegistry, e.Value)
 		}
 	}
 	if opts.HTML != "" {

@@ -2,7 +2,9 @@
 // franz-go's kfake (a Kafka wire-protocol broker) and srfake (a Schema
 // Registry), on loopback TCP ports. The demo, `leadscorer-dev sandbox` and the
 // integration tests use it; every client talks to it over real TCP with the
-// real franz-go client.
+// real franz-go client. Like the project's Kafka clusters, the broker creates
+// no topic on first use: the sandbox creates the topics it is given, from the
+// topics declaration (package topics), as `leadscorer topics apply` does.
 package sandbox
 
 import (
@@ -10,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -17,11 +20,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/leadscorer/leadscorer/topics"
 )
 
 // Options configures a Sandbox.
@@ -34,11 +38,15 @@ type Options struct {
 	// DataDir, when set, persists the broker's data so it survives a
 	// restart.
 	DataDir string
-	// Topics are created with Partitions partitions each.
-	Topics     []string
-	Partitions int32
-	// KafkaOpts are extra kfake options (TLS, SASL users, ...).
-	KafkaOpts []kfake.Opt
+	// Topics are created (or aligned, after a restart) as declared, with
+	// replication factor 1: there is one broker. topics.Declared gives the
+	// service's.
+	Topics []topics.Topic
+	// KafkaOpts are extra kfake options (TLS, SASL users, ...), and
+	// KafkaClientOpts what a client needs to reach the broker with them:
+	// the sandbox creates the topics through it.
+	KafkaOpts       []kfake.Opt
+	KafkaClientOpts []kgo.Opt
 }
 
 // Sandbox is a running broker and registry.
@@ -57,17 +65,9 @@ const schemasFile = "schema-registry.json"
 
 // Start starts the broker and the registry.
 func Start(opts Options) (*Sandbox, error) {
-	if opts.Partitions <= 0 {
-		opts.Partitions = 6
-	}
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.Ports(opts.KafkaPort),
-		kfake.DefaultNumPartitions(int(opts.Partitions)),
-		kfake.AllowAutoTopicCreation(),
-	}
-	if len(opts.Topics) > 0 {
-		kopts = append(kopts, kfake.SeedTopics(opts.Partitions, opts.Topics...))
 	}
 	if opts.DataDir != "" {
 		kopts = append(kopts, kfake.DataDir(opts.DataDir))
@@ -96,7 +96,44 @@ func Start(opts Options) (*Sandbox, error) {
 	}
 	srv := &http.Server{Handler: reg.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return &Sandbox{Cluster: cluster, Registry: reg, srv: srv, srURL: "http://" + ln.Addr().String(), dataDir: opts.DataDir}, nil
+	sb := &Sandbox{Cluster: cluster, Registry: reg, srv: srv, srURL: "http://" + ln.Addr().String(), dataDir: opts.DataDir}
+	if err := sb.createTopics(opts.Topics, opts.KafkaClientOpts); err != nil {
+		sb.Close()
+		return nil, err
+	}
+	return sb, nil
+}
+
+// createTopics creates ts on the broker as declared, with replication
+// factor 1.
+func (s *Sandbox) createTopics(ts []topics.Topic, kopts []kgo.Opt) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	one := make([]topics.Topic, len(ts))
+	for i, t := range ts {
+		t.ReplicationFactor = 1
+		t.Configs = maps.Clone(t.Configs)
+		t.Configs[topics.MinInSyncReplicas] = "1"
+		one[i] = t
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.Brokers()...)}, kopts...)...)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	results, err := topics.Apply(ctx, kadm.NewClient(cl), one, false)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	for _, r := range results {
+		if !r.OK() {
+			return fmt.Errorf("sandbox: %s", r)
+		}
+	}
+	return nil
 }
 
 // loadSchemas seeds reg with the schemas saveSchemas wrote, if any.
@@ -231,24 +268,4 @@ func DrainCommitted(ctx context.Context, brokers []string, topic string, opts ..
 		})
 	}
 	return out, nil
-}
-
-// CreateTopics creates topics with the given partitions, ignoring those that
-// exist.
-func CreateTopics(ctx context.Context, brokers []string, partitions int32, topics ...string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, nil, topics...)
-	if err != nil {
-		return err
-	}
-	for _, r := range resp.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
-		}
-	}
-	return nil
 }

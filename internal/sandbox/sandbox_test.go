@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/leadscorer/leadscorer/topics"
 )
 
 // With a data directory, a restarted sandbox still has the records and the
@@ -16,8 +18,9 @@ func TestRestartKeepsRecordsAndSchemas(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	const schema = `{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}`
+	topic := topics.Topic{Name: "t", Partitions: 1, Configs: map[string]string{topics.CleanupPolicy: "delete"}}
 
-	sb, err := Start(Options{DataDir: dir, Topics: []string{"t"}, Partitions: 1})
+	sb, err := Start(Options{DataDir: dir, Topics: []topics.Topic{topic}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +44,7 @@ func TestRestartKeepsRecordsAndSchemas(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sb, err = Start(Options{DataDir: dir, Topics: []string{"t"}, Partitions: 1})
+	sb, err = Start(Options{DataDir: dir, Topics: []topics.Topic{topic}})
 	if err != nil {
 		t.Fatal(err)
 	}

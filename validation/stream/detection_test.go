@@ -78,7 +78,7 @@ func TestDetectionChart(t *testing.T) {
 func TestValidatorSimulatesTheDetectionCurve(t *testing.T) {
 	s := startStack(t)
 	rule := validation.EvidenceRule{WindowWeeks: 6, MinConversions: 30, Confidence: 0.9, AUCConfidence: 0.8}
-	v, err := New(Config{Brokers: s.sb.Brokers(), ShadowTopic: shadowTopic, OutcomeTopic: outcomeTopic, Registry: copyModels(t),
+	v, err := New(Config{Brokers: s.k.Brokers, ShadowTopic: s.shadowTopic, OutcomeTopic: s.outcomeTopic, Registry: copyModels(t),
 		Codec: s.codec, Now: func() time.Time { return asOf }, Interval: time.Hour, Report: Options{Rule: rule}, DetectionPeriods: 20})
 	if err != nil {
 		t.Fatal(err)

@@ -13,10 +13,10 @@ import (
 
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/leadscorer/leadscorer/topics"
 	"github.com/leadscorer/leadscorer/validation"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -147,10 +147,15 @@ func (v *Validator) Run(ctx context.Context) error {
 			return fmt.Errorf("validator: %w", err)
 		}
 		defer v.prod.Close()
-		_, err := kadm.NewClient(v.prod).CreateTopic(ctx, 1, -1, nil, v.cfg.RegistryTopic)
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("validator: create %s: %w", v.cfg.RegistryTopic, err)
-		}
+	}
+	// The topics must exist (`leadscorer topics apply`): the validator
+	// creates none, and a missing one would otherwise leave it waiting.
+	need := []string{v.cfg.ShadowTopic, v.cfg.OutcomeTopic}
+	if v.cfg.AutoRollback {
+		need = append(need, v.cfg.RegistryTopic)
+	}
+	if err := topics.Require(ctx, kadm.NewClient(cl), need...); err != nil {
+		return fmt.Errorf("validator: %w", err)
 	}
 	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, v.cfg.ShadowTopic, v.cfg.OutcomeTopic)
 	if err != nil {

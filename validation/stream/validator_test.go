@@ -6,51 +6,44 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/leadscorer/leadscorer/internal/sandbox"
+	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 )
 
-const (
-	shadowTopic   = "leads.scored.shadow.v1"
-	outcomeTopic  = "leads.outcomes.v1"
-	registryTopic = "leads.registry.v1"
-)
-
+// stack is a test's broker and registry with the service's topics, named
+// for the test.
 type stack struct {
-	sb    *sandbox.Sandbox
-	codec *schemas.Codec
+	k                                        *testenv.Kafka
+	codec                                    *schemas.Codec
+	shadowTopic, outcomeTopic, registryTopic string
 }
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	sb, err := sandbox.Start(sandbox.Options{Topics: []string{shadowTopic, outcomeTopic}, Partitions: 3})
+	k := testenv.NewKafka(t)
+	cfg := config.Default()
+	k.Configure(cfg)
+	cl := k.Registry()
+	ids, err := schemas.Register(context.Background(), cl, schemas.Topics{Shadow: cfg.TopicShadow, Outcomes: cfg.TopicOutcomes})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sb.Close)
-	cl, err := sr.NewClient(sr.URLs(sb.RegistryURL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := schemas.Register(context.Background(), cl, schemas.Topics{Shadow: shadowTopic, Outcomes: outcomeTopic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &stack{sb: sb, codec: schemas.NewCodec(cl, ids)}
+	return &stack{k: k, codec: schemas.NewCodec(cl, ids), shadowTopic: cfg.TopicShadow, outcomeTopic: cfg.TopicOutcomes, registryTopic: cfg.TopicRegistry}
 }
 
 // produce writes the records in one transaction, committed or aborted.
 func (s *stack) produce(t *testing.T, shadows []*schemas.LeadScoreShadow, outcomes []*schemas.LeadOutcome, commit bool) {
 	t.Helper()
 	ctx := context.Background()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.sb.Brokers()...), kgo.TransactionalID(fmt.Sprint("test-", commit, rand.Int())))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.k.Brokers...), kgo.TransactionalID(s.k.Name(fmt.Sprint("test-", commit, rand.Int())))}, s.k.ClientOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +57,14 @@ func (s *stack) produce(t *testing.T, shadows []*schemas.LeadScoreShadow, outcom
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, &kgo.Record{Topic: shadowTopic, Key: []byte(r.LeadID), Value: b})
+		recs = append(recs, &kgo.Record{Topic: s.shadowTopic, Key: []byte(r.LeadID), Value: b})
 	}
 	for _, o := range outcomes {
 		b, err := s.codec.AppendLeadOutcome(nil, o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, &kgo.Record{Topic: outcomeTopic, Key: []byte(o.LeadID), Value: b})
+		recs = append(recs, &kgo.Record{Topic: s.outcomeTopic, Key: []byte(o.LeadID), Value: b})
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -119,7 +112,7 @@ var asOf = time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)
 // state, and returns it with a stop function.
 func runUntilCaughtUp(t *testing.T, s *stack, registry string, auto bool, reg prometheus.Registerer) (*Validator, func()) {
 	t.Helper()
-	v, err := New(Config{Brokers: s.sb.Brokers(), ShadowTopic: shadowTopic, OutcomeTopic: outcomeTopic, RegistryTopic: registryTopic,
+	v, err := New(Config{Brokers: s.k.Brokers, ShadowTopic: s.shadowTopic, OutcomeTopic: s.outcomeTopic, RegistryTopic: s.registryTopic,
 		Registry: registry, Codec: s.codec, Now: func() time.Time { return asOf }, Interval: time.Hour, AutoRollback: auto, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -229,10 +222,7 @@ func TestAutoRollback(t *testing.T) {
 	if last.Action != scoring.ActionRollback || last.Version != "v4.0.0" || len(last.Reason) < 20 {
 		t.Errorf("history entry %+v, want a rollback to v4.0.0 with the criteria as reason", last)
 	}
-	evs, err := sandbox.DrainCommitted(context.Background(), s.sb.Brokers(), registryTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := s.k.Drain(s.registryTopic)
 	if len(evs) != 1 {
 		t.Fatalf("%d registry events, want 1", len(evs))
 	}
@@ -283,4 +273,36 @@ func copyModels(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// The validator creates no topic: with one missing it stops at once,
+// naming it and `leadscorer topics apply`, instead of waiting for records
+// that cannot come.
+func TestValidatorNeedsItsTopics(t *testing.T) {
+	s := startStack(t)
+	path := copyModels(t)
+	for _, tc := range []struct {
+		name    string
+		edit    func(c *Config)
+		missing string
+	}{
+		{"the registry topic of an automatic rollback", func(c *Config) { c.AutoRollback, c.RegistryTopic = true, s.k.Name("no.registry") }, s.k.Name("no.registry")},
+		{"the outcome topic", func(c *Config) { c.OutcomeTopic = s.k.Name("no.outcomes") }, s.k.Name("no.outcomes")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{Brokers: s.k.Brokers, ShadowTopic: s.shadowTopic, OutcomeTopic: s.outcomeTopic, RegistryTopic: s.registryTopic,
+				Registry: path, Codec: s.codec, Now: func() time.Time { return asOf }, Interval: time.Hour}
+			tc.edit(&c)
+			v, err := New(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = v.Run(ctx)
+			if err == nil || !strings.Contains(err.Error(), "topic "+tc.missing+" does not exist") || !strings.Contains(err.Error(), "leadscorer topics apply") {
+				t.Fatalf("Run: %v; want %s named and `leadscorer topics apply`", err, tc.missing)
+			}
+		})
+	}
 }
