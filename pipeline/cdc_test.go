@@ -10,6 +10,7 @@ import (
 
 	"github.com/leadscorer/leadscorer/features"
 	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -37,6 +38,7 @@ type cdcHarness struct {
 	codec  *schemas.Codec
 	store  *featurestore.Store
 	srcl   *sr.Client
+	rdb    *redis.Client
 	offset int64
 	tx     int
 }
@@ -74,21 +76,13 @@ func newCDCHarnessWith(t *testing.T, o *CDCOptions) (*cdcHarness, *storeHook) {
 		t.Fatal(err)
 	}
 	codec := schemas.NewCodec(srcl, ids)
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	prefix := fmt.Sprintf("test-cdc-%d:", time.Now().UnixNano())
-	store := featurestore.New(rdb, prefix, nil)
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-		rdb.Close()
-	})
+	r := testenv.NewRedis(t)
+	store := featurestore.New(r.Client, r.Prefix, nil)
 	if err := store.PutAdvisors(ctx, []features.Advisor{
 		{CRD: 77, RepType: "IA", IndustryStart: testDay(2015, 1, 1), SnapshotAt: testDay(2025, 11, 1)},
 		{CRD: 78, RepType: "DR", IndustryStart: testDay(2001, 1, 1), SnapshotAt: testDay(2025, 11, 1)},
 	}); err != nil {
-		t.Fatalf("redis on 127.0.0.1:6379 is required: %v", err)
+		t.Fatal(err)
 	}
 	hook := &storeHook{Store: store}
 	p, err := New(Options{SfdcTopic: "sfdc", ShadowTopic: "shadow", DLQTopic: "dlq", MaxRecordBytes: 1 << 16,
@@ -97,7 +91,7 @@ func newCDCHarnessWith(t *testing.T, o *CDCOptions) (*cdcHarness, *storeHook) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cdcHarness{Pipeline: p, codec: codec, store: store, srcl: srcl}, hook
+	return &cdcHarness{Pipeline: p, codec: codec, store: store, srcl: srcl, rdb: r.Client}, hook
 }
 
 // ev is a change event under construction: a new transaction, committed
@@ -617,8 +611,7 @@ func TestCDCStateWrittenByAnotherScorerFailsTheBatch(t *testing.T) {
 	h, hook := newCDCHarness(t)
 	a := "00Q5e0000000W0001A"
 	h.run(t, h.records(t, false, []*ev{h.event("CREATE", []string{a}, map[string]any{"FA_CRD__c": "77"})}))
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer rdb.Close()
+	rdb := h.rdb
 	theirs := "v1|0:999|1,1,other,1,,78,|0:1|1,1,x,1,,77,"
 	hook.beforeSave = func() { rdb.Set(ctx, h.store.LeadKey(a), theirs, 0) }
 	_, err := h.Transform(ctx, h.records(t, false, []*ev{h.event("UPDATE", []string{a}, map[string]any{"Email": "x@example.com"}, "Email")}), nil)

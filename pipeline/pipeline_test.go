@@ -12,6 +12,7 @@ import (
 
 	"github.com/leadscorer/leadscorer/features"
 	"github.com/leadscorer/leadscorer/featurestore"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
@@ -28,6 +29,7 @@ type testPipeline struct {
 	*Pipeline
 	codec *schemas.Codec
 	store *featurestore.Store
+	rdb   *redis.Client
 }
 
 func newTestPipeline(t *testing.T, reg *scoring.Registry) *testPipeline {
@@ -45,26 +47,18 @@ func newTestPipeline(t *testing.T, reg *scoring.Registry) *testPipeline {
 	}
 	codec := schemas.NewCodec(srcl, ids)
 
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	prefix := fmt.Sprintf("test-pipeline-%d:", time.Now().UnixNano())
-	store := featurestore.New(rdb, prefix, nil)
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
-		}
-		rdb.Close()
-	})
+	r := testenv.NewRedis(t)
+	store := featurestore.New(r.Client, r.Prefix, nil)
 	if err := store.PutAdvisors(ctx, []features.Advisor{{CRD: 77, RepType: "IA", IndustryStart: testDay(2015, 1, 1),
 		SnapshotAt: testDay(2025, 11, 1)}}); err != nil {
-		t.Fatalf("redis on 127.0.0.1:6379 is required: %v", err)
+		t.Fatal(err)
 	}
 	p, err := New(Options{SfdcTopic: "sfdc", ShadowTopic: "shadow", DLQTopic: "dlq", MaxRecordBytes: 1 << 16,
 		FeatureMaxAge: time.Hour, ScoreEpsilon: 0.001, Now: func() time.Time { return testDay(2025, 11, 2) }}, codec, store, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testPipeline{Pipeline: p, codec: codec, store: store}
+	return &testPipeline{Pipeline: p, codec: codec, store: store, rdb: r.Client}
 }
 
 func testDay(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
@@ -227,8 +221,7 @@ func route(out []*kgo.Record) []string {
 func TestRoutingOfEachRecord(t *testing.T) {
 	ctx := context.Background()
 	tp := newTestPipeline(t, loadRegistry(t))
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := tp.rdb
 	if err := rdb.HSet(ctx, tp.store.AdvisorKey(78), "firm", "not a number").Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -55,14 +56,29 @@ func add(f map[string]any) func([]any) []any {
 	return func(fs []any) []any { return append(fs, f) }
 }
 
+// testTopics are the default topics, named for the test on a shared
+// registry (make test-kafka).
+func testTopics(t *testing.T) Topics {
+	tp := DefaultTopics()
+	for _, p := range []*string{&tp.LeadChanged, &tp.Sfdc, &tp.Shadow, &tp.Outcomes, &tp.Refresh, &tp.ChangeEvents} {
+		if *p != "" {
+			*p = testenv.Unique(t, *p)
+		}
+	}
+	return tp
+}
+
+// The registration tests run on srfake, or on the stack's registry with
+// make test-kafka.
 func TestRegisterIsIdempotent(t *testing.T) {
-	_, cl := newRegistry(t)
+	cl, _ := testenv.NewRegistry(t)
 	ctx := context.Background()
-	first, err := Register(ctx, cl, DefaultTopics())
+	topics := testTopics(t)
+	first, err := Register(ctx, cl, topics)
 	if err != nil {
 		t.Fatalf("first Register: %v", err)
 	}
-	second, err := Register(ctx, cl, DefaultTopics())
+	second, err := Register(ctx, cl, topics)
 	if err != nil {
 		t.Fatalf("second Register: %v", err)
 	}
@@ -71,7 +87,7 @@ func TestRegisterIsIdempotent(t *testing.T) {
 	}
 	seen := map[int]bool{}
 	for k, id := range first.byKind() {
-		if DefaultTopics().byKind()[k] == "" {
+		if topics.byKind()[k] == "" {
 			if id != 0 {
 				t.Fatalf("ids %+v: a topic not given was registered", first)
 			}
@@ -83,7 +99,7 @@ func TestRegisterIsIdempotent(t *testing.T) {
 		seen[id] = true
 	}
 	// The registry holds exactly our text under each subject.
-	for k, topic := range DefaultTopics().byKind() {
+	for k, topic := range topics.byKind() {
 		if topic == "" {
 			continue
 		}
@@ -98,8 +114,8 @@ func TestRegisterIsIdempotent(t *testing.T) {
 }
 
 func TestRegisterSkipsEmptyTopics(t *testing.T) {
-	_, cl := newRegistry(t)
-	ids, err := Register(context.Background(), cl, Topics{Outcomes: "outcomes"})
+	cl, _ := testenv.NewRegistry(t)
+	ids, err := Register(context.Background(), cl, Topics{Outcomes: testenv.Unique(t, "outcomes")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,13 +142,13 @@ func TestRegisterChecksBackwardCompatibility(t *testing.T) {
 			name:    "a type change is refused naming the field",
 			topic:   topics.Sfdc,
 			old:     editFields(t, LeadScoreSfdcSchema, setType("V4_Score__c", "string")),
-			wantErr: `leads.scored.sfdc.v1-value: field "V4_Score__c": type changed from string to double, not BACKWARD compatible`,
+			wantErr: `-value: field "V4_Score__c": type changed from string to double, not BACKWARD compatible`,
 		},
 		{
 			name:    "a new field without a default is refused",
 			topic:   topics.Sfdc,
 			old:     editFields(t, LeadScoreSfdcSchema, drop("V4_Model_Version__c")),
-			wantErr: `leads.scored.sfdc.v1-value: field "V4_Model_Version__c": added without a default`,
+			wantErr: `-value: field "V4_Model_Version__c": added without a default`,
 		},
 		{
 			name:    "int to string is refused",
@@ -189,11 +205,19 @@ func TestRegisterChecksBackwardCompatibility(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			reg, cl := newRegistry(t)
-			oldID, _, err := reg.RegisterSchema(Subject(tc.topic), sr.Schema{Schema: tc.old})
+			cl, _ := testenv.NewRegistry(t)
+			// The test's own subjects; the case's topic among them.
+			topics, topic := testTopics(t), ""
+			for i, d := range DefaultTopics().byKind() {
+				if d == tc.topic && d != "" {
+					topic = topics.byKind()[i]
+				}
+			}
+			old, err := cl.CreateSchema(context.Background(), Subject(topic), sr.Schema{Schema: tc.old})
 			if err != nil {
 				t.Fatalf("seed old schema: %v", err)
 			}
+			oldID := old.ID
 			ids, err := Register(context.Background(), cl, topics)
 			if tc.wantErr == "" {
 				if err != nil {
@@ -215,10 +239,10 @@ func TestRegisterChecksBackwardCompatibility(t *testing.T) {
 			if _, ok := IsRecordError(err); ok {
 				t.Fatalf("Register error %v is a RecordError", err)
 			}
-			if !strings.Contains(err.Error(), tc.wantErr) {
-				t.Fatalf("Register error\n  %v\nwant it to contain\n  %s", err, tc.wantErr)
+			if !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), Subject(topic)) {
+				t.Fatalf("Register error\n  %v\nwant it to name %s and contain\n  %s", err, Subject(topic), tc.wantErr)
 			}
-			versions, err := cl.SubjectVersions(context.Background(), Subject(tc.topic))
+			versions, err := cl.SubjectVersions(context.Background(), Subject(topic))
 			if err != nil || len(versions) != 1 {
 				t.Fatalf("subject versions after a refusal: %v, %v; want only the old one", versions, err)
 			}
