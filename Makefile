@@ -35,6 +35,14 @@ stack:
 stack-down:
 	@scripts/stack.sh down
 
+# The Kafka-relevant test packages on the real stack: the one KAFKA_BROKERS
+# and SCHEMA_REGISTRY name, else the running one, else a one-broker stack
+# started for the run and brought down after it (scripts/test-kafka.sh).
+# Needs Java 17+ and Maven the first time (docs/KAFKA.md).
+.PHONY: test-kafka
+test-kafka: redis
+	scripts/test-kafka.sh
+
 # Tests need a Redis on 127.0.0.1:6379: scripts/ensure-redis.sh starts one
 # when nothing listens there.
 test: fmt-check vet redis
