@@ -3,8 +3,8 @@ package consumer
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 )
 
 // TestMain fails the package's tests when a goroutine outlives them.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testenv.Main(m) }

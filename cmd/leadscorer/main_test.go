@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 )
 
 // TestMain fails the package's tests when a goroutine outlives them: the
 // commands start servers, validators and Kafka clients.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // The production binary holds the service and its operations, and none of
 // the development commands (they link kfake, srfake and miniredis).

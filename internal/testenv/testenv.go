@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -38,6 +39,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+	"go.uber.org/goleak"
 )
 
 // The environment variables that switch the tests to a real stack.
@@ -394,6 +396,39 @@ func (k *Kafka) Produce(recs ...*kgo.Record) {
 	}
 }
 
+// WaitStable waits until no transaction is pending on the topics: on every
+// partition the last stable offset is the end offset. A real broker
+// answers EndTxn before it writes the transaction's markers: right after a
+// commit, a read_committed reader that takes the last stable offset as the
+// end may stop before the committed records. (kfake writes the markers
+// before it answers.)
+func (k *Kafka) WaitStable(topics ...string) {
+	k.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	adm := k.Admin()
+	for {
+		lso, err1 := adm.ListCommittedOffsets(ctx, topics...)
+		hwm, err2 := adm.ListEndOffsets(ctx, topics...)
+		stable := err1 == nil && err2 == nil
+		if stable {
+			hwm.Each(func(o kadm.ListedOffset) {
+				if l, ok := lso.Lookup(o.Topic, o.Partition); !ok || l.Offset != o.Offset {
+					stable = false
+				}
+			})
+		}
+		if stable {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			k.tb.Fatalf("transactions still pending on %v: %v %v", topics, err1, err2)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // Drain returns every committed record of topic (read_committed, to the
 // end): every transaction writing to it must have ended.
 func (k *Kafka) Drain(topic string) []*kgo.Record {
@@ -538,4 +573,21 @@ func (k *Kafka) Describe() string {
 		return fmt.Sprintf("Kafka at %s, Schema Registry at %s", strings.Join(k.Brokers, ","), k.RegistryURL)
 	}
 	return "in-process kfake and srfake"
+}
+
+// Main runs a package's tests and then fails them when a goroutine
+// outlives them (goleak). The idle keep-alive connections of the default
+// HTTP transport are closed first: a real Schema Registry keeps the
+// connections of the service's and the tests' clients open (srfake's
+// server closed them as each test ended); they are a pool, not a leak.
+func Main(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on a successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -72,6 +72,9 @@ func (s *stack) produce(t *testing.T, shadows []*schemas.LeadScoreShadow, outcom
 	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
 		t.Fatal(err)
 	}
+	// A real broker writes the markers after answering: wait for them, or
+	// a validator started now may take the end to be before the records.
+	s.k.WaitStable(s.shadowTopic, s.outcomeTopic)
 }
 
 // records makes weeks of leads as weekOfLeads does, with good and bad
