@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -191,11 +192,46 @@ func (c *Consumer) Ready() bool {
 	return c.ready
 }
 
+// FencedError is Run's error when another process runs with this scorer's
+// transactional id, which is also its static member id, and has taken
+// over: the broker fenced this one's producer (PRODUCER_FENCED,
+// INVALID_PRODUCER_EPOCH) or its group member (FENCED_INSTANCE_ID). A
+// scorer frozen for a while (a long GC pause, a stopped VM) and replaced
+// by a restart under the same id sees it when it wakes up.
+type FencedError struct {
+	TransactionalID string
+	Err             error
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("consumer: fenced: another scorer runs with transactional id %s and has taken over; this one stops (a new session under the same id would fence it in turn): %v",
+		e.TransactionalID, e.Err)
+}
+
+func (e *FencedError) Unwrap() error { return e.Err }
+
+// fenced reports whether err says another incarnation holds our ids.
+func fenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.FencedInstanceID)
+}
+
+// sessionError classifies an error that ends the session: a fence, or a
+// failure a new session may recover from.
+func (c *Consumer) sessionError(err error) error {
+	if fenced(err) {
+		return &FencedError{TransactionalID: c.opts.TransactionalID, Err: err}
+	}
+	return &fatalError{err}
+}
+
 // Run consumes until ctx is cancelled, then finishes the batch in hand,
 // commits it and leaves the group. When the session fails in a way it cannot
 // recover from (a transaction that can neither commit nor abort, say while
 // the brokers are down), Run closes it, waits and starts a new session,
 // which resumes from the committed offsets: nothing is lost or repeated.
+// When the scorer has been fenced by another with its transactional id, Run
+// returns a *FencedError at once, without leaving the group (the static
+// member is the other's now) and without a new session.
 func (c *Consumer) Run(ctx context.Context) error {
 	if c.done.Swap(true) {
 		return errors.New("consumer: Run after Close or a previous Run")
@@ -204,6 +240,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for {
 		err := c.runSession(ctx)
 		c.sess.Close() // a static member does not leave the group by closing
+		var fe *FencedError
+		if errors.As(err, &fe) {
+			c.log.Error("fenced by another scorer with the same transactional id; stopping", "transactional_id", c.opts.TransactionalID, "err", fe.Err)
+			return err
+		}
 		if ctx.Err() != nil {
 			c.leaveGroup()
 			return nil
@@ -258,13 +299,20 @@ func (c *Consumer) runSession(ctx context.Context) error {
 		if fetches.IsClientClosed() {
 			return nil
 		}
+		var fence error
 		fetches.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
+			if fenced(err) { // FENCED_INSTANCE_ID from the group
+				fence = err
+			}
 			c.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 			c.opts.Metrics.fetchErrors.Inc()
 		})
+		if fence != nil {
+			return &FencedError{TransactionalID: c.opts.TransactionalID, Err: fence}
+		}
 		c.readyMu.Lock()
 		c.ready = true
 		c.readyMu.Unlock()
@@ -293,6 +341,10 @@ func (c *Consumer) runSession(ctx context.Context) error {
 			if errors.As(err, &fe) {
 				return fe.err
 			}
+			var fenced *FencedError
+			if errors.As(err, &fenced) {
+				return err
+			}
 			c.opts.Metrics.txnAborts.Inc()
 			c.log.Warn("batch failed, retrying after backoff", "records", len(in), "backoff", backoff, "err", err)
 			select {
@@ -320,10 +372,13 @@ type fatalError struct{ err error }
 func (e *fatalError) Error() string { return e.err.Error() }
 
 // batch runs one transaction. runCtx is the run's own context: a transform
-// waiting on Redis gives up when the run is asked to stop.
+// waiting on Redis gives up when the run is asked to stop. Every error of
+// ending the transaction, commit or abort, ends the session: the client
+// is then in a state no further transaction can start from (franz-go: "no
+// returned error is retryable").
 func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]*kgo.Record, bool, error) {
 	if err := c.sess.Begin(); err != nil {
-		return out, false, &fatalError{fmt.Errorf("consumer: begin transaction: %w", err)}
+		return out, false, c.sessionError(fmt.Errorf("consumer: begin transaction: %w", err))
 	}
 	tctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -339,10 +394,15 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 	for _, r := range out {
 		c.sess.Produce(ctx, r, produced.Promise())
 	}
-	err = produced.Err()
+	err := produced.Err()
 	c.opts.Metrics.txnStage.WithLabelValues("produce").Observe(time.Since(start).Seconds())
 	if err != nil {
-		return out, false, c.abort(ctx, fmt.Errorf("consumer: produce: %w", err))
+		err = fmt.Errorf("consumer: produce: %w", err)
+		if fenced(err) {
+			_ = c.abort(ctx, err)
+			return out, false, c.sessionError(err)
+		}
+		return out, false, c.abort(ctx, err)
 	}
 	if c.beforeEnd != nil {
 		if err := c.beforeEnd(); err != nil {
@@ -353,7 +413,7 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 	committed, err := c.sess.End(ctx, kgo.TryCommit)
 	c.opts.Metrics.txnStage.WithLabelValues("commit").Observe(time.Since(start).Seconds())
 	if err != nil {
-		return out, false, &fatalError{fmt.Errorf("consumer: end transaction: %w", err)}
+		return out, false, c.sessionError(fmt.Errorf("consumer: end transaction: %w", err))
 	}
 	return out, committed, nil
 }
@@ -363,13 +423,13 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 // be what ran out (a broker that stopped answering), and an abort on an
 // expired context fails at once, leaving the transaction open. When the
 // abort fails all the same, the session cannot begin another transaction:
-// the error is then fatal, and Run replaces the session.
+// the error then ends the session (a fence ends the scorer's Run).
 func (c *Consumer) abort(ctx context.Context, cause error) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.BatchTimeout)
 	defer cancel()
 	if _, err := c.sess.End(actx, kgo.TryAbort); err != nil {
 		c.log.Error("abort transaction", "err", err)
-		return &fatalError{fmt.Errorf("consumer: abort transaction: %w (after: %w)", err, cause)}
+		return c.sessionError(fmt.Errorf("consumer: abort transaction: %w (after: %w)", err, cause))
 	}
 	return cause
 }
