@@ -64,6 +64,10 @@ type Options struct {
 	ClientOpts []kgo.Opt
 	Logger     *slog.Logger
 	Metrics    *Metrics
+
+	// sessionOpts, set by tests, are options of the group session only
+	// (assignment callbacks, another balancer).
+	sessionOpts []kgo.Opt
 }
 
 // metadataMinAge is the least time between two metadata refreshes of the
@@ -167,6 +171,7 @@ func New(opts Options, t Transformer) (*Consumer, error) {
 		kgo.WithHooks(opts.Metrics.hooks()),
 	}
 	kopts = append(kopts, opts.ClientOpts...)
+	kopts = append(kopts, opts.sessionOpts...)
 	// Validate the options now, so a bad setting stops start-up.
 	sess, err := kgo.NewGroupTransactSession(kopts...)
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ import (
 	"github.com/leadscorer/leadscorer/topics"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -255,8 +257,54 @@ func NewKafka(tb testing.TB, opts ...Option) *Kafka {
 			tb.Fatalf("kafka at %s (%s): %v", strings.Join(k.Brokers, ","), EnvBrokers, err)
 		}
 		k.ReplicationFactor = topics.ClusterReplicationFactor(len(bs))
+		warmUp.Do(func() { warmUpErr = k.warmUp() })
+		if warmUpErr != nil {
+			tb.Fatal(warmUpErr)
+		}
 	}
 	return k
+}
+
+var (
+	warmUp    sync.Once
+	warmUpErr error
+)
+
+// warmUp waits, once per test process, until the cluster's group and
+// transaction coordinators answer. On a fresh cluster the first group or
+// transaction creates __consumer_offsets or __transaction_state: requests
+// meanwhile get COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR or
+// COORDINATOR_LOAD_IN_PROGRESS for seconds. franz-go retries them inside a
+// consumer or producer, but an admin request such as DescribeGroups
+// reports them, and the first test would time its steps from a cold
+// start.
+func (k *Kafka) warmUp() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	txn, err := kgo.NewClient(k.clientOpts(kgo.TransactionalID("testenv-warm-up"))...)
+	if err != nil {
+		return err
+	}
+	defer txn.Close()
+	if _, _, err := txn.ProducerID(ctx); err != nil {
+		return fmt.Errorf("kafka: the transaction coordinator did not answer: %w", err)
+	}
+	for {
+		gs, err := k.Admin().DescribeGroups(ctx, "testenv-warm-up")
+		if err == nil {
+			err = gs.Error()
+		}
+		// A coordinator that knows no such group has answered (Kafka 4.x
+		// says GROUP_ID_NOT_FOUND, older ones describe a Dead group).
+		if err == nil || errors.Is(err, kerr.GroupIDNotFound) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka: the group coordinator did not answer: %w", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // clientOpts are the options of a test client: the brokers, what reaches
