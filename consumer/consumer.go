@@ -80,6 +80,7 @@ type Consumer struct {
 	kopts []kgo.Opt
 	sess  *kgo.GroupTransactSession
 	t     Transformer
+	in    []*kgo.Record // a batch's records, markers left out
 	log   *slog.Logger
 
 	readyMu sync.Mutex
@@ -154,6 +155,14 @@ func New(opts Options, t Transformer) (*Consumer, error) {
 		kgo.InstanceID(opts.TransactionalID),
 		kgo.TransactionTimeout(opts.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// The markers of the input's transactions (a producer with
+		// exactly-once delivery, dlq replay) are returned with the
+		// records, so that the offset committed after a batch is past
+		// them: a consumer commits the offset after the last record it
+		// was given, and one not given the markers would stay a record
+		// behind the end after each transaction, for ever, to everything
+		// that watches the group's lag.
+		kgo.KeepControlRecords(),
 		kgo.RequireStableFetchOffsets(),
 		kgo.DisableAutoCommit(),
 		kgo.ProducerLinger(0),
@@ -321,11 +330,20 @@ func (c *Consumer) runSession(ctx context.Context) error {
 		c.readyMu.Lock()
 		c.ready = true
 		c.readyMu.Unlock()
-		in := fetches.Records()
-		if len(in) == 0 {
+		all := fetches.Records()
+		if len(all) == 0 {
 			continue
 		}
 		c.opts.Metrics.observeLag(fetches)
+		// The transformer gets the records; the transaction markers, kept
+		// (see New), only move the position committed.
+		in := c.in[:0]
+		for _, r := range all {
+			if !r.Attrs.IsControl() {
+				in = append(in, r)
+			}
+		}
+		c.in = in
 
 		// The batch runs to its end even when ctx is cancelled meanwhile:
 		// SIGTERM finishes the batch and commits it, within BatchTimeout.
@@ -335,7 +353,8 @@ func (c *Consumer) runSession(ctx context.Context) error {
 			err       error
 		)
 		out, committed, err = c.batch(bctx, ctx, in, out[:0])
-		if err == nil && committed {
+		clear(c.in) // drop references to the batch's records
+		if err == nil && committed && len(in) > 0 {
 			if err := c.t.Committed(bctx, out); err != nil {
 				c.log.Warn("after-commit effects failed", "err", err)
 			}
@@ -367,7 +386,9 @@ func (c *Consumer) runSession(ctx context.Context) error {
 			continue
 		}
 		c.opts.Metrics.txnCommits.Inc()
-		c.opts.Metrics.batchSize.Observe(float64(len(in)))
+		if len(in) > 0 {
+			c.opts.Metrics.batchSize.Observe(float64(len(in)))
+		}
 		clear(out) // drop references to the batch's records
 	}
 }
@@ -388,9 +409,12 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 	tctx, stop := context.WithCancel(ctx)
 	defer stop()
 	defer context.AfterFunc(runCtx, stop)()
-	out, err := c.t.Transform(tctx, in, out)
-	if err != nil {
-		return out, false, c.abort(ctx, err)
+	// A batch of transaction markers only commits the position past them.
+	if len(in) > 0 {
+		var err error
+		if out, err = c.t.Transform(tctx, in, out); err != nil {
+			return out, false, c.abort(ctx, err)
+		}
 	}
 	// The first failed record aborts what is still buffered: the batch is
 	// lost anyway, and the abort below need not wait for the rest.

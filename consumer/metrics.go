@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "leadscorer_kafka_transaction_stage_seconds", Help: "Time per batch in each stage of its transaction: produce (from the first output handed to the producer until the brokers acknowledged the last) and commit (the input offsets and the end of the transaction).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"stage"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "leadscorer_kafka_consumer_lag_records", Help: "Records between the last fetched offset and the high watermark, per input partition."},
+			Name: "leadscorer_kafka_consumer_lag_records", Help: "Offsets between the last record or transaction marker fetched and the high watermark, per input partition."},
 			[]string{"partition"}),
 		brokerErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadscorer_kafka_broker_connect_errors_total", Help: "Failed connections to a broker."}),

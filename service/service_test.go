@@ -28,7 +28,10 @@ import (
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
 	"github.com/leadscorer/leadscorer/topics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
@@ -761,4 +764,105 @@ func TestOversizedRecordsOfOneBatchAllReachTheDLQ(t *testing.T) {
 			t.Errorf("dead letter of class %q, %d bytes; want size, cut to %d", producer.Header(r, producer.HeaderErrorClass), len(r.Value), h.cfg.MaxRecordBytes)
 		}
 	}
+}
+
+// An input written in transactions (the CDC connector with exactly-once
+// delivery, `leadscorer dlq replay`) has a marker after each transaction's
+// records, taking an offset of its own. Once the scorer has scored
+// everything, its group's committed offset is the end offset and the lag
+// gauge reads 0: a consumer commits the offset after the last record it
+// was given, and a marker it was not given stays "behind" for ever, so
+// every tool that watches the group's lag (the gauge, KEDA's trigger,
+// kafka-consumer-groups, a harness waiting for the group to catch up)
+// would see the scorer one record short on each partition.
+func TestTransactionalInputIsConsumedToItsEnd(t *testing.T) {
+	h := newHarness(t)
+	cl := h.k.Client(kgo.TransactionalID(h.k.Name("connector")))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i, batch := range [][]*kgo.Record{
+		{h.event("t1", "00Q5e00000AbCdEAAA", 1001), h.event("t2", "00Q5e00000AbCdFAAA", 1002)},
+		{h.event("t3", "00Q5e00000AbCdGAAA", 1003)},
+	} {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+	}
+	h.k.WaitStable(h.cfg.TopicIn)
+
+	svc, err := New(ctx, h.cfg, nil, WithClock(func() time.Time { return asOf }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Run(runCtx) }()
+	adm := h.k.Admin()
+	end, err := adm.ListEndOffsets(ctx, h.cfg.TopicIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for done := false; !done; {
+		select {
+		case err := <-errc:
+			t.Fatalf("service stopped: %v", err)
+		case <-deadline:
+			c, _ := adm.FetchOffsets(context.Background(), h.cfg.Group)
+			t.Fatalf("the group's committed offsets never reached the end of the input %v: %v", end, c)
+		case <-tick.C:
+		}
+		committed, err := adm.FetchOffsets(ctx, h.cfg.Group)
+		if err != nil {
+			continue
+		}
+		done = true
+		end.Each(func(o kadm.ListedOffset) {
+			c, ok := committed.Lookup(h.cfg.TopicIn, o.Partition)
+			done = done && ok && c.At == o.Offset
+		})
+	}
+	if lag := testutil.ToFloat64(findGauge(t, svc, "leadscorer_kafka_consumer_lag_records", "0")); lag != 0 {
+		t.Errorf("lag gauge %v with everything consumed, want 0", lag)
+	}
+	stop()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.drain(h.cfg.TopicShadow)); n != 3 {
+		t.Fatalf("%d shadow records, want 3", n)
+	}
+}
+
+// findGauge returns the value of gauge name with the partition label.
+func findGauge(t *testing.T, svc *Service, name, partition string) prometheus.Gauge {
+	t.Helper()
+	mfs, err := svc.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "partition" && l.GetValue() == partition {
+					g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
+					g.Set(m.GetGauge().GetValue())
+					return g
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{partition=%q}", name, partition)
+	return nil
 }
