@@ -382,7 +382,9 @@ func (c *Consumer) runSession(ctx context.Context) error {
 		backoff = c.opts.Backoff
 		if !committed {
 			c.opts.Metrics.txnAborts.Inc()
-			c.log.Info("transaction aborted by a rebalance; the batch will be consumed again", "records", len(in))
+			// A rebalance, or an offset commit the group refused
+			// (REBALANCE_IN_PROGRESS, CONCURRENT_TRANSACTIONS on Kafka).
+			c.log.Info("transaction aborted: the group moved or refused the offset commit; the batch will be consumed again", "records", len(in))
 			continue
 		}
 		c.opts.Metrics.txnCommits.Inc()
