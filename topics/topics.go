@@ -265,6 +265,10 @@ func describe(t Topic) string {
 // only reports. The error is one of listing the topics; what happened to
 // each topic is in its Result.
 func Apply(ctx context.Context, adm *kadm.Client, want []Topic, dryRun bool) ([]Result, error) {
+	return apply(ctx, adm, want, dryRun, true)
+}
+
+func apply(ctx context.Context, adm *kadm.Client, want []Topic, dryRun, retry bool) ([]Result, error) {
 	names := Names(want)
 	details, err := adm.ListTopics(fresh(ctx), names...)
 	if err != nil {
@@ -295,6 +299,7 @@ func Apply(ctx context.Context, adm *kadm.Client, want []Topic, dryRun bool) ([]
 	}
 
 	results := make([]Result, 0, len(want))
+	var created, raced []Topic
 	for _, t := range want {
 		r := Result{Topic: t.Name, DryRun: dryRun, Declared: t}
 		d, ok := details[t.Name]
@@ -303,6 +308,15 @@ func Apply(ctx context.Context, adm *kadm.Client, want []Topic, dryRun bool) ([]
 			r.Created = true
 			if !dryRun {
 				r.Err = create(ctx, adm, t)
+				if errors.Is(r.Err, kerr.TopicAlreadyExists) && retry {
+					// Created meanwhile, or a moment ago and not yet in
+					// this broker's metadata: aligned below.
+					raced = append(raced, t)
+					continue
+				}
+				if r.Err == nil {
+					created = append(created, t)
+				}
 			}
 		case d.Err != nil:
 			r.Err = d.Err
@@ -311,7 +325,64 @@ func Apply(ctx context.Context, adm *kadm.Client, want []Topic, dryRun bool) ([]
 		}
 		results = append(results, r)
 	}
+	// A broker answers CreateTopics before every broker's metadata has the
+	// topic: wait until it is listed with its partitions and leaders, so
+	// that what runs next (the scorer's check, a second apply) finds it.
+	if err := visible(ctx, adm, append(created, raced...)); err != nil {
+		for i := range results {
+			if results[i].Created && results[i].Err == nil && slices.ContainsFunc(created, func(t Topic) bool { return t.Name == results[i].Topic }) {
+				results[i].Err = err
+			}
+		}
+	}
+	if len(raced) > 0 {
+		again, err := apply(ctx, adm, raced, dryRun, false)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, again...)
+		order := map[string]int{}
+		for i, t := range want {
+			order[t.Name] = i
+		}
+		slices.SortStableFunc(results, func(a, b Result) int { return order[a.Topic] - order[b.Topic] })
+	}
 	return results, nil
+}
+
+// visible waits until the brokers' metadata lists every topic of ts with
+// all its partitions led.
+func visible(ctx context.Context, adm *kadm.Client, ts []Topic) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		details, err := adm.ListTopics(fresh(wctx), Names(ts)...)
+		if err == nil {
+			for _, t := range ts {
+				d := details[t.Name]
+				if d.Err != nil || int32(len(d.Partitions)) < t.Partitions {
+					err = fmt.Errorf("topic %s not yet in the metadata", t.Name)
+					break
+				}
+				for _, p := range d.Partitions {
+					if p.Leader < 0 || p.Err != nil {
+						err = fmt.Errorf("topic %s partition %d has no leader yet", t.Name, p.Partition)
+					}
+				}
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("created, but not listed by the brokers after 30s: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func create(ctx context.Context, adm *kadm.Client, t Topic) error {
@@ -320,9 +391,6 @@ func create(ctx context.Context, adm *kadm.Client, t Topic) error {
 		configs[k] = kadm.StringPtr(v)
 	}
 	resp, err := adm.CreateTopic(ctx, t.Partitions, t.ReplicationFactor, configs, t.Name)
-	if errors.Is(err, kerr.TopicAlreadyExists) {
-		return nil // created meanwhile, by another apply
-	}
 	if errors.Is(err, kerr.InvalidReplicationFactor) {
 		return fmt.Errorf("replication factor %d is more than the cluster's brokers (--replication-factor): %w", t.ReplicationFactor, err)
 	}
