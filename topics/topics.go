@@ -20,6 +20,8 @@ import (
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The topic settings the declaration fixes. Every declared topic sets each
@@ -250,7 +252,11 @@ func (r Result) String() string {
 func (r Result) OK() bool { return r.Err == nil && r.Refused == "" }
 
 func describe(t Topic) string {
-	parts := []string{fmt.Sprintf("%d partitions", t.Partitions), fmt.Sprintf("replication factor %d", t.ReplicationFactor)}
+	noun := "partitions"
+	if t.Partitions == 1 {
+		noun = "partition"
+	}
+	parts := []string{fmt.Sprintf("%d %s", t.Partitions, noun), fmt.Sprintf("replication factor %d", t.ReplicationFactor)}
 	for _, k := range Settings {
 		parts = append(parts, k+"="+t.Configs[k])
 	}
@@ -264,11 +270,12 @@ func describe(t Topic) string {
 // replication factor than declared is reported as refused. With dryRun it
 // only reports. The error is one of listing the topics; what happened to
 // each topic is in its Result.
-func Apply(ctx context.Context, adm *kadm.Client, want []Topic, dryRun bool) ([]Result, error) {
-	return apply(ctx, adm, want, dryRun, true)
+func Apply(ctx context.Context, cl *kgo.Client, want []Topic, dryRun bool) ([]Result, error) {
+	return apply(ctx, cl, want, dryRun, true)
 }
 
-func apply(ctx context.Context, adm *kadm.Client, want []Topic, dryRun, retry bool) ([]Result, error) {
+func apply(ctx context.Context, cl *kgo.Client, want []Topic, dryRun, retry bool) ([]Result, error) {
+	adm := kadm.NewClient(cl)
 	names := Names(want)
 	details, err := adm.ListTopics(fresh(ctx), names...)
 	if err != nil {
@@ -328,7 +335,7 @@ func apply(ctx context.Context, adm *kadm.Client, want []Topic, dryRun, retry bo
 	// A broker answers CreateTopics before every broker's metadata has the
 	// topic: wait until it is listed with its partitions and leaders, so
 	// that what runs next (the scorer's check, a second apply) finds it.
-	if err := visible(ctx, adm, append(created, raced...)); err != nil {
+	if err := visible(ctx, cl, append(created, raced...)); err != nil {
 		for i := range results {
 			if results[i].Created && results[i].Err == nil && slices.ContainsFunc(created, func(t Topic) bool { return t.Name == results[i].Topic }) {
 				results[i].Err = err
@@ -336,7 +343,7 @@ func apply(ctx context.Context, adm *kadm.Client, want []Topic, dryRun, retry bo
 		}
 	}
 	if len(raced) > 0 {
-		again, err := apply(ctx, adm, raced, dryRun, false)
+		again, err := apply(ctx, cl, raced, dryRun, false)
 		if err != nil {
 			return nil, err
 		}
@@ -350,36 +357,59 @@ func apply(ctx context.Context, adm *kadm.Client, want []Topic, dryRun, retry bo
 	return results, nil
 }
 
-// visible waits until the brokers' metadata lists every topic of ts with
-// all its partitions led.
-func visible(ctx context.Context, adm *kadm.Client, ts []Topic) error {
+// visible waits until the metadata of every broker lists every topic of ts
+// with all its partitions led. Each broker learns of a new topic on its
+// own, a moment after the controller answered CreateTopics: a client asking
+// another broker meanwhile is told the topic does not exist.
+func visible(ctx context.Context, cl *kgo.Client, ts []Topic) error {
 	if len(ts) == 0 {
 		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range ts {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t.Name)
+		req.Topics = append(req.Topics, rt)
+	}
 	for {
-		details, err := adm.ListTopics(fresh(wctx), Names(ts)...)
-		if err == nil {
-			for _, t := range ts {
-				d := details[t.Name]
-				if d.Err != nil || int32(len(d.Partitions)) < t.Partitions {
-					err = fmt.Errorf("topic %s not yet in the metadata", t.Name)
-					break
+		err := func() error {
+			brokers, err := kadm.NewClient(cl).ListBrokers(wctx)
+			if err != nil {
+				return err
+			}
+			for _, b := range brokers {
+				resp, err := req.RequestWith(wctx, cl.Broker(int(b.NodeID)))
+				if err != nil {
+					return err
 				}
-				for _, p := range d.Partitions {
-					if p.Leader < 0 || p.Err != nil {
-						err = fmt.Errorf("topic %s partition %d has no leader yet", t.Name, p.Partition)
+				listed := map[string]kmsg.MetadataResponseTopic{}
+				for _, rt := range resp.Topics {
+					if rt.Topic != nil {
+						listed[*rt.Topic] = rt
+					}
+				}
+				for _, t := range ts {
+					rt, ok := listed[t.Name]
+					if !ok || rt.ErrorCode != 0 || int32(len(rt.Partitions)) < t.Partitions {
+						return fmt.Errorf("broker %d does not list topic %s yet", b.NodeID, t.Name)
+					}
+					for _, p := range rt.Partitions {
+						if p.Leader < 0 || p.ErrorCode != 0 {
+							return fmt.Errorf("broker %d: topic %s partition %d has no leader yet", b.NodeID, t.Name, p.Partition)
+						}
 					}
 				}
 			}
-		}
+			return nil
+		}()
 		if err == nil {
 			return nil
 		}
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("created, but not listed by the brokers after 30s: %w", err)
+			return fmt.Errorf("created, but not listed by every broker after 30s: %w", err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

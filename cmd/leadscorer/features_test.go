@@ -2,47 +2,23 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"github.com/leadscorer/leadscorer/config"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
 
-// featuresRedis connects to the test Redis (the redis_url default),
-// failing the test when it is down, and returns a key prefix of the test's
-// own whose keys are deleted at the end.
+// featuresRedis connects to the test Redis, failing the test when it is
+// down, and returns a key prefix of the test's own whose keys are deleted
+// at the end, and the Redis URL.
 func featuresRedis(t *testing.T) (*redis.Client, string, string) {
 	t.Helper()
-	url := config.Default().RedisURL
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	ctx := context.Background()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		t.Fatalf("Redis at %s is required: %v", url, err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	prefix := "lstest:cmd:" + hex.EncodeToString(b[:]) + ":"
-	t.Cleanup(func() {
-		keys, err := rdb.Keys(ctx, prefix+"*").Result()
-		if err == nil && len(keys) > 0 {
-			err = rdb.Del(ctx, keys...).Err()
-		}
-		if err != nil {
-			t.Errorf("cleaning up %s*: %v", prefix, err)
-		}
-		rdb.Close()
-	})
-	return rdb, prefix, url
+	r := testenv.NewRedis(t)
+	return r.Client, r.Prefix, r.URL
 }
 
 const featuresFile = `{"firm": {"crd": 7, "rep_count": 12, "wirehouse": true}}

@@ -11,7 +11,6 @@ import (
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/service"
 	"github.com/leadscorer/leadscorer/topics"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -62,7 +61,7 @@ func runTopics(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return fmt.Errorf("topics apply: %w", err)
 	}
 	defer cl.Close()
-	results, err := topics.Apply(ctx, kadm.NewClient(cl), topics.Declared(cfg, int16(*rf)), *dryRun)
+	results, err := topics.Apply(ctx, cl, topics.Declared(cfg, int16(*rf)), *dryRun)
 	if err != nil {
 		return fmt.Errorf("topics apply: %w", err)
 	}

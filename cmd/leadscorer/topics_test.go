@@ -70,7 +70,11 @@ func TestTopicsApplyIsIdempotentAndNeverShrinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, l := range lines {
-		want := declared[i].Name + ": created: " + strconv.Itoa(int(declared[i].Partitions)) + " partitions, replication factor " + strconv.Itoa(int(k.ReplicationFactor))
+		noun := " partitions"
+		if declared[i].Partitions == 1 {
+			noun = " partition"
+		}
+		want := declared[i].Name + ": created: " + strconv.Itoa(int(declared[i].Partitions)) + noun + ", replication factor " + strconv.Itoa(int(k.ReplicationFactor))
 		if !strings.HasPrefix(l, want) {
 			t.Errorf("line %q, want it to start %q", l, want)
 		}

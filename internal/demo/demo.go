@@ -325,7 +325,7 @@ func applyTopics(ctx context.Context, brokers []string, cfg *config.Config, w io
 		return fmt.Errorf("demo: kafka at %s: %w", strings.Join(brokers, ","), err)
 	}
 	rf := topics.ClusterReplicationFactor(len(bs))
-	results, err := topics.Apply(ctx, adm, topics.Declared(cfg, rf), false)
+	results, err := topics.Apply(ctx, cl, topics.Declared(cfg, rf), false)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

@@ -124,7 +124,7 @@ func (s *Sandbox) createTopics(ts []topics.Topic, kopts []kgo.Opt) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	results, err := topics.Apply(ctx, kadm.NewClient(cl), one, false)
+	results, err := topics.Apply(ctx, cl, one, false)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}

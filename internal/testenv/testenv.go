@@ -384,7 +384,7 @@ func (k *Kafka) CreateTopics(ts ...topics.Topic) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	results, err := topics.Apply(ctx, k.Admin(), all, false)
+	results, err := topics.Apply(ctx, k.admin, all, false)
 	if err != nil {
 		k.tb.Fatal(err)
 	}
