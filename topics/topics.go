@@ -328,7 +328,7 @@ func apply(ctx context.Context, cl *kgo.Client, want []Topic, dryRun, retry bool
 		case d.Err != nil:
 			r.Err = d.Err
 		default:
-			r.Changes, r.Refused, r.Err = align(ctx, adm, t, d, current[t.Name], dryRun)
+			r.Changes, r.Refused, r.Err = align(ctx, cl, t, d, current[t.Name], dryRun)
 		}
 		results = append(results, r)
 	}
@@ -432,7 +432,8 @@ func create(ctx context.Context, adm *kadm.Client, t Topic) error {
 
 // align compares an existing topic with its declaration and, unless
 // dryRun, makes the changes it can.
-func align(ctx context.Context, adm *kadm.Client, t Topic, d kadm.TopicDetail, cur map[string]string, dryRun bool) ([]string, string, error) {
+func align(ctx context.Context, cl *kgo.Client, t Topic, d kadm.TopicDetail, cur map[string]string, dryRun bool) ([]string, string, error) {
+	adm := kadm.NewClient(cl)
 	var changes []string
 	var refused []string
 	have := int32(len(d.Partitions))
@@ -479,6 +480,9 @@ func align(ctx context.Context, adm *kadm.Client, t Topic, d kadm.TopicDetail, c
 			for _, r := range resp {
 				err = errors.Join(err, r.Err)
 			}
+		}
+		if err == nil { // as for a new topic: every broker lists them
+			err = visible(ctx, cl, []Topic{t})
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("adding partitions: %w", err))
