@@ -3,6 +3,7 @@ package topics_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,5 +91,69 @@ func TestRequireNamesEveryMissingTopic(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "topics "+a+", "+b+" do not exist") || !strings.Contains(err.Error(), "leadscorer topics apply") {
 		t.Errorf("message %q", err)
+	}
+}
+
+// The README's Topics table is the topics' documentation: one row per
+// declared topic with its setting, partitions and how long it is kept,
+// and no other; the replication settings it states for all are the
+// declaration's.
+func TestREADMETopicsTableIsTheDeclaration(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## Topics\n")
+	if !ok {
+		t.Fatal("README.md has no ## Topics section")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	rows := map[string][]string{}
+	for _, line := range strings.Split(sec, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(line, " | ")
+		name := strings.Trim(strings.Fields(strings.TrimPrefix(cells[0], "| "))[0], "`")
+		rows[name] = cells
+	}
+	kept := func(d topics.Topic) string {
+		switch {
+		case d.Configs[topics.CleanupPolicy] == "compact":
+			return "compacted"
+		case d.Configs[topics.RetentionMs] == "-1":
+			return "forever"
+		}
+		ms, _ := strconv.ParseInt(d.Configs[topics.RetentionMs], 10, 64)
+		return strconv.FormatInt(ms/86_400_000, 10) + " days"
+	}
+	for _, d := range topics.Declared(config.Default(), 0) {
+		cells, ok := rows[d.Name]
+		if !ok {
+			t.Errorf("README's Topics table has no row for %s", d.Name)
+			continue
+		}
+		delete(rows, d.Name)
+		key := "`" + d.Key + "`"
+		if d.Key == topics.LedgerKey {
+			key = "`topic_dlq` + `" + topics.LedgerSuffix + "`"
+		}
+		if !strings.Contains(cells[0], "("+key+";") {
+			t.Errorf("%s: row %q does not name its setting %s", d.Name, cells[0], key)
+		}
+		if cells[1] != strconv.Itoa(int(d.Partitions)) || cells[2] != kept(d) {
+			t.Errorf("%s: README says %s partitions, kept %s; the declaration %d, %s", d.Name, cells[1], cells[2], d.Partitions, kept(d))
+		}
+		if d.Configs[topics.MinInSyncReplicas] != "2" || d.Configs[topics.MaxMessageBytes] != "1048588" {
+			t.Errorf("%s: the README states min.insync.replicas=2 and max.message.bytes 1048588 for every topic", d.Name)
+		}
+	}
+	for name := range rows {
+		t.Errorf("README's Topics table has %s, which is not declared", name)
+	}
+	for _, want := range []string{"replication factor 3", "`min.insync.replicas=2`", "1048588"} {
+		if !strings.Contains(sec, want) {
+			t.Errorf("README's Topics section does not say %q", want)
+		}
 	}
 }

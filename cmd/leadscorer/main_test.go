@@ -22,7 +22,7 @@ func TestProductionBinaryCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"help"}, nil, &out, &errb); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("help: %v", err)
 	}
-	for _, want := range []string{"run", "config", "score", "evaluate", "validate", "report", "registry", "features", "dlq", "rescore"} {
+	for _, want := range []string{"run", "config", "score", "evaluate", "validate", "report", "registry", "features", "dlq", "rescore", "topics"} {
 		if !strings.Contains(out.String(), "\n  "+want+" ") {
 			t.Errorf("usage lacks %q:\n%s", want, out.String())
 		}
@@ -51,6 +51,7 @@ func TestSubcommandHelpListsOnlyItsSettings(t *testing.T) {
 		{[]string{"features", "load"}, []string{"-redis-url", "-redis-prefix", "-input"}, []string{"-brokers", "-topic-in"}},
 		{[]string{"dlq", "replay"}, []string{"-brokers", "-topic-dlq", "-class"}, []string{"-redis-url", "-topic-sfdc", "-schema-registry"}},
 		{[]string{"rescore"}, []string{"-brokers", "-schema-registry", "-topic-in"}, []string{"-redis-url", "-topic-dlq"}},
+		{[]string{"topics", "apply"}, []string{"-brokers", "-kafka-sasl-mechanism", "-topic-in", "-topic-registry", "-dry-run", "-replication-factor"}, []string{"-redis-url", "-schema-registry", "-group"}},
 		{[]string{"score"}, []string{"-model"}, []string{"-brokers"}},
 		{[]string{"evaluate"}, []string{"-label"}, []string{"-brokers"}},
 		{[]string{"registry"}, []string{"-registry"}, []string{"-brokers"}},
