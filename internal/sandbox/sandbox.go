@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -42,11 +43,8 @@ type Options struct {
 	// replication factor 1: there is one broker. topics.Declared gives the
 	// service's.
 	Topics []topics.Topic
-	// KafkaOpts are extra kfake options (TLS, SASL users, ...), and
-	// KafkaClientOpts what a client needs to reach the broker with them:
-	// the sandbox creates the topics through it.
-	KafkaOpts       []kfake.Opt
-	KafkaClientOpts []kgo.Opt
+	// KafkaOpts are extra kfake options (TLS, SASL users, ...).
+	KafkaOpts []kfake.Opt
 }
 
 // Sandbox is a running broker and registry.
@@ -65,9 +63,20 @@ const schemasFile = "schema-registry.json"
 
 // Start starts the broker and the registry.
 func Start(opts Options) (*Sandbox, error) {
+	// The broker takes no connection before its topics exist: a client
+	// that connects as soon as the port opens (the fault suite) must find
+	// them, as on a cluster where they were created beforehand.
+	gate := make(chan struct{})
 	kopts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.Ports(opts.KafkaPort),
+		kfake.ListenFn(func(network, address string) (net.Listener, error) {
+			ln, err := net.Listen(network, address)
+			if err != nil {
+				return nil, err
+			}
+			return &gatedListener{Listener: ln, open: gate}, nil
+		}),
 	}
 	if opts.DataDir != "" {
 		kopts = append(kopts, kfake.DataDir(opts.DataDir))
@@ -97,43 +106,42 @@ func Start(opts Options) (*Sandbox, error) {
 	srv := &http.Server{Handler: reg.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	sb := &Sandbox{Cluster: cluster, Registry: reg, srv: srv, srURL: "http://" + ln.Addr().String(), dataDir: opts.DataDir}
-	if err := sb.createTopics(opts.Topics, opts.KafkaClientOpts); err != nil {
+	if err := sb.createTopics(opts.Topics); err != nil {
+		close(gate)
 		sb.Close()
 		return nil, err
 	}
+	close(gate)
 	return sb, nil
 }
 
-// createTopics creates ts on the broker as declared, with replication
-// factor 1.
-func (s *Sandbox) createTopics(ts []topics.Topic, kopts []kgo.Opt) error {
-	if len(ts) == 0 {
-		return nil
-	}
-	one := make([]topics.Topic, len(ts))
-	for i, t := range ts {
-		t.ReplicationFactor = 1
-		t.Configs = maps.Clone(t.Configs)
-		t.Configs[topics.MinInSyncReplicas] = "1"
-		one[i] = t
-	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.Brokers()...)}, kopts...)...)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	results, err := topics.Apply(ctx, cl, one, false)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	for _, r := range results {
-		if !r.OK() {
-			return fmt.Errorf("sandbox: %s", r)
+// createTopics creates ts on the broker as declared (one broker: the
+// replication factor is 1), before any client can connect. A topic that
+// exists (a data directory's, after a restart) is kept as it is.
+func (s *Sandbox) createTopics(ts []topics.Topic) error {
+	for _, t := range ts {
+		cfgs := maps.Clone(t.Configs)
+		cfgs[topics.MinInSyncReplicas] = "1"
+		if err := s.Cluster.CreateTopic(t.Name, t.Partitions, cfgs); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("sandbox: create topic %s: %w", t.Name, err)
 		}
 	}
 	return nil
+}
+
+// gatedListener accepts connections once open is closed.
+type gatedListener struct {
+	net.Listener
+	open <-chan struct{}
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	<-l.open
+	return c, nil
 }
 
 // loadSchemas seeds reg with the schemas saveSchemas wrote, if any.

@@ -235,7 +235,7 @@ func NewKafka(tb testing.TB, opts ...Option) *Kafka {
 		if o.kfakeOnly != "" && RealKafka() {
 			tb.Logf("kfake only, not on %s: %s", os.Getenv(EnvBrokers), o.kfakeOnly)
 		}
-		sb, err := sandbox.Start(sandbox.Options{KafkaOpts: o.kafkaOpts, KafkaClientOpts: o.clientOpts})
+		sb, err := sandbox.Start(sandbox.Options{KafkaOpts: o.kafkaOpts})
 		if err != nil {
 			tb.Fatal(err)
 		}
