@@ -9,15 +9,15 @@ import (
 // they must agree bit for bit, including rows with missing values and trees
 // whose leaves sit above full depth (padded in the flat layout).
 func TestFlatLayoutEqualsNodeWalk(t *testing.T) {
+	anyPadded := false
 	for _, name := range []string{"logistic", "logitraw", "reg_logistic", "squarederror", "v41like"} {
 		t.Run(name, func(t *testing.T) {
 			m, c := loadXGBCase(t, name)
 			if m.flat == nil {
 				t.Fatalf("model of depth %d has no flat layout", m.maxDepth)
 			}
-			padded := false
 			for _, sp := range m.flat.splits {
-				padded = padded || math.IsInf(float64(sp.thr), 1)
+				anyPadded = anyPadded || math.IsInf(float64(sp.thr), 1)
 			}
 			missing := 0
 			for _, x := range c.rows {
@@ -36,8 +36,19 @@ func TestFlatLayoutEqualsNodeWalk(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d rows, %d with missing values, padded trees: %v", len(c.rows), missing, padded)
+			// The missing-value copies of the row (-Inf, +Inf) are what the
+			// flat layout adds: a case without missing values would not
+			// test them.
+			if missing == 0 {
+				t.Fatalf("none of the %d rows has a missing value", len(c.rows))
+			}
 		})
+	}
+	// Padding (a +Inf split that sends everything left) is the other thing
+	// the layout adds: at least one case must have trees shallower than
+	// the model's depth.
+	if !anyPadded {
+		t.Fatal("no case has a padded tree")
 	}
 }
 
