@@ -192,7 +192,7 @@ func (c *checker) run() {
 		GateTopDecileLift:     fmt.Sprintf("> %.2fx", lim.MinTopDecileLift),
 		GateOverfitting:       fmt.Sprintf("< %g", lim.MaxAUCGap),
 		GateExplanations:      fmt.Sprintf("<= %g", lim.MaxSHAPError),
-		GateParity:            fmt.Sprintf("<= %g", lim.MaxParityError),
+		GateParity:            fmt.Sprintf("<= %g rows differ", lim.MaxParityRows),
 		GateScoreDistribution: fmt.Sprintf("< %g", lim.MaxPSI),
 	}
 	if c.base != nil {
@@ -481,19 +481,30 @@ func (c *checker) parityGate(threshold string) {
 		c.fail(GateParity, threshold, fmt.Sprintf("%d feature rows, %d predictions", len(feats), len(preds)))
 		return
 	}
-	worst, worstRow := 0.0, 0
+	// XGBoost predicts in float32 and the trainer prints each prediction
+	// so that it reads back as the same float32; our scores are those
+	// float32s too (scoring is bit-exact), so a row either equals
+	// XGBoost's prediction in every bit or differs.
+	differ, first, worst := 0, -1, 0.0
 	for i, row := range feats {
-		// The trainer's predictions are float32 printed exactly.
-		want := float64(float32(preds[i][0]))
-		if d := math.Abs(c.model.Score(row) - want); !(d <= worst) {
-			worst, worstRow = d, i
+		got, want := float32(c.model.Score(row)), float32(preds[i][0])
+		if math.Float32bits(got) == math.Float32bits(want) {
+			continue
+		}
+		differ++
+		if first < 0 {
+			first = i
+		}
+		if d := math.Abs(float64(got) - float64(want)); !(d <= worst) {
+			worst = d
 		}
 	}
-	detail := fmt.Sprintf("max |score - XGBoost's prediction| over the %d rows of %s", len(feats), dir)
-	if worst > c.lim.MaxParityError || math.IsNaN(worst) {
-		detail += fmt.Sprintf(", at row %d", worstRow+2)
+	detail := fmt.Sprintf("rows of %s whose score is not XGBoost's float32 prediction bit for bit, of %d", dir, len(feats))
+	if differ > 0 {
+		detail += fmt.Sprintf("; first at row %d, largest difference %.3g", first+2, worst)
 	}
-	c.add(GateParity, figure("%.3g", worst), threshold, worst <= c.lim.MaxParityError, detail, worst)
+	n := float64(differ)
+	c.add(GateParity, fmt.Sprintf("%d", differ), threshold, n <= c.lim.MaxParityRows, detail, n)
 }
 
 // distributionGate: the population stability index of the holdout's

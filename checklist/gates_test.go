@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -177,8 +178,8 @@ func TestCommittedCandidatePassesEveryGate(t *testing.T) {
 			t.Errorf("%s = %v, want the trainer's %v", w.gate, g.Value, w.want)
 		}
 	}
-	if g := gate(res, GateParity); g.Value == nil || *g.Value > 1e-7 {
-		t.Errorf("parity: %+v, want XGBoost's predictions to within a float32 rounding", g)
+	if g := gate(res, GateParity); !g.Pass || g.Value == nil || *g.Value != 0 || g.Figure != "0" {
+		t.Errorf("parity: %+v, want every score equal to XGBoost's prediction bit for bit", g)
 	}
 	if g := gate(res, GateAUCVsBaseline); !strings.Contains(g.Detail, "v4.0.0 0.6228") {
 		t.Errorf("AUC detail %q does not give the baseline's 0.6228", g.Detail)
@@ -383,8 +384,41 @@ func TestGateParityFailsOnAModelEditedAfterTraining(t *testing.T) {
 	})
 	res := f.check(t, "v4.1.0", "")
 	assertFails(t, res, GateParity)
-	if g := gate(res, GateParity); g.Value == nil || *g.Value < 1e-4 {
+	if g := gate(res, GateParity); g.Value == nil || *g.Value < 1 || !strings.Contains(g.Detail, "largest difference") {
 		t.Errorf("parity %+v", g)
+	}
+}
+
+// A difference far below any tolerance still fails: one leaf of v4.1.0
+// moved by 3e-7 changes some scores by a few float32 ulps (well within the
+// 1e-6 the gate allowed before scoring was exact).
+func TestGateParityFailsOnAnyDifferentBit(t *testing.T) {
+	f := newFixture(t)
+	f.editModel(t, "v4.1.0", func(m map[string]any) {
+		tr := model(m)["trees"].([]any)[0].(map[string]any)
+		left := tr["left_children"].([]any)
+		cond := tr["split_conditions"].([]any)
+		for i, l := range left {
+			if l.(json.Number) == "-1" {
+				x, _ := cond[i].(json.Number).Float64()
+				cond[i] = json.Number(jsonFloat(x + 3e-7))
+				break
+			}
+		}
+	})
+	res := f.check(t, "v4.1.0", "")
+	assertFails(t, res, GateParity)
+	g := gate(res, GateParity)
+	if g.Value == nil || *g.Value < 1 {
+		t.Fatalf("parity %+v: want rows that differ", g)
+	}
+	i := strings.Index(g.Detail, "largest difference ")
+	if i < 0 {
+		t.Fatalf("parity detail %q gives no largest difference", g.Detail)
+	}
+	d, err := strconv.ParseFloat(g.Detail[i+len("largest difference "):], 64)
+	if err != nil || d >= 1e-6 {
+		t.Fatalf("largest difference %q: want one below the old tolerance 1e-6", g.Detail[i:])
 	}
 }
 

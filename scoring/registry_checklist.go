@@ -73,8 +73,14 @@ type GateThresholds struct {
 	MinTopDecileLift *float64 `json:"min_top_decile_lift,omitempty"`
 	MaxAUCGap        *float64 `json:"max_auc_gap,omitempty"`
 	MaxSHAPError     *float64 `json:"max_shap_error,omitempty"`
-	MaxParityError   *float64 `json:"max_parity_error,omitempty"`
-	MaxPSI           *float64 `json:"max_psi,omitempty"`
+	// MaxParityRows is the most rows of the trainer's parity export whose
+	// score may differ from XGBoost's in any bit (default 0).
+	MaxParityRows *float64 `json:"max_parity_rows,omitempty"`
+	// MaxParityError is read from registries written before the parity
+	// gate became exact, and not used: scores equal XGBoost's float32
+	// predictions bit for bit, so a tolerance has nothing left to allow.
+	MaxParityError *float64 `json:"max_parity_error,omitempty"`
+	MaxPSI         *float64 `json:"max_psi,omitempty"`
 }
 
 // GateLimits are the resolved limits of the pre-deployment gates.
@@ -93,9 +99,10 @@ type GateLimits struct {
 	// MaxSHAPError: on every holdout row the TreeSHAP values must sum to
 	// the margin within it.
 	MaxSHAPError float64
-	// MaxParityError: on every row of the trainer's parity export our score
-	// must equal XGBoost's prediction within it.
-	MaxParityError float64
+	// MaxParityRows: at most this many rows of the trainer's parity
+	// export may have a score that is not XGBoost's prediction, as a
+	// float32, bit for bit (0: every row equal).
+	MaxParityRows float64
 	// MaxPSI: the population stability index of the holdout's scores
 	// against the registry's reference distribution must stay below it.
 	MaxPSI float64
@@ -110,7 +117,7 @@ var DefaultGateLimits = GateLimits{
 	MinTopDecileLift: 1.5,
 	MaxAUCGap:        0.15,
 	MaxSHAPError:     1e-5,
-	MaxParityError:   1e-6,
+	MaxParityRows:    0,
 	MaxPSI:           0.10,
 }
 
@@ -127,7 +134,7 @@ func (v *Version) GateLimits() GateLimits {
 		dst *float64
 	}{
 		{t.MinAUCGain, &l.MinAUCGain}, {t.MaxAUCP, &l.MaxAUCP}, {t.MinTopDecileLift, &l.MinTopDecileLift}, {t.MaxAUCGap, &l.MaxAUCGap},
-		{t.MaxSHAPError, &l.MaxSHAPError}, {t.MaxParityError, &l.MaxParityError}, {t.MaxPSI, &l.MaxPSI},
+		{t.MaxSHAPError, &l.MaxSHAPError}, {t.MaxParityRows, &l.MaxParityRows}, {t.MaxPSI, &l.MaxPSI},
 	} {
 		if f.src != nil {
 			*f.dst = *f.src
@@ -145,7 +152,7 @@ func (t *GateThresholds) validate() error {
 		v    *float64
 	}{
 		{"min_auc_gain", t.MinAUCGain}, {"max_auc_p", t.MaxAUCP}, {"min_top_decile_lift", t.MinTopDecileLift}, {"max_auc_gap", t.MaxAUCGap},
-		{"max_shap_error", t.MaxSHAPError}, {"max_parity_error", t.MaxParityError}, {"max_psi", t.MaxPSI},
+		{"max_shap_error", t.MaxSHAPError}, {"max_parity_rows", t.MaxParityRows}, {"max_parity_error", t.MaxParityError}, {"max_psi", t.MaxPSI},
 	} {
 		if f.v != nil && (math.IsNaN(*f.v) || math.IsInf(*f.v, 0) || *f.v < 0) {
 			return fmt.Errorf("%s: %v is not a finite number >= 0", f.name, *f.v)

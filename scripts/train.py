@@ -87,7 +87,7 @@ GATE_THRESHOLDS = {
     "min_top_decile_lift": 1.5,
     "max_auc_gap": 0.15,
     "max_shap_error": 1e-5,
-    "max_parity_error": 1e-6,
+    "max_parity_rows": 0,
     "max_psi": 0.1,
 }
 
