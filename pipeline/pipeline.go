@@ -186,10 +186,8 @@ func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo
 	enriched := time.Now()
 	p.m.stage.WithLabelValues("enrich").Observe(enriched.Sub(decoded).Seconds())
 
-	for i := range p.changes {
-		if out, err = p.score(snap, &p.changes[i], &p.results[i], now, start, out); err != nil {
-			return out, err
-		}
+	if out, err = p.scoreAll(snap, now, start, out); err != nil {
+		return out, err
 	}
 	p.m.stage.WithLabelValues("score").Observe(time.Since(enriched).Seconds())
 

@@ -12,6 +12,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// scoreAll scores every change of the batch and appends their outputs, in
+// the order of the changes.
+func (p *Pipeline) scoreAll(snap *snapshot, now, start time.Time, out []*kgo.Record) ([]*kgo.Record, error) {
+	var err error
+	for i := range p.changes {
+		if out, err = p.score(snap, &p.changes[i], &p.results[i], now, start, out); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
 // score scores one change with every serving version and appends its
 // outputs: a shadow record always, a sink record unless the quota guard
 // holds it back, or a dead letter when its features cannot be had.
