@@ -45,6 +45,7 @@ type Config struct {
 	FeatureMaxAge    time.Duration
 	UnknownAdvisor   string
 	ScoreEpsilon     float64
+	ScoreMemo        bool
 	HTTPAddr         string
 	LogLevel         string
 	BatchTimeout     time.Duration
@@ -296,6 +297,9 @@ var Keys = []Key{
 			return nil
 		},
 		get: func(c *Config) string { return strconv.FormatFloat(c.ScoreEpsilon, 'g', -1, 64) }},
+	{Name: "score_memo", Group: Scorer, Bool: true, Default: "false", Doc: "Keep each model version's score, factors and explanation by feature vector (16,384 vectors per version, a few MB) and answer a vector seen before without scoring it; leadscorer_score_memo_hits_total and _lookups_total give its hit rate. Exact either way; off, every event is scored and explained (docs/BENCHMARKS.md).",
+		set: func(c *Config, v string) (err error) { c.ScoreMemo, err = parseBool(v); return err },
+		get: func(c *Config) string { return strconv.FormatBool(c.ScoreMemo) }},
 	{Name: "http_addr", Group: HTTP, Default: "127.0.0.1:9464", Doc: "Address of /metrics, /healthz and /readyz; empty disables the server.",
 		set: func(c *Config, v string) error { c.HTTPAddr = v; return nil },
 		get: func(c *Config) string { return c.HTTPAddr }},

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"hash/fnv"
 	"math"
 	"strings"
 
@@ -35,8 +34,27 @@ func unchanged(last, next featurestore.SinkState, eps float64) bool {
 		math.Abs(last.Score-next.Score) < eps
 }
 
+// hash is the 64-bit FNV-1a of s (hash/fnv's New64a, without its
+// allocation): the quota states in Redis hold it, so it must not change.
 func hash(s string) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(s))
-	return h.Sum64()
+	h := uint64(fnvOffset64)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime64
+	}
+	return h
 }
+
+func hashBytes(b []byte) uint64 {
+	h := uint64(fnvOffset64)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime64
+	}
+	return h
+}
+
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)

@@ -3,12 +3,14 @@ package pipeline
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/leadscorer/leadscorer/features"
-	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/leadscorer/leadscorer/scoring"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func loadRegistry(t testing.TB) *scoring.Registry {
@@ -20,82 +22,152 @@ func loadRegistry(t testing.TB) *scoring.Registry {
 	return reg
 }
 
-// The memo must give, for every feature vector, exactly what scoring the
-// vector directly gives: it may only skip work, never change an output.
-func TestMemoGivesWhatDirectScoringGives(t *testing.T) {
-	p, err := New(Options{}, nil, nil, loadRegistry(t))
-	if err != nil {
-		t.Fatal(err)
+// rowOnly hides a model's batch methods: the pipeline must then score and
+// explain it one row at a time.
+type rowOnly struct{ scoring.Model }
+
+// Batch scoring, with the memo or without, and the row-at-a-time fallback
+// must give every change exactly what scoring its vector directly gives:
+// score, percentile, factors with their phrases, explanation and its hash.
+func TestBatchScoringGivesWhatDirectScoringGives(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		memo     bool
+		rowsOnly bool
+	}{{"batch", false, false}, {"batch-memo", true, false}, {"rows", false, true}, {"rows-memo", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 700 // several blocks of missBlock, and a partial one
+			p := scoreBatchPipeline(t, n, tc.memo, func(reg *scoring.Registry) {
+				if tc.rowsOnly {
+					for _, v := range reg.Serving() {
+						v.Model = rowOnly{v.Model}
+					}
+				}
+			})
+			snap := p.snap.Load()
+			for _, sv := range snap.serving {
+				if (sv.batch == nil) != tc.rowsOnly {
+					t.Fatalf("%s: batch model %v", sv.v.Name, sv.batch != nil)
+				}
+			}
+			now := benchNow
+			// Twice: the second batch finds the first one's vectors in the
+			// memo, and reuses the memory of the first without the memo.
+			for round := range 2 {
+				p.out.Reset()
+				clear(p.pending)
+				if _, err := p.scoreAll(snap, now, now, nil); err != nil {
+					t.Fatal(err)
+				}
+				checkDirect(t, p, snap, now)
+				if tc.memo {
+					for _, sv := range snap.serving {
+						hits := testutil.ToFloat64(p.m.memoHits.WithLabelValues(sv.v.Name))
+						lookups := testutil.ToFloat64(p.m.memoLookups.WithLabelValues(sv.v.Name))
+						if lookups != float64((round+1)*n) || hits < float64(round*n) || hits == 0 {
+							t.Fatalf("round %d %s: %v hits of %v lookups", round, sv.v.Name, hits, lookups)
+						}
+					}
+				}
+			}
+		})
 	}
-	pop, err := synth.Generate(synth.Options{Seed: 3, Advisors: 2000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap := p.snap.Load()
+}
+
+func checkDirect(t *testing.T, p *Pipeline, snap *snapshot, now time.Time) {
+	t.Helper()
 	var vals features.Values
-	hits := 0
-	for i := range pop.Leads {
-		pop.Derive(&pop.Leads[i], &vals)
+	for i := range p.changes {
+		c, res := &p.changes[i], &p.results[i]
+		var adv *features.Advisor
+		if res.AdvisorFound {
+			adv = &res.Advisor
+		}
+		var firm *features.Firm
+		if res.FirmFound {
+			firm = &res.Firm
+		}
+		features.Derive(now, c.lead, adv, firm, &vals)
 		for _, sv := range snap.serving {
-			sv.layout.Fill(&vals, sv.x)
-			before := len(sv.memo)
-			got, err := sv.score()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(sv.memo) == before {
-				hits++
-			}
 			v := sv.v
-			score := v.Model.Score(sv.x)
-			contrib := make([]float64, len(sv.x)+1)
-			if err := v.Model.Contributions(sv.x, contrib); err != nil {
+			x := make([]float64, len(v.Features))
+			sv.layout.Fill(&vals, x)
+			got := sv.outs[i]
+			score := v.Model.Score(x)
+			contrib := make([]float64, len(x)+1)
+			if err := v.Model.Contributions(x, contrib); err != nil {
 				t.Fatal(err)
 			}
-			want := v.TopFactors(sv.x, contrib, make([]scoring.Factor, TopFactors))
-			if got.score != score || got.pct != v.Percentile(score) {
-				t.Fatalf("lead %d %s: memo score %v pct %d, direct %v pct %d", i, v.Name, got.score, got.pct, score, v.Percentile(score))
+			want := v.TopFactors(x, contrib, make([]scoring.Factor, TopFactors))
+			if math.Float64bits(got.score) != math.Float64bits(score) || got.pct != v.Percentile(score) {
+				t.Fatalf("change %d %s: score %v pct %d, direct %v pct %d", i, v.Name, got.score, got.pct, score, v.Percentile(score))
 			}
 			if len(got.factors) != len(want) {
-				t.Fatalf("lead %d %s: %d factors, direct %d", i, v.Name, len(got.factors), len(want))
+				t.Fatalf("change %d %s: %d factors, direct %d", i, v.Name, len(got.factors), len(want))
 			}
 			for j, f := range want {
 				g := got.factors[j]
 				sameValue := g.Value == f.Value || math.IsNaN(g.Value) && math.IsNaN(f.Value)
 				if g.Feature != f.Feature || !sameValue || g.Contribution != f.Contribution || g.Phrase != f.Phrase {
-					t.Fatalf("lead %d %s factor %d: memo %+v, direct %+v", i, v.Name, j, g, f)
+					t.Fatalf("change %d %s factor %d: %+v, direct %+v", i, v.Name, j, g, f)
 				}
+			}
+			if v.Role != scoring.RoleProduction {
+				continue
 			}
 			wantFactors := make([]schemas.Factor, len(want))
 			for j, f := range want {
 				wantFactors[j] = schemas.Factor{Phrase: f.Phrase, Contribution: f.Contribution}
 			}
 			if e := producer.Explanation(wantFactors, schemas.MaxExplanationLen); got.explanation != e || got.explHash != hash(e) {
-				t.Fatalf("lead %d %s: memo explanation %q, direct %q", i, v.Name, got.explanation, e)
+				t.Fatalf("change %d %s: explanation %q, direct %q", i, v.Name, got.explanation, e)
 			}
 		}
 	}
-	if hits == 0 {
-		t.Fatal("no vector was scored twice: the test does not exercise the memo")
+}
+
+// With the memo off, a batch allocates nothing once its buffers have grown:
+// features, both versions scored and explained, factors, explanation,
+// quota guard and the encoded sink and shadow records.
+func TestScoringABatchAllocatesNothing(t *testing.T) {
+	p := scoreBatchPipeline(t, 300, false, nil)
+	snap := p.snap.Load()
+	var out []*kgo.Record
+	run := func() {
+		p.out.Reset()
+		clear(p.pending)
+		var err error
+		if out, err = p.scoreAll(snap, benchNow, benchNow, out[:0]); err != nil {
+			t.Fatal(err)
+		}
 	}
-	t.Logf("%d lookups, %d memo hits", 2*len(pop.Leads), hits)
+	run()
+	if allocs := testing.AllocsPerRun(5, run); allocs != 0 {
+		t.Fatalf("%v allocations per batch of %d changes", allocs, len(p.changes))
+	}
+	if len(out) < len(p.changes) {
+		t.Fatalf("%d outputs for %d changes", len(out), len(p.changes))
+	}
 }
 
 func TestMemoIsBounded(t *testing.T) {
-	p, err := New(Options{}, nil, nil, loadRegistry(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := scoreBatchPipeline(t, 1, true, nil)
 	sv := p.snap.Load().serving[0]
-	for i := range maxMemo + 10 {
-		for j := range sv.x {
-			sv.x[j] = float64(i * (j + 1))
+	var vals features.Values
+	const batch = 1000
+	for b := range (maxMemo + 10*batch) / batch {
+		sv.begin(batch)
+		for i := range batch {
+			for j := range vals {
+				vals[j] = float64((b*batch + i) * (j + 1))
+			}
+			sv.add(i, &vals)
 		}
-		if _, err := sv.score(); err != nil {
+		if err := sv.run(); err != nil {
 			t.Fatal(err)
 		}
 		if len(sv.memo) > maxMemo {
-			t.Fatalf("memo holds %d entries after %d vectors, more than %d", len(sv.memo), i+1, maxMemo)
+			t.Fatalf("memo holds %d entries after %d vectors, more than %d", len(sv.memo), (b+1)*batch, maxMemo)
 		}
 	}
 }

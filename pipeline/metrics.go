@@ -18,6 +18,9 @@ type Metrics struct {
 	stage           *prometheus.HistogramVec
 	scores          *prometheus.HistogramVec
 	modelInfo       *prometheus.GaugeVec
+	explainBytes    *prometheus.GaugeVec
+	memoLookups     *prometheus.CounterVec
+	memoHits        *prometheus.CounterVec
 
 	// Salesforce change events.
 	cdcChanges    *prometheus.CounterVec
@@ -55,6 +58,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.LinearBuckets(0.05, 0.05, 19)}, []string{"version"}),
 		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "leadscorer_model_info", Help: "1 for each model version in the registry the scorer serves with, by role."}, []string{"version", "role"}),
+		explainBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "leadscorer_model_explain_table_bytes", Help: "Memory each serving model version keeps to explain rows quickly (its TreeSHAP tables), fixed at load; 0 when it has none."}, []string{"version"}),
+		memoLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadscorer_score_memo_lookups_total", Help: "Feature vectors looked up in the score memo (score_memo on), by model version."}, []string{"version"}),
+		memoHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadscorer_score_memo_hits_total", Help: "Feature vectors the score memo answered without scoring (score_memo on), by model version."}, []string{"version"}),
 		cdcChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadscorer_cdc_changes_total", Help: "Salesforce change events applied, one per Lead they name, by change type."}, []string{"change_type"}),
 		cdcDuplicates: prometheus.NewCounter(prometheus.CounterOpts{
@@ -70,7 +79,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.eventsIn, m.scored, m.echoes, m.suppressed, m.sinkRecords, m.unknownAdvisors,
-			m.redisRetries, m.dlq, m.stage, m.scores, m.modelInfo,
+			m.redisRetries, m.dlq, m.stage, m.scores, m.modelInfo, m.explainBytes, m.memoLookups, m.memoHits,
 			m.cdcChanges, m.cdcDuplicates, m.cdcRefresh, m.cdcOutcomes, m.cdcWithheld, m.cdcMissing)
 	}
 	return m
@@ -78,7 +87,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) setModels(reg *scoring.Registry) {
 	m.modelInfo.Reset()
+	m.explainBytes.Reset()
 	for _, v := range reg.Serving() {
 		m.modelInfo.WithLabelValues(v.Name, v.Role).Set(1)
+		m.explainBytes.WithLabelValues(v.Name).Set(float64(ExplainTableBytes(v.Model)))
 	}
+}
+
+// ExplainTableBytes is the memory a model keeps to explain rows quickly
+// (scoring.BatchModel), 0 for a model without such tables.
+func ExplainTableBytes(m scoring.Model) int {
+	if bm, ok := m.(scoring.BatchModel); ok {
+		return bm.ExplainTableBytes()
+	}
+	return 0
 }

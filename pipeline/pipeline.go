@@ -10,9 +10,10 @@
 // unreachable) is returned, and the consumer aborts and redoes the batch.
 //
 // The files: pipeline.go runs a batch; decode.go reads the input records
-// into changes; enrich.go looks the batch up in Redis; score.go scores one
-// change and builds its outputs; memo.go keeps each version's scores by
-// feature vector; guards.go holds the echo and quota guards.
+// into changes; enrich.go looks the batch up in Redis; score.go scores the
+// batch and builds each change's outputs; memo.go holds each version's
+// batch scoring (scoring.BatchModel) and its optional memo by feature
+// vector (score_memo); guards.go holds the echo and quota guards.
 package pipeline
 
 import (
@@ -43,6 +44,9 @@ type Options struct {
 	UnknownAdvisorToDLQ bool
 	// ScoreEpsilon is the quota guard's threshold on score changes.
 	ScoreEpsilon float64
+	// ScoreMemo keeps each version's results by feature vector and
+	// answers a vector seen before without scoring it (score_memo).
+	ScoreMemo bool
 	// RedisBackoff paces retries of a failed Redis lookup.
 	RedisBackoff featurestore.Backoff
 	// CDC, when set, reads Salesforce change events (input_format
@@ -134,7 +138,7 @@ func New(opts Options, codec *schemas.Codec, store Store, reg *scoring.Registry)
 func (p *Pipeline) SetRegistry(reg *scoring.Registry) error {
 	s := &snapshot{reg: reg}
 	for _, v := range reg.Serving() {
-		sv, err := newServed(v, p.m.scores.WithLabelValues(v.Name))
+		sv, err := newServed(v, p.opts.ScoreMemo, p.m)
 		if err != nil {
 			return err
 		}
@@ -142,6 +146,10 @@ func (p *Pipeline) SetRegistry(reg *scoring.Registry) error {
 	}
 	p.snap.Store(s)
 	p.m.setModels(reg)
+	for _, sv := range s.serving {
+		p.log.Info("model serving", "version", sv.v.Name, "role", sv.v.Role, "explain_table_bytes", ExplainTableBytes(sv.v.Model),
+			"batch_scoring", sv.batch != nil, "score_memo", p.opts.ScoreMemo)
+	}
 	return nil
 }
 

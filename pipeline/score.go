@@ -12,22 +12,55 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// scoreAll scores every change of the batch and appends their outputs, in
-// the order of the changes.
+// scoreAll scores every change of the batch with every serving version
+// and appends their outputs in the order of the changes: a shadow record
+// always, a sink record unless the quota guard holds it back, or a dead
+// letter when its features cannot be had.
+//
+// Three passes: the features of every change become a row of each
+// version; each version scores and explains the rows its memo does not
+// have in batch calls (scoring.BatchModel); then each change's outputs
+// are built from its results.
 func (p *Pipeline) scoreAll(snap *snapshot, now, start time.Time, out []*kgo.Record) ([]*kgo.Record, error) {
+	n := len(p.changes)
+	for _, sv := range snap.serving {
+		sv.begin(n)
+	}
+	for i := range p.changes {
+		c, res := &p.changes[i], &p.results[i]
+		if res.Err != nil || !res.AdvisorFound && p.opts.UnknownAdvisorToDLQ {
+			continue // a dead letter
+		}
+		var adv *features.Advisor
+		if res.AdvisorFound {
+			adv = &res.Advisor
+		}
+		var firm *features.Firm
+		if res.FirmFound {
+			firm = &res.Firm
+		}
+		features.Derive(now, c.lead, adv, firm, &p.values)
+		for _, sv := range snap.serving {
+			sv.add(i, &p.values)
+		}
+	}
+	for _, sv := range snap.serving {
+		if err := sv.run(); err != nil {
+			return out, err
+		}
+	}
 	var err error
 	for i := range p.changes {
-		if out, err = p.score(snap, &p.changes[i], &p.results[i], now, start, out); err != nil {
+		if out, err = p.emit(snap, i, now, start, out); err != nil {
 			return out, err
 		}
 	}
 	return out, nil
 }
 
-// score scores one change with every serving version and appends its
-// outputs: a shadow record always, a sink record unless the quota guard
-// holds it back, or a dead letter when its features cannot be had.
-func (p *Pipeline) score(snap *snapshot, c *change, res *featurestore.Result, now, start time.Time, out []*kgo.Record) ([]*kgo.Record, error) {
+// emit appends the outputs of change i, whose scores are computed.
+func (p *Pipeline) emit(snap *snapshot, i int, now, start time.Time, out []*kgo.Record) ([]*kgo.Record, error) {
+	c, res := &p.changes[i], &p.results[i]
 	if res.Err != nil {
 		return p.deadLetter(out, c.in, producer.ClassFeatures, res.Err.Error(), now), nil
 	}
@@ -41,16 +74,6 @@ func (p *Pipeline) score(snap *snapshot, c *change, res *featurestore.Result, no
 			return p.deadLetter(out, c.in, producer.ClassFeatures, msg, now), nil
 		}
 	}
-	var adv *features.Advisor
-	if res.AdvisorFound {
-		adv = &res.Advisor
-	}
-	var firm *features.Firm
-	if res.FirmFound {
-		firm = &res.Firm
-	}
-	features.Derive(now, c.lead, adv, firm, &p.values)
-
 	p.scores = p.scores[:0]
 	shadow := schemas.LeadScoreShadow{
 		EventID: c.eventID, LeadID: c.leadID, CRD: c.crd, EventTime: c.eventTime, ScoredAt: now,
@@ -62,12 +85,7 @@ func (p *Pipeline) score(snap *snapshot, c *change, res *featurestore.Result, no
 		explHash uint64
 	)
 	for _, sv := range snap.serving {
-		v := sv.v
-		sv.layout.Fill(&p.values, sv.x)
-		o, err := sv.score()
-		if err != nil {
-			return out, err
-		}
+		v, o := sv.v, sv.outs[i]
 		p.scores = append(p.scores, schemas.VersionScore{
 			Version: v.Name, Role: v.Role, Score: o.score, Percentile: o.pct, Decile: scoring.Decile(o.pct),
 			Deprioritize: v.Deprioritize(o.pct), UpgradeCandidate: v.Upgrade(o.pct), Factors: o.factors,

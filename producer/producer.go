@@ -8,7 +8,6 @@ package producer
 
 import (
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -107,7 +106,11 @@ func Header(r *kgo.Record, key string) string {
 // "+ moved firms 2 times in 3 years; - 14 years in the industry". Factors
 // that do not fit whole are left out.
 func Explanation(factors []schemas.Factor, maxLen int) string {
-	var b strings.Builder
+	return string(AppendExplanation(nil, factors, maxLen))
+}
+
+// AppendExplanation appends Explanation(factors, maxLen) to dst.
+func AppendExplanation(dst []byte, factors []schemas.Factor, maxLen int) []byte {
 	n := 0
 	for _, f := range factors {
 		sign := "- "
@@ -122,12 +125,12 @@ func Explanation(factors []schemas.Factor, maxLen int) string {
 		if n+add > maxLen {
 			break
 		}
-		b.WriteString(sep)
-		b.WriteString(sign)
-		b.WriteString(f.Phrase)
+		dst = append(dst, sep...)
+		dst = append(dst, sign...)
+		dst = append(dst, f.Phrase...)
 		n += add
 	}
-	return b.String()
+	return dst
 }
 
 func truncateUTF8(s string, n int) string {

@@ -407,6 +407,7 @@ func (v *Version) Upgrade(percentile int) bool {
 // Factor is one feature's part in a score.
 type Factor struct {
 	Feature      string
+	Index        int     // the feature's position in the version's features
 	Value        float64 // the feature's value; NaN when missing
 	Contribution float64 // its SHAP value, in margin units
 	Phrase       string  // the version's description with {value} substituted
@@ -420,6 +421,17 @@ type Factor struct {
 // (integers without decimals, otherwise at most two decimals, "unknown"
 // when missing), or "feature = value" without a description.
 func (v *Version) TopFactors(x, contrib []float64, dst []Factor) []Factor {
+	dst = v.TopContributions(x, contrib, dst)
+	for i := range dst {
+		dst[i].Phrase = v.Phrase(dst[i].Feature, dst[i].Value)
+	}
+	return dst
+}
+
+// TopContributions is TopFactors without the phrases (Phrase is left
+// empty), so it allocates nothing: a caller that keeps phrases by feature
+// and value renders each one once (Phrase).
+func (v *Version) TopContributions(x, contrib []float64, dst []Factor) []Factor {
 	nf := min(len(v.Features), len(contrib), len(x))
 	n := min(len(dst), nf)
 	k := 0 // dst[:k] is filled, by |contribution| descending
@@ -436,22 +448,19 @@ func (v *Version) TopFactors(x, contrib []float64, dst []Factor) []Factor {
 			dst[j] = dst[j-1]
 			j--
 		}
-		dst[j] = Factor{Feature: v.Features[i], Value: x[i], Contribution: contrib[i]}
+		dst[j] = Factor{Feature: v.Features[i], Index: i, Value: x[i], Contribution: contrib[i]}
 		k++
-	}
-	for i := range dst[:k] {
-		dst[i].Phrase = v.phrase(dst[i].Feature, dst[i].Value)
 	}
 	return dst[:k]
 }
 
-// phrase renders a feature's description for a value. A description is
+// Phrase renders a feature's description for a value. A description is
 // up to three alternatives separated by "|": the phrase for a value, the
 // phrase when the value is 0, the phrase when it is missing; "{value}" in
 // any of them is replaced by the value. Without a zero or missing
 // alternative the first one serves; without a description the phrase is
 // "feature = value".
-func (v *Version) phrase(feature string, value float64) string {
+func (v *Version) Phrase(feature string, value float64) string {
 	s := formatValue(value)
 	d, ok := v.Descriptions[feature]
 	if !ok {

@@ -340,7 +340,7 @@ func TestPhraseAlternatives(t *testing.T) {
 		{"plain", math.NaN(), "unknown years in the industry"},
 		{"undescribed", 2.5, "undescribed = 2.5"},
 	} {
-		if got := v.phrase(tc.feature, tc.value); got != tc.want {
+		if got := v.Phrase(tc.feature, tc.value); got != tc.want {
 			t.Errorf("phrase(%s, %v) = %q, want %q", tc.feature, tc.value, got, tc.want)
 		}
 	}
@@ -364,16 +364,16 @@ func TestTopFactors(t *testing.T) {
 		want []Factor
 	}{
 		{"largest magnitude first, ties in feature order", 3, []Factor{
-			{"mobility_3yr", 2, -0.3, "moved firms 2 times in 3 years"},
-			{"experience_years", 12.583333, 0.3, "12.58 years in the industry"},
-			{"tenure_months", math.NaN(), 0.1, "unknown months at the firm"},
+			{"mobility_3yr", 1, 2, -0.3, "moved firms 2 times in 3 years"},
+			{"experience_years", 2, 12.583333, 0.3, "12.58 years in the industry"},
+			{"tenure_months", 0, math.NaN(), 0.1, "unknown months at the firm"},
 		}},
 		{"a feature without a description", 5, []Factor{
-			{"mobility_3yr", 2, -0.3, "moved firms 2 times in 3 years"},
-			{"experience_years", 12.583333, 0.3, "12.58 years in the industry"},
-			{"tenure_months", math.NaN(), 0.1, "unknown months at the firm"},
-			{"is_wirehouse", 0, -0.1, "not at a wirehouse"},
-			{"has_email", 1, 0.05, "has_email = 1"},
+			{"mobility_3yr", 1, 2, -0.3, "moved firms 2 times in 3 years"},
+			{"experience_years", 2, 12.583333, 0.3, "12.58 years in the industry"},
+			{"tenure_months", 0, math.NaN(), 0.1, "unknown months at the firm"},
+			{"is_wirehouse", 4, 0, -0.1, "not at a wirehouse"},
+			{"has_email", 3, 1, 0.05, "has_email = 1"},
 		}},
 		{"more room than features", 8, nil},
 		{"no room", 0, []Factor{}},

@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		SfdcTopic: cfg.TopicSfdc, ShadowTopic: cfg.TopicShadow, DLQTopic: cfg.TopicDLQ,
 		MaxRecordBytes: cfg.MaxRecordBytes, FeatureMaxAge: cfg.FeatureMaxAge,
 		UnknownAdvisorToDLQ: cfg.UnknownAdvisor == "dlq", ScoreEpsilon: cfg.ScoreEpsilon,
+		ScoreMemo:    cfg.ScoreMemo,
 		RedisBackoff: featurestore.DefaultBackoff, CDC: cdc, Now: o.now, Logger: log, Metrics: pipeline.NewMetrics(reg),
 	}, codec, store, models)
 	if err != nil {
