@@ -56,6 +56,9 @@ type Generator struct {
 	tx    int
 	ts    int64
 	step  int64 // most milliseconds between two commits
+	// clocked: the commit times are the load generator's due times
+	// (SetClock), several events may share a millisecond.
+	clocked bool
 }
 
 type orgLead struct {
@@ -83,7 +86,9 @@ func (g *Generator) lead(l Lead) *orgLead {
 // a little after the previous one, by an ordinary user.
 func (g *Generator) event(changeType string, ids ...string) *schemas.ChangeEvent {
 	g.tx++
-	g.ts += 1 + g.rng.Int64N(g.step)
+	if !g.clocked {
+		g.ts += 1 + g.rng.Int64N(g.step)
+	}
 	e := &schemas.ChangeEvent{ID: ids[0], ReplayID: fmt.Sprint(40000000 + g.tx), EventType: "R1-FSrKj5SMSfaXy7QNdEw",
 		Header: schemas.ChangeEventHeader{EntityName: schemas.LeadEntity, RecordIDs: ids, ChangeType: changeType,
 			ChangedFields: []string{}, ChangeOrigin: "com/salesforce/api/soap/60.0;client=SfdcInternalAPI",
@@ -245,10 +250,12 @@ func (g *Generator) Overflow() *schemas.ChangeEvent {
 	return g.event(schemas.ChangeGapOverflow, schemas.EmptyRecordID)
 }
 
-// SetClock makes the next event commit at t, or a millisecond after the
-// previous one when that is later: the load generator's due times.
+// SetClock makes the next events commit at t, or when the previous one
+// did when that is later: the load generator's due times. Events of one
+// millisecond share its commit timestamp, as Salesforce's do; their
+// commit numbers still increase.
 func (g *Generator) SetClock(t time.Time) {
-	g.ts, g.step = max(t.UnixMilli()-1, g.ts), 1
+	g.ts, g.clocked = max(t.UnixMilli(), g.ts), true
 }
 
 // Next is the next change of the Lead: its creation the first time, then

@@ -56,91 +56,147 @@ type Sent struct {
 // after them) for leads, drawn from the first fifth so that most Leads
 // change several times.
 func Stream(g *Generator, leads []Lead, mix Mix) ([]*kgo.Record, *Sent, error) {
-	rng := rand.New(rand.NewPCG(g.opts.Seed, 0x57))
-	sent := &Sent{Events: map[string]int{}, LeadChanges: map[string]int{}, Poison: map[string]int{}, Refreshes: map[string]int{}}
-	pool := leads[:min(max(mix.Events/5, 4), len(leads))]
-	var recs []*kgo.Record
-	// what[i] says what recs[i] is: a Lead change (its Lead count), an
-	// echo (-1), an event for the whole object (-2), poison (-3).
-	var what []int
-	var kinds []poison.CDCKind
+	m := NewMixer(g, leads, mix)
+	for range mix.Events {
+		if err := m.Next(); err != nil {
+			return nil, nil, err
+		}
+	}
+	m.duplicates()
+	m.sent.Records = len(m.recs)
+	return m.recs, m.sent, nil
+}
+
+// Mixer makes the events of a Mix one at a time: the key spread and the
+// change-event mix of Stream, for a producer that sends them as it goes
+// (the load generator).
+type Mixer struct {
+	g          *Generator
+	mix        Mix
+	rng        *rand.Rand
+	sent       *Sent
+	pool       []Lead
+	kinds      []poison.CDCKind
+	nextPoison int
+	i          int
+	// recs are the records made since the last Take; what[i] says what
+	// recs[i] is: a Lead change (its Lead count), an echo (-1), an event
+	// for the whole object (-2), poison (-3).
+	recs []*kgo.Record
+	what []int
+}
+
+// NewMixer returns a Mixer of mix over leads: each event picks one of the
+// first fifth of mix.Events leads (all of them when there are fewer) at
+// random, so that most Leads change several times, and is the change that
+// Lead can take next (its creation first). mix.Events also places the
+// overflow event (at its middle); Duplicates are Stream's alone.
+func NewMixer(g *Generator, leads []Lead, mix Mix) *Mixer {
+	m := &Mixer{g: g, mix: mix, rng: rand.New(rand.NewPCG(g.opts.Seed, 0x57)),
+		sent: &Sent{Events: map[string]int{}, LeadChanges: map[string]int{}, Poison: map[string]int{}, Refreshes: map[string]int{}},
+		pool: leads[:min(max(mix.Events/5, 4), len(leads))]}
 	for _, k := range poison.CDCKinds {
 		if !(k.AvroOnly && g.opts.JSON) {
-			kinds = append(kinds, k)
+			m.kinds = append(m.kinds, k)
 		}
 	}
-	nextPoison := 0
-	emit := func(e *schemas.ChangeEvent, countAs string) error {
-		r, err := g.Record(e)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, r)
-		sent.Events[e.Header.ChangeType]++
-		switch {
-		case countAs == "echo":
-			sent.Events[e.Header.ChangeType]--
-			sent.Echoes++
-			what = append(what, -1)
-		case e.Header.ChangeType == schemas.ChangeGapOverflow:
-			what = append(what, -2)
-		default:
-			sent.LeadChanges[e.Header.ChangeType] += len(e.Header.RecordIDs)
-			what = append(what, len(e.Header.RecordIDs))
-		}
-		return nil
+	return m
+}
+
+// Sent is what the events made so far hold.
+func (m *Mixer) Sent() *Sent { return m.sent }
+
+// Take returns the records made since the last Take (one per Next).
+func (m *Mixer) Take() []*kgo.Record {
+	r := m.recs
+	m.recs, m.what = m.recs[:0:0], m.what[:0:0]
+	return r
+}
+
+func (m *Mixer) emit(e *schemas.ChangeEvent, countAs string) error {
+	r, err := m.g.Record(e)
+	if err != nil {
+		return err
 	}
-	pick := func() Lead { return pool[rng.IntN(len(pool))] }
-	live := func() (Lead, bool) { // a created, not deleted Lead
-		for range 20 {
-			l := pick()
-			if c, d, _ := g.State(l.ID); c && !d {
-				return l, true
-			}
-		}
-		return Lead{}, false
+	sent := m.sent
+	m.recs = append(m.recs, r)
+	sent.Events[e.Header.ChangeType]++
+	switch {
+	case countAs == "echo":
+		sent.Events[e.Header.ChangeType]--
+		sent.Echoes++
+		m.what = append(m.what, -1)
+	case e.Header.ChangeType == schemas.ChangeGapOverflow:
+		m.what = append(m.what, -2)
+	default:
+		sent.LeadChanges[e.Header.ChangeType] += len(e.Header.RecordIDs)
+		m.what = append(m.what, len(e.Header.RecordIDs))
 	}
-	overflowAt := mix.Events / 2
-	for i := 0; i < mix.Events; i++ {
-		var err error
-		r := rng.Float64()
-		switch {
-		case i == overflowAt:
-			err = emit(g.Overflow(), "")
-			sent.Refreshes[schemas.RefreshOverflow]++
-		case r < mix.Poison:
-			k := kinds[nextPoison%len(kinds)]
-			nextPoison++
-			l := pick()
-			saved, had := g.leads[l.ID]
-			if had {
-				c := *saved
-				saved = &c
-			}
-			e := g.Create(l)
-			if had { // the org did not change: the record is bad on its way
-				g.leads[l.ID] = saved
-			} else {
-				delete(g.leads, l.ID)
-			}
-			var v []byte
-			v, err = poison.CDCValue(g.opts.Codec, e, g.opts.JSON, k, rng, mix.MaxRecordBytes+1)
-			if err == nil {
-				recs = append(recs, &kgo.Record{Topic: g.opts.Topic, Key: []byte(e.ID), Value: v})
-				what = append(what, -3)
-				sent.Poison[k.Class]++
-			}
-		default:
-			err = g.next(rng, r-mix.Poison, mix, pick, live, emit, sent)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("cdcsim: event %d: %w", i, err)
+	return nil
+}
+
+func (m *Mixer) pick() Lead { return m.pool[m.rng.IntN(len(m.pool))] }
+
+// live picks a created, not deleted Lead.
+func (m *Mixer) live() (Lead, bool) {
+	for range 20 {
+		l := m.pick()
+		if c, d, _ := m.g.State(l.ID); c && !d {
+			return l, true
 		}
 	}
-	// The connector restarts from an older replay id: the last records it
-	// wrote come again (malformed ones did not come from it).
+	return Lead{}, false
+}
+
+// Next makes the next event of the mix.
+func (m *Mixer) Next() error {
+	g, mix, rng, sent := m.g, m.mix, m.rng, m.sent
+	i := m.i
+	m.i++
+	var err error
+	r := rng.Float64()
+	switch {
+	case i == mix.Events/2:
+		err = m.emit(g.Overflow(), "")
+		sent.Refreshes[schemas.RefreshOverflow]++
+	case r < mix.Poison:
+		k := m.kinds[m.nextPoison%len(m.kinds)]
+		m.nextPoison++
+		l := m.pick()
+		saved, had := g.leads[l.ID]
+		if had {
+			c := *saved
+			saved = &c
+		}
+		e := g.Create(l)
+		if had { // the org did not change: the record is bad on its way
+			g.leads[l.ID] = saved
+		} else {
+			delete(g.leads, l.ID)
+		}
+		var v []byte
+		v, err = poison.CDCValue(g.opts.Codec, e, g.opts.JSON, k, rng, mix.MaxRecordBytes+1)
+		if err == nil {
+			m.recs = append(m.recs, &kgo.Record{Topic: g.opts.Topic, Key: []byte(e.ID), Value: v})
+			m.what = append(m.what, -3)
+			sent.Poison[k.Class]++
+		}
+	default:
+		err = g.next(rng, r-mix.Poison, mix, m.pick, m.live, m.emit, sent)
+	}
+	if err != nil {
+		return fmt.Errorf("cdcsim: event %d: %w", i, err)
+	}
+	return nil
+}
+
+// duplicates appends the burst of a connector restarted from an older
+// replay id: the last records it wrote come again (malformed ones did not
+// come from it).
+func (m *Mixer) duplicates() {
+	recs, what, sent := m.recs, m.what, m.sent
 	var burst []int
-	for i := len(recs) - 1; i >= 0 && len(burst) < mix.Duplicates; i-- {
+	for i := len(recs) - 1; i >= 0 && len(burst) < m.mix.Duplicates; i-- {
 		if what[i] != -3 {
 			burst = append(burst, i)
 		}
@@ -159,8 +215,7 @@ func Stream(g *Generator, leads []Lead, mix Mix) ([]*kgo.Record, *Sent, error) {
 			sent.DuplicateChanges += what[i]
 		}
 	}
-	sent.Records = len(recs)
-	return recs, sent, nil
+	m.recs = recs
 }
 
 // next emits one well-formed event of the mix; r is uniform in [0, 1-poison).

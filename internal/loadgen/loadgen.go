@@ -3,7 +3,15 @@
 // connector writes them, by default, or LeadChanged records) at a fixed
 // rate (open loop) or as fast as the broker takes them, for a duration or a
 // count, and measures the scorer end to end from its output records (see
-// Bench, which produces LeadChanged records).
+// Bench).
+//
+// The load's shape is the CDC simulation's by default (ShapeCDC): the
+// change-event mix of a Salesforce org (internal/cdcsim) over its key
+// spread, each event naming a Lead drawn uniformly from a pool of a fifth
+// as many Leads as events, so that each Lead changes about five times,
+// creation first. ShapeZipf is the older shape: one kind of change, keys
+// Zipf-spread, a few hot Leads taking most events, which flatters any
+// cache keyed by the Lead or its features.
 //
 // Open loop means the i-th event is due at start + i/rate whatever happened
 // to the earlier ones, and its event_time is that due time: when the broker
@@ -45,6 +53,12 @@ func LeadsOf(p *synth.Population) []Lead {
 	return out
 }
 
+// Load shapes.
+const (
+	ShapeCDC  = "cdc"
+	ShapeZipf = "zipf"
+)
+
 // DefaultZipfS is the default skew of the key spread: with s = 1.1 over the
 // 33,000 leads of a 100,000-advisor population the hottest lead gets about
 // 9% of the events and half go to the hottest ~40 leads, like a few campaigns
@@ -73,11 +87,19 @@ type Options struct {
 	// least one must be set.
 	Duration time.Duration
 	Count    int
-	// ZipfS is the Zipf exponent of the lead choice (> 1); DefaultZipfS
-	// when 0. Leads are shuffled first, so the hot ones fall on random
-	// partitions.
+	// Shape is ShapeCDC (the default with change events) or ShapeZipf
+	// (the only one of LeadChanged records).
+	Shape string
+	// ZipfS is the Zipf exponent of the lead choice with ShapeZipf (> 1);
+	// DefaultZipfS when 0. Leads are shuffled first, so the hot ones fall
+	// on random partitions.
 	ZipfS float64
-	Seed  uint64
+	// SpreadPartitions writes change events to the partition of their key
+	// (the first Lead Id) instead of partition 0 as the connector does, so
+	// that several scorers share them; a Lead's changes stay in one
+	// partition (a merged event of several Leads aside).
+	SpreadPartitions bool
+	Seed             uint64
 	// ClientOpts are extra producer client options.
 	ClientOpts []kgo.Opt
 }
@@ -120,13 +142,25 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		return Stats{}, fmt.Errorf("loadgen: zipf exponent %v must be above 1", opts.ZipfS)
 	}
 	cdc := opts.Format != config.InputLeadChanged
+	if opts.Shape == "" {
+		opts.Shape = ShapeZipf
+		if cdc {
+			opts.Shape = ShapeCDC
+		}
+	}
+	switch {
+	case opts.Shape != ShapeCDC && opts.Shape != ShapeZipf:
+		return Stats{}, fmt.Errorf("loadgen: shape %q: want %s or %s", opts.Shape, ShapeCDC, ShapeZipf)
+	case opts.Shape == ShapeCDC && !cdc:
+		return Stats{}, fmt.Errorf("loadgen: shape %s needs change events, not %s records", ShapeCDC, opts.Format)
+	}
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.DefaultProduceTopic(opts.Topic),
 		kgo.ProducerLinger(time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
 	}
-	if cdc {
+	if cdc && !opts.SpreadPartitions {
 		// The connector writes one partition (docs/SALESFORCE.md).
 		kopts = append(kopts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
@@ -148,9 +182,15 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		sent.Add(1)
 	}
 	prefix := "lg-" + strconv.FormatUint(opts.Seed, 36) + "-"
-	var gen *cdcsim.Generator
+	var (
+		gen *cdcsim.Generator
+		mix *cdcsim.Mixer
+	)
 	if cdc {
 		gen = cdcsim.New(cdcsim.Options{Codec: opts.Codec, Topic: opts.Topic, JSON: opts.JSON, Seed: opts.Seed, Start: time.Now()})
+	}
+	if opts.Shape == ShapeCDC {
+		mix = cdcsim.NewMixer(gen, cdcLeads(opts.Leads), CDCMix(expectedEvents(opts)))
 	}
 	var (
 		st       Stats
@@ -185,6 +225,16 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 			if opts.Rate > 0 {
 				at = start.Add(time.Duration(float64(n) / opts.Rate * float64(time.Second)))
 			}
+			if mix != nil {
+				gen.SetClock(at)
+				if err := mix.Next(); err != nil {
+					return st, fmt.Errorf("loadgen: %w", err)
+				}
+				for _, r := range mix.Take() {
+					cl.Produce(ctx, r, done)
+				}
+				continue
+			}
 			l := keys.next()
 			if gen != nil {
 				gen.SetClock(at)
@@ -215,6 +265,37 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		return st, fmt.Errorf("loadgen: %d of %d records refused, first: %w", st.Failed, n, *p)
 	}
 	return st, nil
+}
+
+// CDCMix is the change-event mix of ShapeCDC for a run of events events:
+// the demo's day in an org's life (creates, partial updates, status
+// changes, merged events, echoes, conversions, deletes, gap events, an
+// overflow), without its malformed records and its burst of duplicates.
+func CDCMix(events int) cdcsim.Mix {
+	m := cdcsim.DefaultMix(events, 0)
+	m.Poison, m.Duplicates = 0, 0
+	return m
+}
+
+// expectedEvents is how many events a run makes, as far as its options
+// say: the Lead pool of ShapeCDC is a fifth of it.
+func expectedEvents(o Options) int {
+	n := o.Count
+	if d := int(o.Rate * o.Duration.Seconds()); d > 0 && (n <= 0 || d < n) {
+		n = d
+	}
+	if n <= 0 {
+		n = 5 * len(o.Leads)
+	}
+	return n
+}
+
+func cdcLeads(ls []Lead) []cdcsim.Lead {
+	out := make([]cdcsim.Lead, len(ls))
+	for i, l := range ls {
+		out[i] = cdcsim.Lead{ID: l.ID, CRD: l.CRD, HasEmail: l.HasEmail, HasLinkedIn: l.HasLinkedIn}
+	}
+	return out
 }
 
 // picker chooses leads with a Zipf distribution over a shuffled order.

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -177,9 +178,10 @@ func TestRunAtAFixedRateStampsDueTimes(t *testing.T) {
 	}
 }
 
-// By default the generator writes change events as the CDC connector does:
-// one partition, each Lead created before it is updated, committed at the
-// due times, in order.
+// The generator writes change events as the CDC connector does: one
+// partition, committed at the due times (several in a millisecond), in
+// order; with the Zipf shape each
+// Lead is created before it is updated.
 func TestRunWritesChangeEventsByDefault(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "in"))
 	if err != nil {
@@ -189,7 +191,7 @@ func TestRunWritesChangeEventsByDefault(t *testing.T) {
 	leads := []Lead{{ID: "00Q000000000001AAA", CRD: 1}, {ID: "00Q000000000002AAA", CRD: 2}, {ID: "00Q000000000003AAA", CRD: 3}}
 	const rate, count = 2000.0, 200
 	st, err := Run(context.Background(), Options{Brokers: cluster.ListenAddrs(), Topic: "in", JSON: true,
-		Leads: leads, Rate: rate, Count: count, Seed: 5})
+		Leads: leads, Rate: rate, Count: count, Seed: 5, Shape: ShapeZipf})
 	if err != nil || st.Sent != count {
 		t.Fatalf("sent %d: %v", st.Sent, err)
 	}
@@ -225,7 +227,7 @@ func TestRunWritesChangeEventsByDefault(t *testing.T) {
 				t.Fatalf("the first change of %s is a %s", id, c.Header.ChangeType)
 			}
 			seen[id] = true
-			if c.Header.CommitTimestamp <= last {
+			if c.Header.CommitTimestamp < last {
 				t.Fatalf("commit %d after %d: not in order", c.Header.CommitTimestamp, last)
 			}
 			last = c.Header.CommitTimestamp
@@ -233,5 +235,82 @@ func TestRunWritesChangeEventsByDefault(t *testing.T) {
 	}
 	if n != count || len(seen) != len(leads) {
 		t.Fatalf("read %d records of %d Leads", n, len(seen))
+	}
+}
+
+// The default shape is the CDC simulation's: its change-event mix, and a
+// key spread drawn uniformly from a pool of a fifth as many Leads as
+// events, so every Lead of the pool changes several times and none
+// dominates (unlike Zipf's hot Leads).
+func TestRunDefaultShapeIsTheCDCSimulation(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	var leads []Lead
+	for i := range 150 {
+		leads = append(leads, Lead{ID: fmt.Sprintf("00Q5e0000%08dA", i), CRD: int64(i + 1), HasEmail: i%2 == 0})
+	}
+	const count = 2000 // a pool of 400: every Lead of the 150
+	st, err := Run(context.Background(), Options{Brokers: cluster.ListenAddrs(), Topic: "in", JSON: true,
+		Leads: leads, Count: count, Seed: 9, SpreadPartitions: true})
+	if err != nil || st.Sent != count {
+		t.Fatalf("sent %d: %v", st.Sent, err)
+	}
+	reader, err := schemas.NewCDCReader(schemas.NewCodec(nil, schemas.IDs{}), []string{"FA_CRD__c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("in"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	perLead, types, partitions, merged, n := map[string]int{}, map[string]int{}, map[int32]bool{}, 0, 0
+	for n < count && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			n++
+			partitions[r.Partition] = true
+			var c schemas.LeadChange
+			if err := reader.Decode(ctx, r.Value, &c); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			types[c.Header.ChangeType]++
+			if len(c.Header.RecordIDs) > 1 {
+				merged++
+			}
+			if c.Header.ChangeType == schemas.ChangeGapOverflow {
+				return // names no Lead
+			}
+			for _, id := range c.Header.RecordIDs {
+				perLead[id]++
+			}
+		})
+	}
+	if n != count {
+		t.Fatalf("read %d records of %d", n, count)
+	}
+	if len(perLead) != len(leads) {
+		t.Fatalf("%d Leads changed, want every one of the %d", len(perLead), len(leads))
+	}
+	lo, hi := count, 0
+	for _, k := range perLead {
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	if lo < 2 || hi > 40 {
+		t.Fatalf("changes per Lead from %d to %d: not the uniform spread of about 13", lo, hi)
+	}
+	if types[schemas.ChangeCreate] < len(leads)/2 || types[schemas.ChangeUpdate] < count/2 || types[schemas.ChangeGapOverflow] != 1 || merged == 0 {
+		t.Fatalf("change types %v, %d merged: not the CDC simulation's mix", types, merged)
+	}
+	if len(partitions) < 2 {
+		t.Fatalf("partitions %v: SpreadPartitions writes by key", partitions)
 	}
 }
