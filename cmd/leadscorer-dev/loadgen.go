@@ -24,13 +24,16 @@ const loadgenUsage = `usage: leadscorer-dev loadgen [flags]                 prod
        leadscorer-dev loadgen bench [flags]           the end-to-end benchmark (make bench-e2e)
        leadscorer-dev loadgen passthrough [flags]     the broker-ceiling consumer: copies, scores nothing
 
-loadgen produces lead changes for the synthetic population's leads
-(Zipf-skewed): by default Salesforce change events as the CDC connector
-writes them (Avro, or JSON with --json; one partition; each Lead created,
-then updated), or LeadChanged records with --format leadchanged. It
-produces at a fixed rate (open loop: the event's time is its due time) or,
-with --rate 0, as fast as the broker takes them, for --duration or --count
-events.
+loadgen produces lead changes for the synthetic population's leads: by
+default Salesforce change events as the CDC connector writes them (Avro, or
+JSON with --json; one partition unless --spread-partitions) in the CDC
+simulation's shape (--shape cdc: the change-event mix of a Salesforce org,
+each event naming a Lead drawn uniformly from a pool of a fifth as many
+Leads as events, creation first), or with --shape zipf one kind of update
+over Zipf-skewed keys (a few hot Leads; the only shape of LeadChanged
+records, --format leadchanged). It produces at a fixed rate (open loop: the
+event's time is its due time) or, with --rate 0, as fast as the broker
+takes them, for --duration or --count events.
 `
 
 func init() {
@@ -58,7 +61,9 @@ func runLoadgen(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	advisors := fs.Int("advisors", 100_000, "advisors of the synthetic population whose leads are keyed (as loaded in Redis)")
 	popSeed := fs.Uint64("population-seed", 0, "seed of the synthetic population")
 	seed := fs.Uint64("seed", 1, "seed of the key choice and event ids")
-	zipf := fs.Float64("zipf", loadgen.DefaultZipfS, "Zipf exponent of the key spread (> 1; larger is more skewed)")
+	shape := fs.String("shape", "", "load shape: cdc (the CDC simulation's mix and key spread; the default with change events) or zipf (the default and only shape of leadchanged)")
+	zipf := fs.Float64("zipf", loadgen.DefaultZipfS, "with --shape zipf: Zipf exponent of the key spread (> 1; larger is more skewed)")
+	spread := fs.Bool("spread-partitions", false, "with change events: write each to the partition of its key, not partition 0 as the connector does")
 	format := fs.String("format", config.InputSalesforceCDC, "salesforce-cdc (change events) or leadchanged")
 	jsonEnc := fs.Bool("json", false, "with salesforce-cdc: schemaless JSON instead of Avro")
 	if err := fs.Parse(args); err != nil {
@@ -90,7 +95,7 @@ func runLoadgen(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	st, err := loadgen.Run(ctx, loadgen.Options{
 		Brokers: strings.Split(*brokers, ","), Topic: *topic, Codec: schemas.NewCodec(srcl, ids),
 		Leads: loadgen.LeadsOf(pop), Rate: *rate, Duration: *duration, Count: *count, ZipfS: *zipf, Seed: *seed,
-		Format: *format, JSON: *jsonEnc,
+		Format: *format, JSON: *jsonEnc, Shape: *shape, SpreadPartitions: *spread,
 	})
 	fmt.Fprintf(stdout, "sent=%d failed=%d elapsed_s=%.3f rate_eps=%.0f max_behind_ms=%d\n",
 		st.Sent, st.Failed, st.Elapsed.Seconds(), st.Rate(), st.MaxBehind.Milliseconds())
@@ -111,7 +116,10 @@ func runLoadgenBench(ctx context.Context, args []string, stdout, stderr io.Write
 	rateDur := fs.Duration("rate-duration", 10*time.Second, "length of each latency run")
 	scorers := fs.String("scorers", "1,2", "scorer process counts to measure, comma separated")
 	noCeiling := fs.Bool("no-ceiling", false, "skip the broker-ceiling run")
-	profileDir := fs.String("profile-dir", "", "save CPU and allocation profiles of one scorer at the highest rate here")
+	profileDir := fs.String("profile-dir", "", "save CPU profiles of one scorer over the saturation drain and at the highest rate here (scripts/profile-stages.py: CPU per event by stage)")
+	profileSecs := fs.Int("profile-seconds", 30, "length of the drain's CPU profile: longer than the drain")
+	shape := fs.String("shape", loadgen.ShapeCDC, "load: cdc (change events, the CDC simulation's mix and key spread) or zipf (LeadChanged records, Zipf-spread keys: the benchmark before)")
+	memo := fs.String("memo", "off,on", "score_memo settings to measure every figure with, comma separated; keys of memo-on runs end in _memo")
 	kafka := fs.String("kafka", envOr("BENCH_KAFKA", "sandbox"), "the broker: sandbox (a kfake process per run) or real (an Apache Kafka cluster of scripts/stack.sh for the whole benchmark); default $BENCH_KAFKA, else sandbox")
 	brokers := fs.Int("brokers", 1, "brokers of the real cluster: 1 or 3")
 	stackScript := fs.String("stack", "scripts/stack.sh", "the script that runs the real cluster")
@@ -134,8 +142,19 @@ func runLoadgenBench(ctx context.Context, args []string, stdout, stderr io.Write
 	opts := loadgen.BenchOptions{
 		DevBin: dev, ScorerBin: scorerBin, ScorerArgs: strings.Fields(*scorerArgs), RedisURL: *redisURL,
 		Prefix: *prefix, Registry: *registry, Advisors: *advisors, SaturationEvents: *events,
-		RateDuration: *rateDur, SkipCeiling: *noCeiling, ProfileDir: *profileDir, Out: stdout, Log: stderr,
-		Rates: []float64{}, Kafka: *kafka, Brokers: *brokers, StackScript: *stackScript, StackDir: *stackDir,
+		RateDuration: *rateDur, SkipCeiling: *noCeiling, ProfileDir: *profileDir, ProfileSeconds: *profileSecs,
+		Shape: *shape, Out: stdout, Log: stderr, Rates: []float64{},
+		Kafka: *kafka, Brokers: *brokers, StackScript: *stackScript, StackDir: *stackDir,
+	}
+	for _, f := range strings.Split(*memo, ",") {
+		switch strings.TrimSpace(f) {
+		case "off":
+			opts.Memo = append(opts.Memo, false)
+		case "on":
+			opts.Memo = append(opts.Memo, true)
+		default:
+			return fmt.Errorf("loadgen bench: --memo: %q is neither off nor on", f)
+		}
 	}
 	for _, f := range strings.Split(*rates, ",") {
 		if f = strings.TrimSpace(f); f == "" {

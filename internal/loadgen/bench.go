@@ -73,10 +73,26 @@ type BenchOptions struct {
 	Partitions int
 	// SkipCeiling leaves out the pass-through run.
 	SkipCeiling bool
-	// ProfileDir, when set, receives CPU and allocation profiles of a
-	// scorer under load at the highest rate (the scorer must serve
-	// net/http/pprof at LEADSCORER_PPROF_ADDR).
+	// ProfileDir, when set, receives CPU and allocation profiles of one
+	// scorer under load (the scorer must serve net/http/pprof at
+	// LEADSCORER_PPROF_ADDR): scorer-cpu[-memo].pprof over the whole
+	// saturation drain, whose samples are then all the scorer's CPU for
+	// the backlog's events (scripts/profile-stages.py makes the per-stage
+	// table of it), and scorer-cpu-at-<rate>[-memo].pprof at the highest
+	// fixed rate.
 	ProfileDir string
+	// Shape is the load: ShapeCDC (default: change events of the CDC
+	// simulation's mix and key spread, scored as input_format
+	// salesforce-cdc, spread over the partitions by key) or ShapeZipf
+	// (LeadChanged records, Zipf-spread keys: the benchmark before).
+	Shape string
+	// ProfileSeconds is how long the drain's CPU profile lasts (default
+	// 30): longer than the drain, or its end is not sampled.
+	ProfileSeconds int
+	// Memo lists the score_memo settings to measure every figure with;
+	// default off, then on. The keys of a run with the memo on end in
+	// _memo; the others are the headline.
+	Memo []bool
 	// Out receives the key=value lines, Log the progress.
 	Out, Log io.Writer
 }
@@ -121,6 +137,15 @@ func (o *BenchOptions) defaults() {
 	if o.KafkaLibs == "" {
 		o.KafkaLibs = filepath.Join(kafkastack.CacheDir(), "libs")
 	}
+	if o.Shape == "" {
+		o.Shape = ShapeCDC
+	}
+	if o.ProfileSeconds == 0 {
+		o.ProfileSeconds = 30
+	}
+	if len(o.Memo) == 0 {
+		o.Memo = []bool{false, true}
+	}
 }
 
 const (
@@ -129,6 +154,9 @@ const (
 	topicSfdc  = "leads.scored.sfdc.v1"
 	topicShad  = "leads.scored.shadow.v1"
 	topicDLQ   = "leads.dlq.v1"
+	// Change events only.
+	topicOutcomes = "leads.outcomes.v1"
+	topicRefresh  = "leads.refresh.v1"
 )
 
 // Bench runs the end-to-end benchmark and writes one key=value line per
@@ -205,15 +233,27 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 	default:
 		return fmt.Errorf("bench: Kafka %q: sandbox or real", opts.Kafka)
 	}
+	input := config.InputSalesforceCDC
+	switch opts.Shape {
+	case ShapeCDC:
+	case ShapeZipf:
+		input = config.InputLeadChanged
+	default:
+		return fmt.Errorf("bench: shape %q: want %s or %s", opts.Shape, ShapeCDC, ShapeZipf)
+	}
+	put("shape", opts.Shape)
+	put("input_format", input)
 	put("advisors", opts.Advisors)
 	put("leads", len(leads))
 	put("partitions", opts.Partitions)
 
+	ceiling := 0.0
 	if !opts.SkipCeiling {
 		r, err := b.saturation(ctx, 1, true)
 		if err != nil {
 			return fmt.Errorf("bench: broker ceiling: %w", err)
 		}
+		ceiling = r.eps
 		put("broker_ceiling_eps", r.eps)
 		if b.cluster != nil {
 			pr, err := b.kafkaPerf(ctx)
@@ -227,33 +267,49 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 		}
 	}
 	for _, n := range opts.Scorers {
-		sfx := ""
-		if n != 1 {
-			sfx = "_" + strconv.Itoa(n) + "proc"
-		}
-		r, err := b.saturation(ctx, n, false)
-		if err != nil {
-			return fmt.Errorf("bench: saturation with %d scorers: %w", n, err)
-		}
-		put("throughput_eps"+sfx, r.eps)
-		put("scorer_cpu_us_per_event"+sfx, r.cpuPerEvent)
-		put("scorer_rss_mb"+sfx, r.rssMB)
-		put("redis_roundtrips_per_event"+sfx, r.redisPerEvent)
-		put("sink_records_per_event"+sfx, r.sinkPerEvent)
-		for i, rate := range opts.Rates {
-			profile := opts.ProfileDir != "" && n == 1 && i == len(opts.Rates)-1
-			lr, err := b.latency(ctx, n, rate, profile)
-			if err != nil {
-				return fmt.Errorf("bench: %d scorers at %.0f events/s: %w", n, rate, err)
+		for _, memo := range opts.Memo {
+			b.memo = memo
+			sfx := ""
+			if n != 1 {
+				sfx = "_" + strconv.Itoa(n) + "proc"
 			}
-			k := rateKey(rate) + sfx
-			put("p50_ms_at_"+k, lr.p50)
-			put("p99_ms_at_"+k, lr.p99)
-			put("p999_ms_at_"+k, lr.p999)
-			put("visible_p99_ms_at_"+k, lr.visibleP99)
-			put("achieved_eps_at_"+k, lr.achieved)
-			put("scorer_cpu_us_per_event_at_"+k, lr.cpuPerEvent)
-			put("scorer_rss_mb_at_"+k, lr.rssMB)
+			if memo {
+				sfx += "_memo"
+			}
+			r, err := b.saturation(ctx, n, false)
+			if err != nil {
+				return fmt.Errorf("bench: saturation with %d scorers (score_memo %v): %w", n, memo, err)
+			}
+			put("throughput_eps"+sfx, r.eps)
+			if ceiling > 0 {
+				put("ratio_to_ceiling"+sfx, r.eps/ceiling)
+			}
+			put("scorer_cpu_us_per_event"+sfx, r.cpuPerEvent)
+			put("scorer_rss_mb"+sfx, r.rssMB)
+			put("redis_roundtrips_per_event"+sfx, r.redisPerEvent)
+			put("sink_records_per_event"+sfx, r.sinkPerEvent)
+			put("scored_per_event"+sfx, r.scoredPerEvent)
+			if memo {
+				put("score_memo_hit_rate"+sfx, r.memoHitRate)
+			}
+			for i, rate := range opts.Rates {
+				profile := opts.ProfileDir != "" && n == 1 && i == len(opts.Rates)-1
+				lr, err := b.latency(ctx, n, rate, profile)
+				if err != nil {
+					return fmt.Errorf("bench: %d scorers at %.0f events/s (score_memo %v): %w", n, rate, memo, err)
+				}
+				k := rateKey(rate) + sfx
+				put("p50_ms_at_"+k, lr.p50)
+				put("p99_ms_at_"+k, lr.p99)
+				put("p999_ms_at_"+k, lr.p999)
+				put("visible_p99_ms_at_"+k, lr.visibleP99)
+				put("achieved_eps_at_"+k, lr.achieved)
+				put("scorer_cpu_us_per_event_at_"+k, lr.cpuPerEvent)
+				put("scorer_rss_mb_at_"+k, lr.rssMB)
+				if memo {
+					put("score_memo_hit_rate_at_"+k, lr.memoHitRate)
+				}
+			}
 		}
 	}
 	return nil
@@ -287,10 +343,24 @@ type bench struct {
 	cluster *kafkastack.Stack
 	runID   string
 	runs    int
+	memo    bool // score_memo of the scorers started next
+}
+
+// cdc reports whether the load is change events.
+func (b *bench) cdc() bool { return b.opts.Shape == ShapeCDC }
+
+// load is the generator's options for the bench's shape.
+func (b *bench) load(s *stack, o Options) Options {
+	o.Brokers, o.Topic, o.Codec, o.Leads = s.brokers, s.topics.In, s.codec, b.leads
+	o.Shape, o.Format = b.opts.Shape, config.InputLeadChanged
+	if b.cdc() {
+		o.Format, o.SpreadPartitions = config.InputSalesforceCDC, true
+	}
+	return o
 }
 
 // benchTopics are a run's topics.
-type benchTopics struct{ In, Sfdc, Shadow, DLQ string }
+type benchTopics struct{ In, Sfdc, Shadow, DLQ, Outcomes, Refresh string }
 
 // stack is one sandbox (or a run's topics on the real cluster) and the
 // consumers under test.
@@ -328,11 +398,16 @@ func (s *stack) close() {
 // up starts a fresh sandbox and n consumers: scorers, or pass-through
 // consumers when ceiling. It returns once every partition is assigned.
 func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
-	// Fresh sink states: every run starts with the quota guard empty.
-	if err := deletePrefix(ctx, b.rdb, b.opts.Prefix+"sink:"); err != nil {
-		return nil, err
+	// Fresh sink and Lead states: every run starts with the quota guard
+	// empty and knows no Lead (the same events again would be
+	// duplicates).
+	for _, k := range []string{"sink:", "lead:"} {
+		if err := deletePrefix(ctx, b.rdb, b.opts.Prefix+k); err != nil {
+			return nil, err
+		}
 	}
-	s := &stack{topics: benchTopics{In: topicIn, Sfdc: topicSfdc, Shadow: topicShad, DLQ: topicDLQ}, group: benchGroup}
+	s := &stack{topics: benchTopics{In: topicIn, Sfdc: topicSfdc, Shadow: topicShad, DLQ: topicDLQ,
+		Outcomes: topicOutcomes, Refresh: topicRefresh}, group: benchGroup}
 	ok := false
 	defer func() {
 		if !ok {
@@ -368,14 +443,19 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 		b.runs++
 		s.real, s.group = true, fmt.Sprintf("bench-%s-%d", b.runID, b.runs)
 		p := s.group + "."
-		s.topics = benchTopics{In: p + topicIn, Sfdc: p + topicSfdc, Shadow: p + topicShad, DLQ: p + topicDLQ}
+		s.topics = benchTopics{In: p + topicIn, Sfdc: p + topicSfdc, Shadow: p + topicShad, DLQ: p + topicDLQ,
+			Outcomes: p + topicOutcomes, Refresh: p + topicRefresh}
 		s.brokers, s.srURL = b.cluster.Brokers, b.cluster.Registry
 	}
 	srcl, err := sr.NewClient(sr.URLs(s.srURL))
 	if err != nil {
 		return nil, err
 	}
-	ids, err := schemas.Register(wctx, srcl, schemas.Topics{LeadChanged: s.topics.In, Sfdc: s.topics.Sfdc, Shadow: s.topics.Shadow})
+	topics := schemas.Topics{LeadChanged: s.topics.In, Sfdc: s.topics.Sfdc, Shadow: s.topics.Shadow}
+	if b.cdc() { // as the connector registers it
+		topics.LeadChanged, topics.ChangeEvents = "", s.topics.In
+	}
+	ids, err := schemas.Register(wctx, srcl, topics)
 	if err != nil {
 		return nil, err
 	}
@@ -389,9 +469,27 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 			return nil, err
 		}
 	}
+	if b.cdc() {
+		// The topics a scorer of change events writes besides the sink's
+		// and the shadow's (the sandbox seeds neither).
+		var err error
+		if s.real {
+			err = kafkastack.CreateTopics(wctx, s.adm, int16(min(b.opts.Brokers, 3)),
+				kafkastack.Topic{Name: s.topics.Outcomes, Partitions: int32(b.opts.Partitions)},
+				kafkastack.Topic{Name: s.topics.Refresh, Partitions: int32(b.opts.Partitions)})
+		} else {
+			err = sandbox.CreateTopics(wctx, s.brokers, int32(b.opts.Partitions), s.topics.Outcomes, s.topics.Refresh)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	var topicArgs []string
 	if s.real { // the defaults on the sandbox, so that an older build runs too
 		topicArgs = []string{"--topic-in", s.topics.In, "--topic-sfdc", s.topics.Sfdc, "--topic-shadow", s.topics.Shadow, "--topic-dlq", s.topics.DLQ}
+		if b.cdc() {
+			topicArgs = append(topicArgs, "--topic-outcomes", s.topics.Outcomes, "--topic-refresh", s.topics.Refresh)
+		}
 	}
 	brokers := strings.Join(s.brokers, ",")
 	for i := range n {
@@ -420,9 +518,14 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 				haddr = "127.0.0.1:" + strconv.Itoa(pport)
 				env[0] = "LEADSCORER_PPROF_ADDR=" + haddr
 			}
-			// The benchmark's events are LeadChanged records; by the
-			// environment, which a build from before input_format ignores.
-			env = append(env, "LEADSCORER_INPUT_FORMAT=leadchanged")
+			// By the environment, which a build from before a setting
+			// ignores: such a build scores LeadChanged records (the Zipf
+			// shape) and memoises whatever score_memo says.
+			input := config.InputLeadChanged
+			if b.cdc() {
+				input = config.InputSalesforceCDC
+			}
+			env = append(env, "LEADSCORER_INPUT_FORMAT="+input, "LEADSCORER_SCORE_MEMO="+strconv.FormatBool(b.memo))
 			args := append(append([]string{"run", "--brokers", brokers, "--schema-registry", s.srURL,
 				"--redis-url", b.opts.RedisURL, "--redis-prefix", b.opts.Prefix, "--registry", b.opts.Registry,
 				"--transactional-id", txid, "--group", s.group, "--http-addr", haddr, "--log-level", "warn"},
@@ -509,9 +612,17 @@ func (s *stack) committed(ctx context.Context) (int64, error) {
 }
 
 type usage struct {
-	cpu   time.Duration
-	redis float64
-	sink  float64
+	cpu    time.Duration
+	redis  float64
+	sink   float64
+	scored float64
+	// Score memo lookups and hits; NaN from a build without the metrics.
+	memoLookups, memoHits float64
+}
+
+// hitRate is the memo's hit rate between u0 and u.
+func (u usage) hitRate(u0 usage) float64 {
+	return (u.memoHits - u0.memoHits) / (u.memoLookups - u0.memoLookups)
 }
 
 func (s *stack) usage(ctx context.Context) (usage, error) {
@@ -531,8 +642,23 @@ func (s *stack) usage(ctx context.Context) (usage, error) {
 			if err != nil {
 				return u, err
 			}
+			sc, err := p.metric(ctx, "leadscorer_events_scored_total")
+			if err != nil {
+				return u, err
+			}
 			u.redis += r
 			u.sink += k
+			u.scored += sc
+			for _, m := range []struct {
+				name string
+				v    *float64
+			}{{"leadscorer_score_memo_lookups_total", &u.memoLookups}, {"leadscorer_score_memo_hits_total", &u.memoHits}} {
+				x, err := p.metric(ctx, m.name)
+				if err != nil {
+					x = math.NaN() // an older build: no memo metrics
+				}
+				*m.v += x
+			}
 		}
 	}
 	return u, nil
@@ -551,7 +677,7 @@ func (s *stack) peakRSSMB() (float64, error) {
 }
 
 type satResult struct {
-	eps, cpuPerEvent, rssMB, redisPerEvent, sinkPerEvent float64
+	eps, cpuPerEvent, rssMB, redisPerEvent, sinkPerEvent, scoredPerEvent, memoHitRate float64
 }
 
 // saturation stops the consumers, fills a backlog, resumes them and times
@@ -573,14 +699,26 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 		what = "pass-through consumers"
 	}
 	fmt.Fprintf(b.opts.Log, "saturation: %d %s, filling a backlog of %d events\n", n, what, b.opts.SaturationEvents)
-	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: s.topics.In, Codec: s.codec, Leads: b.leads, Format: config.InputLeadChanged,
-		Count: b.opts.SaturationEvents, Seed: 1})
+	st, err := Run(ctx, b.load(s, Options{Count: b.opts.SaturationEvents, Seed: 1}))
 	if err != nil {
 		return r, err
 	}
 	before, err := s.usage0(ctx) // read while stopped: nothing runs
 	if err != nil {
 		return r, err
+	}
+	// The drain's profile: asked for while the scorer is stopped, it
+	// starts as the scorer resumes and, lasting longer than the drain,
+	// samples all the CPU the scorer spends on the backlog (an idle
+	// process adds no samples).
+	var profErr error
+	var profWG sync.WaitGroup
+	if b.opts.ProfileDir != "" && !ceiling && n == 1 {
+		profWG.Add(1)
+		go func() {
+			defer profWG.Done()
+			profErr = b.profileCPU(ctx, s.procs[0], "scorer-cpu"+b.memoSuffix(), 0, b.opts.ProfileSeconds)
+		}()
 	}
 	start := time.Now()
 	for _, p := range s.procs {
@@ -608,17 +746,30 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 	r.cpuPerEvent = float64((after.cpu - before.cpu).Microseconds()) / float64(st.Sent)
 	r.redisPerEvent = (after.redis - before.redis) / float64(st.Sent)
 	r.sinkPerEvent = (after.sink - before.sink) / float64(st.Sent)
+	r.scoredPerEvent = (after.scored - before.scored) / float64(st.Sent)
+	r.memoHitRate = after.hitRate(before)
 	if r.rssMB, err = s.peakRSSMB(); err != nil {
 		return r, err
 	}
-	// Every event must have its output, committed.
+	profWG.Wait()
+	if profErr != nil {
+		return r, fmt.Errorf("profile: %w", profErr)
+	}
+	// Every event must have its output, committed: a shadow record per
+	// Lead change scored (one per LeadChanged record; with change events
+	// merged events name several Leads and echoes, deletes and the like
+	// none), which the scorers count.
 	outTopic := s.topics.Shadow
 	got, err := countCommitted(ctx, s.brokers, outTopic)
 	if err != nil {
 		return r, err
 	}
-	if got != st.Sent {
-		return r, fmt.Errorf("%d events in, %d committed records in %s", st.Sent, got, outTopic)
+	want := st.Sent
+	if !ceiling && b.cdc() {
+		want = int64(after.scored)
+	}
+	if got != want || !ceiling && got < st.Sent/2 {
+		return r, fmt.Errorf("%d events in, %d Lead changes scored, %d committed records in %s", st.Sent, int64(after.scored), got, outTopic)
 	}
 	fmt.Fprintf(b.opts.Log, "saturation: %d events in %v: %.0f events/s\n", st.Sent, elapsed.Round(time.Millisecond), r.eps)
 	return r, nil
@@ -650,7 +801,7 @@ func countCommitted(ctx context.Context, brokers []string, topic string) (int64,
 }
 
 type latResult struct {
-	p50, p99, p999, visibleP99, achieved, cpuPerEvent, rssMB float64
+	p50, p99, p999, visibleP99, achieved, cpuPerEvent, rssMB, memoHitRate float64
 }
 
 // latency offers rate events/s for RateDuration to running consumers and
@@ -716,32 +867,40 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 		profWG.Add(1)
 		go func() {
 			defer profWG.Done()
-			profErr = b.profile(ctx, s.procs[0])
+			profErr = b.profile(ctx, s.procs[0], rate)
 		}()
 	}
-	st, err := Run(ctx, Options{Brokers: s.brokers, Topic: s.topics.In, Codec: s.codec, Leads: b.leads, Format: config.InputLeadChanged,
-		Rate: rate, Duration: b.opts.RateDuration, Seed: 2})
+	st, err := Run(ctx, b.load(s, Options{Rate: rate, Duration: b.opts.RateDuration, Seed: 2}))
 	if err != nil {
 		return r, err
 	}
 	r.achieved = st.Rate()
+	// Done when every event is committed and every shadow record the
+	// scorers produced for them (one per Lead change scored) was read.
 	deadline := time.Now().Add(time.Minute)
+	var after usage
 	for {
-		mu.Lock()
-		got := received
-		mu.Unlock()
-		if got >= st.Sent {
-			break
+		c, err := s.committed(ctx)
+		if err == nil && c >= st.Sent {
+			if after, err = s.usage(ctx); err != nil {
+				return r, err
+			}
+			mu.Lock()
+			got := received
+			mu.Unlock()
+			if got >= int64(after.scored) {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			return r, fmt.Errorf("only %d of %d shadow records after a minute", got, st.Sent)
+			mu.Lock()
+			got := received
+			mu.Unlock()
+			return r, fmt.Errorf("only %d shadow records for %d events (%.0f scored) after a minute", got, st.Sent, after.scored)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	after, err := s.usage(ctx)
-	if err != nil {
-		return r, err
-	}
+	r.memoHitRate = after.hitRate(before)
 	profWG.Wait()
 	if profErr != nil {
 		return r, fmt.Errorf("profile: %w", profErr)
@@ -767,28 +926,43 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 	return r, nil
 }
 
-// profile saves CPU and allocation profiles of p under load.
-func (b *bench) profile(ctx context.Context, p *child) error {
-	if err := os.MkdirAll(b.opts.ProfileDir, 0o755); err != nil {
-		return err
-	}
+// profile saves CPU and allocation profiles of p at a fixed rate.
+func (b *bench) profile(ctx context.Context, p *child, rate float64) error {
 	secs := max(int(b.opts.RateDuration.Seconds())-3, 1)
-	time.Sleep(2 * time.Second)
-	q := &child{Process: p.Process, http: p.pprof}
-	f, err := os.Create(filepath.Join(b.opts.ProfileDir, "scorer-cpu.pprof"))
-	if err != nil {
+	name := "scorer-cpu-at-" + rateKey(rate) + b.memoSuffix()
+	if err := b.profileCPU(ctx, p, name, 2*time.Second, secs); err != nil {
 		return err
 	}
-	defer f.Close()
-	if err := q.fetch(ctx, "/debug/pprof/profile?seconds="+strconv.Itoa(secs), f); err != nil {
-		return err
-	}
-	g, err := os.Create(filepath.Join(b.opts.ProfileDir, "scorer-allocs.pprof"))
+	g, err := os.Create(filepath.Join(b.opts.ProfileDir, "scorer-allocs-at-"+rateKey(rate)+b.memoSuffix()+".pprof"))
 	if err != nil {
 		return err
 	}
 	defer g.Close()
+	q := &child{Process: p.Process, http: p.pprof}
 	return q.fetch(ctx, "/debug/pprof/allocs", g)
+}
+
+// profileCPU saves a CPU profile of p, taken after wait for secs seconds,
+// as name.pprof in the profile directory.
+func (b *bench) profileCPU(ctx context.Context, p *child, name string, wait time.Duration, secs int) error {
+	if err := os.MkdirAll(b.opts.ProfileDir, 0o755); err != nil {
+		return err
+	}
+	time.Sleep(wait)
+	q := &child{Process: p.Process, http: p.pprof}
+	f, err := os.Create(filepath.Join(b.opts.ProfileDir, name+".pprof"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return q.fetch(ctx, "/debug/pprof/profile?seconds="+strconv.Itoa(secs), f)
+}
+
+func (b *bench) memoSuffix() string {
+	if b.memo {
+		return "-memo"
+	}
+	return ""
 }
 
 // quantile is the nearest-rank quantile of sorted xs.
