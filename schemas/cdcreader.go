@@ -155,13 +155,6 @@ func (c *LeadChange) reset(n int) {
 	}
 }
 
-func (r *CDCReader) str(b []byte) string {
-	if s, ok := r.intern[string(b)]; ok {
-		return s
-	}
-	return string(b)
-}
-
 // ---- Avro ----
 
 // Targets of a top-level writer field; a Lead field's is its slot (>= 0).
@@ -374,6 +367,23 @@ func fillSizes(n *node, sizes map[*node]int) {
 type cdcDecoder struct {
 	s scanner
 	r *CDCReader
+	// text is the record's body as a string, made on the first string
+	// value that is not interned: every other such value of the record is
+	// a substring of it, so a record costs one allocation for its strings
+	// rather than one per string.
+	text string
+}
+
+// str returns the string at s.b[start:end]: an interned one, or a
+// substring of the record's text.
+func (d *cdcDecoder) str(start, end int) string {
+	if v, ok := d.r.intern[string(d.s.b[start:end])]; ok {
+		return v
+	}
+	if d.text == "" {
+		d.text = string(d.s.b)
+	}
+	return d.text[start:end]
 }
 
 func (r *CDCReader) decodeAvro(ctx context.Context, b []byte, dst *LeadChange) error {
@@ -525,7 +535,7 @@ func (d *cdcDecoder) scalar(n *node) (FieldValue, error) {
 		if err := s.advance(l); err != nil {
 			return FieldValue{}, err
 		}
-		return FieldValue{Kind: ValueString, Str: d.r.str(s.b[start:s.pos])}, nil
+		return FieldValue{Kind: ValueString, Str: d.str(start, s.pos)}, nil
 	case "boolean":
 		if s.pos >= len(s.b) {
 			return FieldValue{}, errShort
