@@ -243,9 +243,30 @@ func appendLeadState(b []byte, s *LeadState) []byte {
 	return append(b, url.QueryEscape(s.Status)...)
 }
 
+// split cuts s at every sep into dst, without allocating, and returns how
+// many parts s has (more than len(dst) when dst could not hold them all).
+func split(s string, sep byte, dst []string) int {
+	n := 0
+	for {
+		i := strings.IndexByte(s, sep)
+		if i < 0 {
+			if n < len(dst) {
+				dst[n] = s
+			}
+			return n + 1
+		}
+		if n < len(dst) {
+			dst[n] = s[:i]
+		}
+		n++
+		s = s[i+1:]
+	}
+}
+
 func decodeLeadRecord(v string, r *LeadRecord) error {
-	parts := strings.Split(v, "|")
-	if len(parts) != 5 || parts[0] != leadVersion {
+	var buf [5]string
+	parts := buf[:]
+	if split(v, '|', parts) != 5 || parts[0] != leadVersion {
 		return fmt.Errorf("want %s and 4 parts joined by |", leadVersion)
 	}
 	var err error
@@ -282,9 +303,10 @@ func parsePosition(s string) (InputPosition, error) {
 }
 
 func parseLeadState(s string, st *LeadState) error {
-	parts := strings.Split(s, ",")
-	if len(parts) != 7 {
-		return fmt.Errorf("%d parts, want 7", len(parts))
+	var buf [7]string
+	parts := buf[:]
+	if n := split(s, ',', parts); n != 7 {
+		return fmt.Errorf("%d parts, want 7", n)
 	}
 	var errs [6]error
 	st.CommitTimestamp, errs[0] = strconv.ParseInt(parts[0], 10, 64)

@@ -79,6 +79,8 @@ type cdc struct {
 	ids    []string             // distinct Leads of the batch
 	recs   []featurestore.LeadRecord
 	leads  map[string]*leadSlot
+	slots  []leadSlot      // the batch's Leads, which leads points into
+	txSeen map[string]int  // events per transaction key in the batch
 	first  map[int32]int64 // first offset of each input partition in the batch
 	writes []featurestore.LeadWrite
 	gone   []string // deleted Leads: their quota state is forgotten
@@ -110,7 +112,8 @@ func newCDC(codec *schemas.Codec, o CDCOptions) (*cdc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	return &cdc{opts: o, reader: r, fields: fields, leads: map[string]*leadSlot{}, first: map[int32]int64{}}, nil
+	return &cdc{opts: o, reader: r, fields: fields, leads: map[string]*leadSlot{}, first: map[int32]int64{},
+		txSeen: map[string]int{}}, nil
 }
 
 // sinkFieldNames are the Lead fields the sink record writes.
@@ -278,9 +281,22 @@ func (c *cdc) applyOrder(n int) {
 	for i := range n {
 		c.order = append(c.order, i)
 	}
-	byTx := map[string][]int{}
+	// Most transactions change one record: only those with several
+	// events in the batch are reordered.
+	clear(c.txSeen)
+	repeated := false
 	for i := range n {
 		if tk := c.events[i].Header.TransactionKey; tk != "" {
+			c.txSeen[tk]++
+			repeated = repeated || c.txSeen[tk] > 1
+		}
+	}
+	if !repeated {
+		return
+	}
+	byTx := map[string][]int{}
+	for i := range n {
+		if tk := c.events[i].Header.TransactionKey; tk != "" && c.txSeen[tk] > 1 {
 			byTx[tk] = append(byTx[tk], i)
 		}
 	}
@@ -341,9 +357,15 @@ func (p *Pipeline) loadLeads(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pipeline: load lead states: %w", err)
 	}
+	// The slots never move during the batch: leads points into them.
+	if cap(c.slots) < len(c.ids) {
+		c.slots = make([]leadSlot, len(c.ids))
+	}
+	c.slots = c.slots[:len(c.ids)]
 	for i, id := range c.ids {
 		rec := &c.recs[i]
-		s := &leadSlot{rec: rec, sinkKnown: true}
+		s := &c.slots[i]
+		*s = leadSlot{rec: rec, sinkKnown: true}
 		switch {
 		case !rec.Found:
 		case c.uncommitted(rec.At):
