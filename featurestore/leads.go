@@ -127,19 +127,31 @@ func (s *Store) LoadLeads(ctx context.Context, leadIDs []string, out []LeadRecor
 	return nil
 }
 
-// saveLead writes a Lead's record only if the key still holds the value
-// the batch read (or still does not exist), atomically.
-const saveLeadSource = `
-local cur = redis.call('GET', KEYS[1])
-if (cur or '') ~= ARGV[1] then return 0 end
-if tonumber(ARGV[3]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-else
-  redis.call('SET', KEYS[1], ARGV[2])
+// saveLeads writes each Lead's record (KEYS[i], with ARGV[3i-2] the value
+// the batch read, ARGV[3i-1] the new value, ARGV[3i] the TTL in
+// milliseconds, 0 for none) only if its key still holds the value read (or
+// still does not exist), atomically, and returns how many it did not
+// write. One script for the batch: one command to build, send and answer,
+// not one per Lead.
+const saveLeadsSource = `
+local moved = 0
+for i, key in ipairs(KEYS) do
+  local a = 3 * (i - 1)
+  local cur = redis.call('GET', key)
+  if (cur or '') == ARGV[a + 1] then
+    local ttl = tonumber(ARGV[a + 3])
+    if ttl > 0 then
+      redis.call('SET', key, ARGV[a + 2], 'PX', ttl)
+    else
+      redis.call('SET', key, ARGV[a + 2])
+    end
+  else
+    moved = moved + 1
+  end
 end
-return 1`
+return moved`
 
-var saveLead = redis.NewScript(saveLeadSource)
+var saveLeads = redis.NewScript(saveLeadsSource)
 
 // SaveLeads writes the Leads' records and deletes the quota-guard state of
 // the leads in forgetSinks, in one pipelined round trip, before the batch's
@@ -152,25 +164,43 @@ func (s *Store) SaveLeads(ctx context.Context, writes []LeadWrite, forgetSinks [
 		return nil
 	}
 	pipe := s.rdb.Pipeline()
-	var cmds []*redis.Cmd
+	var save *redis.Cmd
 	if len(writes) > 0 {
-		pipe.ScriptLoad(ctx, saveLeadSource) // so EVALSHA finds it, whatever Redis restarted
+		pipe.ScriptLoad(ctx, saveLeadsSource) // so EVALSHA finds it, whatever Redis restarted
+		// The keys and the new values are substrings of one string each.
+		var kb, vb []byte
+		kEnd := make([]int, len(writes))
+		vEnd := make([]int, len(writes))
+		for i := range writes {
+			kb = append(append(kb, s.prefix...), "lead:"...)
+			kb = append(kb, writes[i].LeadID...)
+			kEnd[i] = len(kb)
+			vb = appendLeadRecord(vb, &writes[i].Record)
+			vEnd[i] = len(vb)
+		}
+		ks, vs := string(kb), string(vb)
+		keys := make([]string, len(writes))
+		args := make([]any, 0, 3*len(writes))
+		k0, v0 := 0, 0
+		for i := range writes {
+			keys[i] = ks[k0:kEnd[i]]
+			args = append(args, writes[i].Record.raw, vs[v0:vEnd[i]], writes[i].TTL.Milliseconds())
+			k0, v0 = kEnd[i], vEnd[i]
+		}
+		save = pipe.EvalSha(ctx, saveLeads.Hash(), keys, args...)
 	}
-	var buf []byte
-	for i := range writes {
-		w := &writes[i]
-		buf = appendLeadRecord(buf[:0], &w.Record)
-		cmds = append(cmds, pipe.EvalSha(ctx, saveLead.Hash(), []string{s.LeadKey(w.LeadID)},
-			w.Record.raw, string(buf), w.TTL.Milliseconds()))
-	}
-	for _, id := range forgetSinks {
-		pipe.Del(ctx, s.SinkKey(id))
+	if len(forgetSinks) > 0 {
+		keys := make([]string, len(forgetSinks))
+		for i, id := range forgetSinks {
+			keys[i] = s.SinkKey(id)
+		}
+		pipe.Del(ctx, keys...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("featurestore: save lead states: %w", err)
 	}
-	for _, c := range cmds {
-		if n, _ := c.Int(); n != 1 {
+	if save != nil {
+		if n, err := save.Int(); err != nil || n != 0 {
 			return ErrLeadStateMoved
 		}
 	}
