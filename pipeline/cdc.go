@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/leadscorer/leadscorer/features"
 	"github.com/leadscorer/leadscorer/featurestore"
@@ -77,6 +78,10 @@ type cdc struct {
 	ins    []*kgo.Record        // events[i] came from ins[i]
 	order  []int                // the order events are applied in
 	ids    []string             // distinct Leads of the batch
+	// text holds the batch's event ids: each is a string over its own
+	// bytes here, written once and read until the batch's outputs are
+	// built (it is reset when the next batch starts).
+	text   []byte
 	recs   []featurestore.LeadRecord
 	leads  map[string]*leadSlot
 	slots  []leadSlot      // the batch's Leads, which leads points into
@@ -408,6 +413,7 @@ func olderOrSame(st *featurestore.LeadState, h *schemas.ChangeEventHeader) bool 
 func (p *Pipeline) apply(out []*kgo.Record, now time.Time) ([]*kgo.Record, error) {
 	c := p.cdc
 	p.changes = p.changes[:0]
+	c.text = c.text[:0]
 	var err error
 	for _, i := range c.order {
 		e, in := &c.events[i], c.ins[i]
@@ -421,7 +427,7 @@ func (p *Pipeline) apply(out []*kgo.Record, now time.Time) ([]*kgo.Record, error
 			}
 			p.m.cdcChanges.WithLabelValues(h.ChangeType).Inc()
 			before := s.state
-			ch := change{in: in, eventID: eventID(e, id), leadID: id, eventTime: h.CommitTime(), changeType: h.ChangeType}
+			ch := change{in: in, eventID: c.eventID(e, id), leadID: id, eventTime: h.CommitTime(), changeType: h.ChangeType}
 			score := true
 			switch h.ChangeType {
 			case schemas.ChangeCreate, schemas.ChangeUndelete:
@@ -493,12 +499,25 @@ func (p *Pipeline) apply(out []*kgo.Record, now time.Time) ([]*kgo.Record, error
 	return out, nil
 }
 
-func eventID(e *schemas.LeadChange, leadID string) string {
+// eventID is the id of a Lead's change: transaction key, sequence number
+// and Lead Id, or replay id and Lead Id. Made in c.text, without an
+// allocation of its own.
+func (c *cdc) eventID(e *schemas.LeadChange, leadID string) string {
 	h := &e.Header
+	at := len(c.text)
 	if h.TransactionKey != "" {
-		return h.TransactionKey + ":" + strconv.FormatInt(h.SequenceNumber, 10) + ":" + leadID
+		c.text = append(c.text, h.TransactionKey...)
+		c.text = append(c.text, ':')
+		c.text = strconv.AppendInt(c.text, h.SequenceNumber, 10)
+	} else {
+		c.text = append(c.text, e.ReplayID...)
 	}
-	return e.ReplayID + ":" + leadID
+	c.text = append(c.text, ':')
+	c.text = append(c.text, leadID...)
+	// The bytes are never written again until the next batch, whose
+	// changes replace this one's; a growing c.text leaves them where they
+	// are (the string keeps them alive).
+	return unsafe.String(&c.text[at], len(c.text)-at)
 }
 
 func setPosition(st *featurestore.LeadState, h *schemas.ChangeEventHeader) {
