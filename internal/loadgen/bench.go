@@ -755,6 +755,10 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 	if profErr != nil {
 		return r, fmt.Errorf("profile: %w", profErr)
 	}
+	if b.opts.ProfileDir != "" && !ceiling && n == 1 && elapsed > time.Duration(b.opts.ProfileSeconds)*time.Second {
+		fmt.Fprintf(b.opts.Log, "warning: the drain took %v, longer than the %d s profile: scorer-cpu%s.pprof misses its end (raise --profile-seconds)\n",
+			elapsed.Round(time.Second), b.opts.ProfileSeconds, b.memoSuffix())
+	}
 	// Every event must have its output, committed: a shadow record per
 	// Lead change scored (one per LeadChanged record; with change events
 	// merged events name several Leads and echoes, deletes and the like
