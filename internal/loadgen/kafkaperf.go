@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leadscorer/leadscorer/internal/cdcsim"
 	"github.com/leadscorer/leadscorer/internal/kafkastack"
 	"github.com/leadscorer/leadscorer/schemas"
 )
@@ -37,7 +38,7 @@ type perfResult struct {
 // Both run on the same machine as the brokers, as the scorer does.
 func (b *bench) kafkaPerf(ctx context.Context) (perfResult, error) {
 	var r perfResult
-	size, err := meanInputBytes(b.leads)
+	size, err := meanInputBytes(b.leads, b.opts.Shape)
 	if err != nil {
 		return r, err
 	}
@@ -110,11 +111,28 @@ func (b *bench) kafkaPerf(ctx context.Context) (perfResult, error) {
 
 // meanInputBytes is the mean size of the benchmark's input records, in the
 // wire format (5-byte header and Avro).
-func meanInputBytes(leads []Lead) (int, error) {
+func meanInputBytes(leads []Lead, shape string) (int, error) {
+	const n = 1000
+	if shape == ShapeCDC {
+		// Change events of the CDC shape, as the bench produces them.
+		codec := schemas.NewCodec(nil, schemas.IDs{ChangeEvents: 1})
+		gen := cdcsim.New(cdcsim.Options{Codec: codec, Topic: "in", Seed: 1, Start: time.Now()})
+		m := cdcsim.NewMixer(gen, cdcLeads(leads), CDCMix(n))
+		total, recs := 0, 0
+		for range n {
+			if err := m.Next(); err != nil {
+				return 0, err
+			}
+			for _, r := range m.Take() {
+				total += len(r.Value)
+				recs++
+			}
+		}
+		return (total + recs/2) / recs, nil
+	}
 	codec := schemas.NewCodec(nil, schemas.IDs{LeadChanged: 1})
 	p := newPicker(leads, DefaultZipfS, 1)
 	ev := schemas.LeadChanged{HasCRD: true, Stage: "Contacting", ChangedFields: []string{"Status"}, EventTime: time.Now()}
-	const n = 1000
 	total := 0
 	for i := range n {
 		l := p.next()

@@ -44,10 +44,18 @@ func TestMeanInputBytesIsTheWireSizeOfTheEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := meanInputBytes(LeadsOf(pop))
+	n, err := meanInputBytes(LeadsOf(pop), ShapeZipf)
 	// Header 5, event id ~11, Lead Id 18, CRD, flags, stage, one changed
 	// field and a timestamp: some tens of bytes, not hundreds.
 	if err != nil || n < 40 || n > 120 {
-		t.Fatalf("mean input record %d bytes, %v", n, err)
+		t.Fatalf("LeadChanged: mean input record %d bytes, %v", n, err)
 	}
+	// A change event carries the connector's header (transaction key,
+	// commit user, changed fields) and, for a create, the Lead's fields:
+	// a few hundred bytes.
+	c, err := meanInputBytes(LeadsOf(pop), ShapeCDC)
+	if err != nil || c < 2*n || c > 1000 {
+		t.Fatalf("change events: mean input record %d bytes (LeadChanged %d), %v", c, n, err)
+	}
+	t.Logf("mean input record: %d bytes (LeadChanged), %d bytes (change events)", n, c)
 }
