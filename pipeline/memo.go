@@ -187,6 +187,9 @@ func (sv *served) run() error {
 			contribs = sv.contribs[:len(rows)*(nf+1)]
 		}
 		if err := sv.compute(rows, scores, contribs); err != nil {
+			// The memo already holds the queued vectors, not computed:
+			// none of them may answer a later batch.
+			clear(sv.memo)
 			return fmt.Errorf("pipeline: explain %s: %w", sv.v.Name, err)
 		}
 		for k, row := range rows {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -169,5 +170,33 @@ func TestMemoIsBounded(t *testing.T) {
 		if len(sv.memo) > maxMemo {
 			t.Fatalf("memo holds %d entries after %d vectors, more than %d", len(sv.memo), (b+1)*batch, maxMemo)
 		}
+	}
+}
+
+// failing explains nothing: its batch fails.
+type failing struct{ scoring.Model }
+
+func (failing) Contributions(x, out []float64) error {
+	if len(out) != len(x)+1 {
+		return scoring.ErrNoContributions
+	}
+	return errExplain
+}
+
+var errExplain = errors.New("explain failed")
+
+// A batch whose scoring fails must leave nothing in the memo: the vectors
+// it queued there were never computed, and a later batch would take their
+// zero scores.
+func TestFailedBatchLeavesNoMemoEntries(t *testing.T) {
+	p := scoreBatchPipeline(t, 50, true, nil)
+	snap := p.snap.Load()
+	sv := snap.serving[0]
+	sv.v.Model, sv.batch, sv.explain = failing{sv.v.Model}, nil, true
+	if _, err := p.scoreAll(snap, benchNow, benchNow, nil); !errors.Is(err, errExplain) {
+		t.Fatalf("scoreAll: %v, want the model's error", err)
+	}
+	if len(sv.memo) != 0 {
+		t.Fatalf("%d memo entries after a failed batch", len(sv.memo))
 	}
 }
