@@ -469,17 +469,12 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 			return nil, err
 		}
 	}
-	if b.cdc() {
+	if b.cdc() && s.real {
 		// The topics a scorer of change events writes besides the sink's
-		// and the shadow's (the sandbox seeds neither).
-		var err error
-		if s.real {
-			err = kafkastack.CreateTopics(wctx, s.adm, int16(min(b.opts.Brokers, 3)),
-				kafkastack.Topic{Name: s.topics.Outcomes, Partitions: int32(b.opts.Partitions)},
-				kafkastack.Topic{Name: s.topics.Refresh, Partitions: int32(b.opts.Partitions)})
-		} else {
-			err = sandbox.CreateTopics(wctx, s.brokers, int32(b.opts.Partitions), s.topics.Outcomes, s.topics.Refresh)
-		}
+		// and the shadow's; the sandbox creates every declared topic.
+		err := kafkastack.CreateTopics(wctx, s.adm, int16(min(b.opts.Brokers, 3)),
+			kafkastack.Topic{Name: s.topics.Outcomes, Partitions: int32(b.opts.Partitions)},
+			kafkastack.Topic{Name: s.topics.Refresh, Partitions: int32(b.opts.Partitions)})
 		if err != nil {
 			return nil, err
 		}
