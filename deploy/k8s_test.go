@@ -568,6 +568,11 @@ func checkManifests(m *manifests) []error {
 	if so.Spec.MinReplicaCount == nil || *so.Spec.MinReplicaCount < 1 || so.Spec.MaxReplicaCount == nil || *so.Spec.MinReplicaCount > *so.Spec.MaxReplicaCount {
 		bad("ScaledObject minReplicaCount %v must be in 1..maxReplicaCount", deref(so.Spec.MinReplicaCount))
 	}
+	if d.Spec.Replicas != nil && (so.Spec.MinReplicaCount == nil || so.Spec.MaxReplicaCount == nil ||
+		*d.Spec.Replicas < *so.Spec.MinReplicaCount || *d.Spec.Replicas > *so.Spec.MaxReplicaCount) {
+		bad("Deployment %s starts %d replicas, outside the ScaledObject's %v..%v", d.Metadata.Name, *d.Spec.Replicas,
+			deref(so.Spec.MinReplicaCount), deref(so.Spec.MaxReplicaCount))
+	}
 	return errs
 }
 
