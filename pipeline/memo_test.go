@@ -79,16 +79,7 @@ func checkDirect(t *testing.T, p *Pipeline, snap *snapshot, now time.Time) {
 	t.Helper()
 	var vals features.Values
 	for i := range p.changes {
-		c, res := &p.changes[i], &p.results[i]
-		var adv *features.Advisor
-		if res.AdvisorFound {
-			adv = &res.Advisor
-		}
-		var firm *features.Firm
-		if res.FirmFound {
-			firm = &res.Firm
-		}
-		features.Derive(now, c.lead, adv, firm, &vals)
+		derive(now, &p.changes[i], &p.results[i], &vals)
 		for _, sv := range snap.serving {
 			v := sv.v
 			x := make([]float64, len(v.Features))

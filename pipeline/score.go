@@ -31,15 +31,7 @@ func (p *Pipeline) scoreAll(snap *snapshot, now, start time.Time, out []*kgo.Rec
 		if res.Err != nil || !res.AdvisorFound && p.opts.UnknownAdvisorToDLQ {
 			continue // a dead letter
 		}
-		var adv *features.Advisor
-		if res.AdvisorFound {
-			adv = &res.Advisor
-		}
-		var firm *features.Firm
-		if res.FirmFound {
-			firm = &res.Firm
-		}
-		features.Derive(now, c.lead, adv, firm, &p.values)
+		derive(now, c, res, &p.values)
 		for _, sv := range snap.serving {
 			sv.add(i, &p.values)
 		}
@@ -144,4 +136,17 @@ func freshness(res *featurestore.Result, now time.Time, maxAge time.Duration) sc
 		f.FirmStale = age > maxAge
 	}
 	return f
+}
+
+// derive computes the features of change c, enriched with res, as of now.
+func derive(now time.Time, c *change, res *featurestore.Result, vals *features.Values) {
+	var adv *features.Advisor
+	if res.AdvisorFound {
+		adv = &res.Advisor
+	}
+	var firm *features.Firm
+	if res.FirmFound {
+		firm = &res.Firm
+	}
+	features.Derive(now, c.lead, adv, firm, vals)
 }

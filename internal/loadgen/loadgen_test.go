@@ -195,44 +195,22 @@ func TestRunWritesChangeEventsByDefault(t *testing.T) {
 	if err != nil || st.Sent != count {
 		t.Fatalf("sent %d: %v", st.Sent, err)
 	}
-	reader, err := schemas.NewCDCReader(schemas.NewCodec(nil, schemas.IDs{}), []string{"FA_CRD__c"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("in"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	seen, n := map[string]bool{}, 0
+	seen := map[string]bool{}
 	var last int64
-	for n < count && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			n++
-			if r.Partition != 0 {
-				t.Fatalf("a record in partition %d: the connector writes one", r.Partition)
-			}
-			var c schemas.LeadChange
-			if err := reader.Decode(ctx, r.Value, &c); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			id := c.Header.RecordIDs[0]
-			if !seen[id] && c.Header.ChangeType != schemas.ChangeCreate {
-				t.Fatalf("the first change of %s is a %s", id, c.Header.ChangeType)
-			}
-			seen[id] = true
-			if c.Header.CommitTimestamp < last {
-				t.Fatalf("commit %d after %d: not in order", c.Header.CommitTimestamp, last)
-			}
-			last = c.Header.CommitTimestamp
-		})
-	}
+	n := readChanges(t, cluster, count, func(r *kgo.Record, c *schemas.LeadChange) {
+		if r.Partition != 0 {
+			t.Fatalf("a record in partition %d: the connector writes one", r.Partition)
+		}
+		id := c.Header.RecordIDs[0]
+		if !seen[id] && c.Header.ChangeType != schemas.ChangeCreate {
+			t.Fatalf("the first change of %s is a %s", id, c.Header.ChangeType)
+		}
+		seen[id] = true
+		if c.Header.CommitTimestamp < last {
+			t.Fatalf("commit %d after %d: not in order", c.Header.CommitTimestamp, last)
+		}
+		last = c.Header.CommitTimestamp
+	})
 	if n != count || len(seen) != len(leads) {
 		t.Fatalf("read %d records of %d Leads", n, len(seen))
 	}
@@ -258,42 +236,20 @@ func TestRunDefaultShapeIsTheCDCSimulation(t *testing.T) {
 	if err != nil || st.Sent != count {
 		t.Fatalf("sent %d: %v", st.Sent, err)
 	}
-	reader, err := schemas.NewCDCReader(schemas.NewCodec(nil, schemas.IDs{}), []string{"FA_CRD__c"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("in"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	perLead, types, partitions, merged, n := map[string]int{}, map[string]int{}, map[int32]bool{}, 0, 0
-	for n < count && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			n++
-			partitions[r.Partition] = true
-			var c schemas.LeadChange
-			if err := reader.Decode(ctx, r.Value, &c); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			types[c.Header.ChangeType]++
-			if len(c.Header.RecordIDs) > 1 {
-				merged++
-			}
-			if c.Header.ChangeType == schemas.ChangeGapOverflow {
-				return // names no Lead
-			}
-			for _, id := range c.Header.RecordIDs {
-				perLead[id]++
-			}
-		})
-	}
+	perLead, types, partitions, merged := map[string]int{}, map[string]int{}, map[int32]bool{}, 0
+	n := readChanges(t, cluster, count, func(r *kgo.Record, c *schemas.LeadChange) {
+		partitions[r.Partition] = true
+		types[c.Header.ChangeType]++
+		if len(c.Header.RecordIDs) > 1 {
+			merged++
+		}
+		if c.Header.ChangeType == schemas.ChangeGapOverflow {
+			return // names no Lead
+		}
+		for _, id := range c.Header.RecordIDs {
+			perLead[id]++
+		}
+	})
 	if n != count {
 		t.Fatalf("read %d records of %d", n, count)
 	}
@@ -313,4 +269,38 @@ func TestRunDefaultShapeIsTheCDCSimulation(t *testing.T) {
 	if len(partitions) < 2 {
 		t.Fatalf("partitions %v: SpreadPartitions writes by key", partitions)
 	}
+}
+
+// readChanges reads up to count change events (JSON) from topic "in" of
+// cluster, checks that each decodes and validates as the scorer's reader
+// sees it, passes each to check and returns how many it read.
+func readChanges(t *testing.T, cluster *kfake.Cluster, count int, check func(*kgo.Record, *schemas.LeadChange)) int {
+	t.Helper()
+	reader, err := schemas.NewCDCReader(schemas.NewCodec(nil, schemas.IDs{}), []string{"FA_CRD__c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics("in"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n := 0
+	for n < count && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			n++
+			var c schemas.LeadChange
+			if err := reader.Decode(ctx, r.Value, &c); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			check(r, &c)
+		})
+	}
+	return n
 }
