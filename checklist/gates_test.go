@@ -370,18 +370,7 @@ func TestGateExplanationsFailsWithoutNodeCovers(t *testing.T) {
 // no longer the trainer's.
 func TestGateParityFailsOnAModelEditedAfterTraining(t *testing.T) {
 	f := newFixture(t)
-	f.editModel(t, "v4.1.0", func(m map[string]any) {
-		tr := model(m)["trees"].([]any)[0].(map[string]any)
-		left := tr["left_children"].([]any)
-		cond := tr["split_conditions"].([]any)
-		for i, l := range left {
-			if l.(json.Number) == "-1" {
-				x, _ := cond[i].(json.Number).Float64()
-				cond[i] = json.Number(jsonFloat(x + 0.02))
-				break
-			}
-		}
-	})
+	f.moveFirstLeaf(t, "v4.1.0", 0.02)
 	res := f.check(t, "v4.1.0", "")
 	assertFails(t, res, GateParity)
 	if g := gate(res, GateParity); g.Value == nil || *g.Value < 1 || !strings.Contains(g.Detail, "largest difference") {
@@ -394,18 +383,7 @@ func TestGateParityFailsOnAModelEditedAfterTraining(t *testing.T) {
 // 1e-6 the gate allowed before scoring was exact).
 func TestGateParityFailsOnAnyDifferentBit(t *testing.T) {
 	f := newFixture(t)
-	f.editModel(t, "v4.1.0", func(m map[string]any) {
-		tr := model(m)["trees"].([]any)[0].(map[string]any)
-		left := tr["left_children"].([]any)
-		cond := tr["split_conditions"].([]any)
-		for i, l := range left {
-			if l.(json.Number) == "-1" {
-				x, _ := cond[i].(json.Number).Float64()
-				cond[i] = json.Number(jsonFloat(x + 3e-7))
-				break
-			}
-		}
-	})
+	f.moveFirstLeaf(t, "v4.1.0", 3e-7)
 	res := f.check(t, "v4.1.0", "")
 	assertFails(t, res, GateParity)
 	g := gate(res, GateParity)
@@ -576,4 +554,23 @@ func TestGateAUCReportsDeLongAndCanRequireSignificance(t *testing.T) {
 			t.Errorf("max_auc_p %g: %+v, want pass %v", tc.maxP, g, tc.pass)
 		}
 	}
+}
+
+// moveFirstLeaf adds delta to the value of the first leaf of version's
+// first tree, after training.
+func (f *fixture) moveFirstLeaf(t *testing.T, version string, delta float64) {
+	t.Helper()
+	f.editModel(t, version, func(m map[string]any) {
+		tr := model(m)["trees"].([]any)[0].(map[string]any)
+		left := tr["left_children"].([]any)
+		cond := tr["split_conditions"].([]any)
+		for i, l := range left {
+			if l.(json.Number) == "-1" {
+				x, _ := cond[i].(json.Number).Float64()
+				cond[i] = json.Number(jsonFloat(x + delta))
+				return
+			}
+		}
+		t.Fatalf("%s: no leaf in the first tree", version)
+	})
 }
