@@ -51,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leadscorer_dlq_records_total", Help: "Input records sent to the dead-letter topic, by error class."}, []string{"class"}),
 		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "leadscorer_stage_duration_seconds", Help: "Time per batch in each stage: decode, enrich, score (score includes explain and encode).",
+			Name: "leadscorer_stage_duration_seconds", Help: "Time per batch in each stage: decode (with the Lead states read and applied), enrich, score (with explain and encode), save (the Lead states, and the quota states forgotten, before the commit) and committed (the quota states saved after it).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"stage"}),
 		scores: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "leadscorer_score", Help: "Scores given, per model version.",

@@ -197,12 +197,16 @@ func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo
 	if out, err = p.scoreAll(snap, now, start, out); err != nil {
 		return out, err
 	}
-	p.m.stage.WithLabelValues("score").Observe(time.Since(enriched).Seconds())
+	scored := time.Now()
+	p.m.stage.WithLabelValues("score").Observe(scored.Sub(enriched).Seconds())
 
 	if p.cdc != nil {
-		return out, p.saveLeads(ctx)
+		err = p.saveLeads(ctx)
+	} else {
+		err = p.forgetQuotaState(ctx)
 	}
-	return out, p.forgetQuotaState(ctx)
+	p.m.stage.WithLabelValues("save").Observe(time.Since(scored).Seconds())
+	return out, err
 }
 
 // forgetQuotaState deletes the quota state of the leads this batch writes
@@ -244,7 +248,9 @@ func (p *Pipeline) Committed(ctx context.Context, _ []*kgo.Record) error {
 	}
 	b := p.opts.RedisBackoff
 	b.Attempts = 3
+	start := time.Now()
 	err := featurestore.Retry(ctx, b, func(ctx context.Context) error { return p.store.SaveSink(ctx, states) })
+	p.m.stage.WithLabelValues("committed").Observe(time.Since(start).Seconds())
 	if err != nil {
 		return errors.Join(errors.New("pipeline: save quota state"), err)
 	}

@@ -285,6 +285,12 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 				put("ratio_to_ceiling"+sfx, r.eps/ceiling)
 			}
 			put("scorer_cpu_us_per_event"+sfx, r.cpuPerEvent)
+			put("scorer_cores"+sfx, r.cpuPerEvent*r.eps/1e6)
+			if r.stageUS != nil {
+				for _, st := range append(batchStages, "outside") {
+					put("batch_us_per_event_"+st+sfx, r.stageUS[st])
+				}
+			}
 			put("scorer_rss_mb"+sfx, r.rssMB)
 			put("redis_roundtrips_per_event"+sfx, r.redisPerEvent)
 			put("sink_records_per_event"+sfx, r.sinkPerEvent)
@@ -613,7 +619,14 @@ type usage struct {
 	scored float64
 	// Score memo lookups and hits; NaN from a build without the metrics.
 	memoLookups, memoHits float64
+	// stages is the time the scorers' batches spent in each stage, in
+	// seconds: the pipeline's (decode, enrich, score, save, committed) and
+	// the transaction's (produce, commit); empty from a build without them.
+	stages map[string]float64
 }
+
+// batchStages are the stages of a batch the scorers time, in their order.
+var batchStages = []string{"decode", "enrich", "score", "save", "produce", "commit", "committed"}
 
 // hitRate is the memo's hit rate between u0 and u.
 func (u usage) hitRate(u0 usage) float64 {
@@ -654,6 +667,21 @@ func (s *stack) usage(ctx context.Context) (usage, error) {
 				}
 				*m.v += x
 			}
+			for _, h := range []string{"leadscorer_stage_duration_seconds", "leadscorer_kafka_transaction_stage_seconds"} {
+				sums, err := process.HistogramSums(ctx, p.http, h, "stage")
+				if errors.Is(err, process.ErrNotExported) {
+					continue // an older build, or no batch yet
+				}
+				if err != nil {
+					return u, err
+				}
+				if u.stages == nil {
+					u.stages = map[string]float64{}
+				}
+				for k, v := range sums {
+					u.stages[k] += v
+				}
+			}
 		}
 	}
 	return u, nil
@@ -673,6 +701,11 @@ func (s *stack) peakRSSMB() (float64, error) {
 
 type satResult struct {
 	eps, cpuPerEvent, rssMB, redisPerEvent, sinkPerEvent, scoredPerEvent, memoHitRate float64
+	// stageUS is the scorers' batch time per event in each stage, in
+	// microseconds, and "outside" what their wall time has beyond the
+	// stages (waiting for records, beginning the transaction); nil when
+	// the build does not time its stages.
+	stageUS map[string]float64
 }
 
 // saturation stops the consumers, fills a backlog, resumes them and times
@@ -743,6 +776,15 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 	r.sinkPerEvent = (after.sink - before.sink) / float64(st.Sent)
 	r.scoredPerEvent = (after.scored - before.scored) / float64(st.Sent)
 	r.memoHitRate = after.hitRate(before)
+	if after.stages != nil {
+		r.stageUS = map[string]float64{}
+		inside := 0.0
+		for k, v := range after.stages { // before is zero: the scorers were stopped
+			r.stageUS[k] = v * 1e6 / float64(st.Sent)
+			inside += r.stageUS[k]
+		}
+		r.stageUS["outside"] = float64(n)*elapsed.Seconds()*1e6/float64(st.Sent) - inside
+	}
 	if r.rssMB, err = s.peakRSSMB(); err != nil {
 		return r, err
 	}

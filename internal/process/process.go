@@ -151,17 +151,62 @@ var ErrNotExported = errors.New("metric not exported")
 // untyped metric that the server at addr (host:port) exports on /metrics,
 // in whichever exposition format the server answers with.
 func Metric(ctx context.Context, addr, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	mf, err := family(ctx, addr, name)
 	if err != nil {
 		return 0, err
+	}
+	sum := 0.0
+	for _, m := range mf.GetMetric() {
+		switch mf.GetType() {
+		case dto.MetricType_COUNTER:
+			sum += m.GetCounter().GetValue()
+		case dto.MetricType_GAUGE:
+			sum += m.GetGauge().GetValue()
+		case dto.MetricType_UNTYPED:
+			sum += m.GetUntyped().GetValue()
+		default:
+			return 0, fmt.Errorf("metric %s is a %s, not a counter or gauge", name, mf.GetType())
+		}
+	}
+	return sum, nil
+}
+
+// HistogramSums returns the sum of the observations of the histogram name
+// that the server at addr exports, by the value of its label label.
+func HistogramSums(ctx context.Context, addr, name, label string) (map[string]float64, error) {
+	mf, err := family(ctx, addr, name)
+	if err != nil {
+		return nil, err
+	}
+	if mf.GetType() != dto.MetricType_HISTOGRAM {
+		return nil, fmt.Errorf("metric %s is a %s, not a histogram", name, mf.GetType())
+	}
+	sums := map[string]float64{}
+	for _, m := range mf.GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label {
+				sums[l.GetValue()] += m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return sums, nil
+}
+
+// family reads the metric family name from the server at addr, in
+// whichever exposition format the server answers with; ErrNotExported when
+// it has no sample.
+func family(ctx context.Context, addr, name string) (*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /metrics from %s: %s", addr, resp.Status)
+		return nil, fmt.Errorf("GET /metrics from %s: %s", addr, resp.Status)
 	}
 	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
 	for {
@@ -169,27 +214,13 @@ func Metric(ctx context.Context, addr, name string) (float64, error) {
 		if err := dec.Decode(&mf); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return 0, fmt.Errorf("metrics of %s: %w", addr, err)
+			return nil, fmt.Errorf("metrics of %s: %w", addr, err)
 		}
-		if mf.GetName() != name || len(mf.GetMetric()) == 0 {
-			continue
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return &mf, nil
 		}
-		sum := 0.0
-		for _, m := range mf.GetMetric() {
-			switch mf.GetType() {
-			case dto.MetricType_COUNTER:
-				sum += m.GetCounter().GetValue()
-			case dto.MetricType_GAUGE:
-				sum += m.GetGauge().GetValue()
-			case dto.MetricType_UNTYPED:
-				sum += m.GetUntyped().GetValue()
-			default:
-				return 0, fmt.Errorf("metric %s is a %s, not a counter or gauge", name, mf.GetType())
-			}
-		}
-		return sum, nil
 	}
-	return 0, fmt.Errorf("%w: %s by %s", ErrNotExported, name, addr)
+	return nil, fmt.Errorf("%w: %s by %s", ErrNotExported, name, addr)
 }
 
 // WaitMetric polls a metric until ok accepts its value or ctx ends.

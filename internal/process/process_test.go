@@ -111,6 +111,29 @@ d_seconds_count 2
 	}
 }
 
+func TestHistogramSumsByLabel(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "stage_seconds", Help: "h"}, []string{"stage"})
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "c_total", Help: "h"})
+	reg.MustRegister(h, c)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	h.WithLabelValues("decode").Observe(0.25)
+	h.WithLabelValues("decode").Observe(0.5)
+	h.WithLabelValues("score").Observe(2)
+	sums, err := HistogramSums(context.Background(), addr, "stage_seconds", "stage")
+	if err != nil || len(sums) != 2 || sums["decode"] != 0.75 || sums["score"] != 2 {
+		t.Errorf("sums %v, %v; want decode 0.75 and score 2", sums, err)
+	}
+	if _, err := HistogramSums(context.Background(), addr, "c_total", "stage"); err == nil || !strings.Contains(err.Error(), "not a histogram") {
+		t.Errorf("a counter: %v, want an error saying it is not a histogram", err)
+	}
+	if _, err := HistogramSums(context.Background(), addr, "missing_seconds", "stage"); !errors.Is(err, ErrNotExported) {
+		t.Errorf("missing: %v, want ErrNotExported", err)
+	}
+}
+
 // The scorer's own registry, served by promhttp, is read in whatever
 // format promhttp picks.
 func TestMetricReadsPromhttp(t *testing.T) {
