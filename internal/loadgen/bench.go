@@ -286,6 +286,11 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 			}
 			put("scorer_cpu_us_per_event"+sfx, r.cpuPerEvent)
 			put("scorer_cores"+sfx, r.cpuPerEvent*r.eps/1e6)
+			put("machine_cores_busy"+sfx, r.machineCores)
+			if !math.IsNaN(r.brokerCPUPerEvent) {
+				put("broker_cpu_us_per_event"+sfx, r.brokerCPUPerEvent)
+			}
+			put("redis_cpu_us_per_event"+sfx, r.redisCPUPerEvent)
 			if r.stageUS != nil {
 				for _, st := range append(batchStages, "outside") {
 					put("batch_us_per_event_"+st+sfx, r.stageUS[st])
@@ -706,6 +711,40 @@ type satResult struct {
 	// stages (waiting for records, beginning the transaction); nil when
 	// the build does not time its stages.
 	stageUS map[string]float64
+	// What the rest of the machine spent on the drain: the cores busy
+	// (every process), the broker's CPU per event (the sandbox's kfake
+	// process; NaN on a real cluster) and the Redis server's (the whole
+	// server's, whoever else uses it).
+	machineCores, brokerCPUPerEvent, redisCPUPerEvent float64
+}
+
+// machineUse is the CPU used so far by the machine (every core), the
+// sandbox broker (zero on a real cluster) and the Redis server.
+type machineUse struct{ busy, broker, redis time.Duration }
+
+func (b *bench) machine(ctx context.Context, s *stack) (machineUse, error) {
+	var m machineUse
+	var err error
+	if m.busy, err = process.MachineCPU(); err != nil {
+		return m, err
+	}
+	if s.sandbox != nil {
+		if m.broker, err = s.sandbox.CPU(); err != nil {
+			return m, err
+		}
+	}
+	info, err := b.rdb.InfoMap(ctx, "cpu").Result()
+	if err != nil {
+		return m, fmt.Errorf("redis INFO cpu: %w", err)
+	}
+	for _, k := range []string{"used_cpu_user", "used_cpu_sys"} {
+		v, err := strconv.ParseFloat(info["CPU"][k], 64)
+		if err != nil {
+			return m, fmt.Errorf("redis INFO cpu %s: %w", k, err)
+		}
+		m.redis += time.Duration(v * float64(time.Second))
+	}
+	return m, nil
 }
 
 // saturation stops the consumers, fills a backlog, resumes them and times
@@ -748,6 +787,10 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 			profErr = b.profileCPU(ctx, s.procs[0], "scorer-cpu"+b.memoSuffix(), 0, b.opts.ProfileSeconds)
 		}()
 	}
+	m0, err := b.machine(ctx, s)
+	if err != nil {
+		return r, err
+	}
 	start := time.Now()
 	for _, p := range s.procs {
 		if err := p.Signal(syscall.SIGCONT); err != nil {
@@ -766,11 +809,21 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	m1, err := b.machine(ctx, s)
+	if err != nil {
+		return r, err
+	}
 	after, err := s.usage(ctx)
 	if err != nil {
 		return r, err
 	}
 	r.eps = float64(st.Sent) / elapsed.Seconds()
+	r.machineCores = (m1.busy - m0.busy).Seconds() / elapsed.Seconds()
+	r.brokerCPUPerEvent = float64((m1.broker - m0.broker).Microseconds()) / float64(st.Sent)
+	if s.sandbox == nil {
+		r.brokerCPUPerEvent = math.NaN()
+	}
+	r.redisCPUPerEvent = float64((m1.redis - m0.redis).Microseconds()) / float64(st.Sent)
 	r.cpuPerEvent = float64((after.cpu - before.cpu).Microseconds()) / float64(st.Sent)
 	r.redisPerEvent = (after.redis - before.redis) / float64(st.Sent)
 	r.sinkPerEvent = (after.sink - before.sink) / float64(st.Sent)

@@ -143,6 +143,22 @@ func (p *Process) PeakRSS() (int64, error) {
 	return int64(st.VmHWM), nil
 }
 
+// MachineCPU returns the CPU time every core of the machine has spent busy
+// (user, nice, system, interrupts and steal) since boot, from /proc/stat.
+func MachineCPU() (time.Duration, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, err
+	}
+	st, err := fs.Stat()
+	if err != nil {
+		return 0, err
+	}
+	t := st.CPUTotal
+	busy := t.User + t.Nice + t.System + t.IRQ + t.SoftIRQ + t.Steal
+	return time.Duration(busy * float64(time.Second)), nil
+}
+
 // ErrNotExported is returned by Metric for a metric with no sample, such as
 // a counter vector no label value was used with yet.
 var ErrNotExported = errors.New("metric not exported")

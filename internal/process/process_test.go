@@ -210,3 +210,18 @@ func TestProxyCutAndRestore(t *testing.T) {
 		t.Fatalf("after restore: %v", err)
 	}
 }
+
+func TestMachineCPUGrowsWithWork(t *testing.T) {
+	before, err := MachineCPU()
+	if err != nil || before <= 0 {
+		t.Fatalf("MachineCPU = %v, %v", before, err)
+	}
+	x := 0
+	for start := time.Now(); time.Since(start) < 50*time.Millisecond; {
+		x++ // busy: the machine's counters must count it
+	}
+	after, err := MachineCPU()
+	if err != nil || after-before < 10*time.Millisecond {
+		t.Fatalf("MachineCPU grew by %v over 50 ms of work (%d loops), %v", after-before, x, err)
+	}
+}
