@@ -20,6 +20,7 @@ import (
 	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/featurestore"
 	"github.com/leadscorer/leadscorer/internal/cdcsim"
+	"github.com/leadscorer/leadscorer/internal/rediskeys"
 	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/producer"
@@ -137,17 +138,16 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	store := featurestore.New(rdb, cfg.RedisPrefix, nil)
+	// The demo's keys are its own: a run starts from nothing (no quota or
+	// Lead state of an earlier run, no advisor of another seed).
+	if err := rediskeys.DeletePrefix(ctx, rdb, cfg.RedisPrefix); err != nil {
+		return nil, err
+	}
 	if err := store.PutFirms(ctx, pop.Firms); err != nil {
 		return nil, err
 	}
 	if err := store.PutAdvisors(ctx, pop.Advisors); err != nil {
 		return nil, err
-	}
-	// Fresh quota and Lead states, so a second run scores like the first.
-	for _, kind := range []string{"sink:", "lead:"} {
-		if err := clearPrefix(ctx, rdb, cfg.RedisPrefix+kind); err != nil {
-			return nil, err
-		}
 	}
 	fmt.Fprintf(w, "features  %d advisors and %d firms loaded\n", len(pop.Advisors), len(pop.Firms))
 
@@ -255,7 +255,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Summary, error) {
 	if opts.Validation != nil {
 		vo := *opts.Validation
 		vo.Registry, vo.RedisURL, vo.RedisPrefix = opts.Registry, redisURL, cfg.RedisPrefix
-		if err := clearPrefix(ctx, rdb, cfg.RedisPrefix+"sink:"); err != nil {
+		if err := rediskeys.DeletePrefix(ctx, rdb, cfg.RedisPrefix+"sink:"); err != nil {
 			return nil, err
 		}
 		if sum.Validation, err = Validation(ctx, pop, vo, w); err != nil {
@@ -287,27 +287,6 @@ func pickRedis(ctx context.Context, url string, w io.Writer) (string, func(), er
 	}
 	fmt.Fprintf(w, "redis     none reachable at %s: embedded Redis at %s\n", config.Redact(url), mr.Addr())
 	return "redis://" + mr.Addr() + "/0", mr.Close, nil
-}
-
-func clearPrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-		if len(keys) == 1000 {
-			if err := rdb.Del(ctx, keys...).Err(); err != nil {
-				return err
-			}
-			keys = keys[:0]
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return err
-	}
-	if len(keys) > 0 {
-		return rdb.Del(ctx, keys...).Err()
-	}
-	return nil
 }
 
 // applyTopics creates the service's topics on external brokers as the

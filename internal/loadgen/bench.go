@@ -25,6 +25,7 @@ import (
 	"github.com/leadscorer/leadscorer/featurestore"
 	"github.com/leadscorer/leadscorer/internal/kafkastack"
 	"github.com/leadscorer/leadscorer/internal/process"
+	"github.com/leadscorer/leadscorer/internal/rediskeys"
 	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/schemas"
@@ -191,7 +192,7 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 		return err
 	}
 	if !opts.KeepRedis {
-		defer func() { _ = deletePrefix(context.WithoutCancel(ctx), rdb, opts.Prefix) }()
+		defer func() { _ = rediskeys.DeletePrefix(context.WithoutCancel(ctx), rdb, opts.Prefix) }()
 	}
 	b := &bench{opts: opts, rdb: rdb, leads: leads, runID: strconv.FormatInt(time.Now().Unix(), 36)}
 	switch opts.Kafka {
@@ -413,7 +414,7 @@ func (b *bench) up(ctx context.Context, n int, ceiling bool) (*stack, error) {
 	// empty and knows no Lead (the same events again would be
 	// duplicates).
 	for _, k := range []string{"sink:", "lead:"} {
-		if err := deletePrefix(ctx, b.rdb, b.opts.Prefix+k); err != nil {
+		if err := rediskeys.DeletePrefix(ctx, b.rdb, b.opts.Prefix+k); err != nil {
 			return nil, err
 		}
 	}
@@ -1089,23 +1090,4 @@ func shadowEventTime(b []byte) (time.Time, error) {
 		return time.Time{}, errors.New("truncated event_time")
 	}
 	return time.UnixMilli(ms), nil
-}
-
-// deletePrefix removes every key starting with prefix.
-func deletePrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, prefix+"*", 5000).Result()
-		if err != nil {
-			return fmt.Errorf("bench: clear %s*: %w", prefix, err)
-		}
-		if len(keys) > 0 {
-			if err := rdb.Unlink(ctx, keys...).Err(); err != nil {
-				return fmt.Errorf("bench: clear %s*: %w", prefix, err)
-			}
-		}
-		if cursor = next; cursor == 0 {
-			return nil
-		}
-	}
 }

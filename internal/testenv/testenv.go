@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/internal/rediskeys"
 	"github.com/leadscorer/leadscorer/internal/sandbox"
 	"github.com/leadscorer/leadscorer/topics"
 	"github.com/redis/go-redis/v9"
@@ -107,32 +108,12 @@ func NewRedis(tb testing.TB) *Redis {
 	}
 	r := &Redis{Client: rdb, URL: url, Prefix: "lstest:" + uniq(tb) + ":"}
 	tb.Cleanup(func() {
-		if err := DeletePrefix(context.Background(), rdb, r.Prefix); err != nil {
+		if err := rediskeys.DeletePrefix(context.Background(), rdb, r.Prefix); err != nil {
 			tb.Errorf("cleaning up %s*: %v", r.Prefix, err)
 		}
 		rdb.Close()
 	})
 	return r
-}
-
-// DeletePrefix deletes every key under prefix.
-func DeletePrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		return err
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		if err := rdb.Del(ctx, keys[:n]...).Err(); err != nil {
-			return err
-		}
-		keys = keys[n:]
-	}
-	return nil
 }
 
 // ---------------------------------------------------------------- Schema Registry
