@@ -27,7 +27,8 @@ sandbox: build
 # A real Apache Kafka 4.4 (KRaft, from Maven Central jars, cached outside the
 # tree) and a Schema Registry on loopback: scripts/stack.sh, docs/KAFKA.md.
 # BROKERS=3 for the three-broker cluster. Prints KAFKA_BROKERS= and
-# SCHEMA_REGISTRY= lines.
+# SCHEMA_REGISTRY= lines, then those of the secured listeners (TLS,
+# SASL/SCRAM, client certificates) and what reaches them.
 BROKERS ?= 1
 .PHONY: stack stack-down
 stack:

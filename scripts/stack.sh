@@ -4,8 +4,13 @@
 # no tarball), for integration and fault tests.
 #
 #   stack.sh up [--brokers 1|3] [--no-registry]
-#                            start (or reuse) the stack; prints exactly two lines
-#                            on stdout:  KAFKA_BROKERS=...  SCHEMA_REGISTRY=...
+#                            start (or reuse) the stack; prints KEY=value lines on
+#                            stdout, first KAFKA_BROKERS=... and SCHEMA_REGISTRY=...,
+#                            then the secured listeners and what reaches them:
+#                            KAFKA_SSL_BROKERS, KAFKA_SASL_SSL_BROKERS,
+#                            KAFKA_SASL_PLAINTEXT_BROKERS, KAFKA_MTLS_BROKERS,
+#                            KAFKA_CA_FILE, KAFKA_CLIENT_CERT_FILE, KAFKA_CLIENT_KEY_FILE,
+#                            KAFKA_SASL_USER, KAFKA_SASL_PASSWORD
 #                            so that:    out=$(stack.sh up) && eval "$out"
 #   stack.sh down            stop everything this stack started, delete data dirs
 #   stack.sh status          human-readable state; exit 0 only if all is healthy
@@ -45,6 +50,7 @@ readonly LOG4J_VERSION=2.25.5
 readonly APICURIO_VERSION=3.3.3
 readonly DEP_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_DIR=${LEADSCORER_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/leadscorer/kafka-$KAFKA_VERSION}
 STACK_DIR=${STACK_DIR:-$CACHE_DIR/run}
 LIBS_DIR=$CACHE_DIR/libs
@@ -52,6 +58,8 @@ APICURIO_DIR=$CACHE_DIR/apicurio-registry-$APICURIO_VERSION
 TIMEOUT=${STACK_TIMEOUT:-120}
 STOP_TIMEOUT=${STACK_STOP_TIMEOUT:-20}
 SR_PORT=${SCHEMA_REGISTRY_PORT:-8081}
+SECURE_DIR=$STACK_DIR/secure
+readonly SASL_USER=scorer
 
 log() { printf 'stack: %s\n' "$*" >&2; }
 die() { printf 'stack: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -59,18 +67,31 @@ die() { printf 'stack: ERROR: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- topology
 # One node: the usual 9092/9093. Three nodes: distinct ports per node so that
 # node N is always N9092 (broker) / N9093 (controller) and logs are readable.
+# Every broker also has four secured client listeners, always on (inter-broker
+# and controller traffic stays on PLAINTEXT):
+#   N9094 SSL             TLS, no login
+#   N9095 SASL_SSL        TLS and a login: SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN
+#   N9096 SASL_PLAINTEXT  a login without TLS: SCRAM-SHA-256 or SCRAM-SHA-512 (no
+#                         PLAIN: its password would cross in clear)
+#   N9097 MTLS            SASL_SSL that also requires a client certificate
+readonly SECURE_LISTENERS=(SSL SASL_SSL SASL_PLAINTEXT MTLS)
 node_ids() { if [[ $1 == 1 ]]; then echo 1; else echo 1 2 3; fi; }
-bport() { # <node> <brokers>
-  if [[ $2 == 1 ]]; then echo 9092; else echo "$1"9092; fi
+lport() { # <listener> <node> <brokers>
+  local last
+  case $1 in
+    PLAINTEXT) last=2 ;; CONTROLLER) last=3 ;; SSL) last=4 ;; SASL_SSL) last=5 ;; SASL_PLAINTEXT) last=6 ;; MTLS) last=7 ;;
+    *) die "unknown listener $1" ;;
+  esac
+  if [[ $3 == 1 ]]; then echo 909$last; else echo "$2"909$last; fi
 }
-cport() {
-  if [[ $2 == 1 ]]; then echo 9093; else echo "$1"9093; fi
-}
-bootstrap_for() {
-  local n=$1 out="" id
-  for id in $(node_ids "$n"); do out+="${out:+,}127.0.0.1:$(bport "$id" "$n")"; done
+bport() { lport PLAINTEXT "$1" "$2"; } # <node> <brokers>
+cport() { lport CONTROLLER "$1" "$2"; }
+bootstrap_of() { # <listener> <brokers>
+  local n=$2 out="" id
+  for id in $(node_ids "$n"); do out+="${out:+,}127.0.0.1:$(lport "$1" "$id" "$n")"; done
   echo "$out"
 }
+bootstrap_for() { bootstrap_of PLAINTEXT "$1"; }
 
 # ---------------------------------------------------------------- java
 java_major() { # <java binary> -> major version, or empty if it does not run
@@ -213,6 +234,22 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 broker_count() { # <bootstrap> -> number of brokers in a real metadata response
   kcat -L -b "$1" -m 5 2>/dev/null | awk '/^ *[0-9]+ brokers:/ {print $1; exit}'
 }
+secured_answer() { # <brokers> <timeout-s> [node-id...]: every secured listener of the
+  # nodes logs in a client and lists <brokers> brokers, each of which answers a
+  # request of its own on it (scripts/ListenerProbe.java, Kafka's Java client: kcat
+  # cannot log in with SCRAM to Kafka 4, see there); prints what did not on stderr
+  local n=$1 t=$2 l id bs args=() java
+  shift 2
+  local ids=("$@"); ((${#ids[@]})) || read -ra ids <<<"$(node_ids "$n")"
+  secure_ready || { log "no client settings in $SECURE_DIR"; return 1; }
+  for l in "${SECURE_LISTENERS[@]}"; do
+    bs=""; for id in "${ids[@]}"; do bs+="${bs:+,}127.0.0.1:$(lport "$l" "$id" "$n")"; done
+    args+=("$l" "$bs" "$SECURE_DIR/$l.properties")
+  done
+  java=$(kafka_java)
+  "$java" -Xmx128m -XX:TieredStopAtLevel=1 "-Dlog4j2.configurationFile=$STACK_DIR/probe-log4j2.properties" \
+    -cp "$LIBS_DIR/*" "$SCRIPT_DIR/ListenerProbe.java" "$n" "$t" "${args[@]}" 9>&-
+}
 registry_url() { # the URL of the running stack's registry (recorded at start)
   cat "$STACK_DIR/registry.url" 2>/dev/null || new_registry_url
 }
@@ -224,6 +261,89 @@ new_registry_url() {
   fi
 }
 registry_ok() { curl -fsS -m 5 -o /dev/null "$1/subjects" 2>/dev/null; }
+
+# ---------------------------------------------------------------- secured listeners
+# A throwaway CA, made afresh by every 'up' that starts a stack, signs the
+# brokers' certificate (127.0.0.1 and localhost) and one client certificate
+# (for MTLS). PEM throughout: Kafka reads it as is (ssl.keystore.type=PEM), and
+# so do Go and librdkafka. The SCRAM user is created at format time
+# (StorageTool --add-scram) with a random password; PLAIN's user is listed in
+# the JAAS lines of the TLS listeners that accept it. All of it lives in
+# $SECURE_DIR, with a Kafka client properties file per listener.
+make_secure() {
+  local d=$SECURE_DIR days=365 ext who
+  [[ -n $d && $d == "$STACK_DIR/secure" ]] || die "bad SECURE_DIR '$d'"
+  command -v openssl >/dev/null || die "openssl not found: it makes the secured listeners' certificates"
+  rm -rf "$d"; mkdir -p "$d"; chmod 700 "$d"
+  ext=$d/ext.cnf
+  cat >"$ext" <<'CNF'
+[req]
+distinguished_name=dn
+[dn]
+[ca]
+basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign
+subjectKeyIdentifier=hash
+[server]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost
+authorityKeyIdentifier=keyid
+[client]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+authorityKeyIdentifier=keyid
+CNF
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "$days" \
+    -subj "/CN=leadscorer stack CA" -keyout "$d/ca-key.pem" -out "$d/ca.pem" \
+    -config "$ext" -extensions ca >"$d/openssl.log" 2>&1 \
+    || { cat "$d/openssl.log" >&2; die "openssl could not make the stack's CA in $d"; }
+  for who in server client; do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$who" \
+      -keyout "$d/$who-key.pem" -out "$d/$who.csr" -config "$ext" >>"$d/openssl.log" 2>&1 \
+    && openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" \
+      -set_serial "0x$(openssl rand -hex 8)" -days "$days" -extfile "$ext" -extensions "$who" \
+      -out "$d/$who-cert.pem" >>"$d/openssl.log" 2>&1 \
+    || { cat "$d/openssl.log" >&2; die "openssl could not make the $who certificate in $d"; }
+  done
+  # Kafka's PEM key stores: the private key (PKCS#8, unencrypted) and the chain.
+  cat "$d/server-key.pem" "$d/server-cert.pem" "$d/ca.pem" >"$d/server.pem"
+  cat "$d/client-key.pem" "$d/client-cert.pem" "$d/ca.pem" >"$d/client.pem"
+  rm -f "$d/server.csr" "$d/client.csr" "$d/ca-key.pem" "$d/openssl.log" "$ext"
+  head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$d/sasl-password"
+  [[ -s $d/sasl-password ]] || die "could not make the SASL password"
+  chmod 600 "$d/ca.pem" "$d/server.pem" "$d/server-key.pem" "$d/server-cert.pem" \
+    "$d/client.pem" "$d/client-key.pem" "$d/client-cert.pem" "$d/sasl-password"
+  write_client_props
+}
+sasl_password() { cat "$SECURE_DIR/sasl-password"; }
+write_client_props() { # Kafka client settings per secured listener, for the probe and
+  # for Kafka's tools (--command-config $SECURE_DIR/<listener>.properties)
+  local d=$SECURE_DIR l jaas
+  jaas="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$SASL_USER\" password=\"$(sasl_password)\";"
+  for l in "${SECURE_LISTENERS[@]}"; do
+    {
+      case $l in
+        SSL) echo "security.protocol=SSL" ;;
+        SASL_SSL) printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-512 ;;
+        SASL_PLAINTEXT) printf '%s\n' security.protocol=SASL_PLAINTEXT sasl.mechanism=SCRAM-SHA-256 ;;
+        MTLS) printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-256 \
+          ssl.keystore.type=PEM "ssl.keystore.location=$d/client.pem" ;;
+      esac
+      [[ $l == SASL_PLAINTEXT ]] || printf '%s\n' ssl.truststore.type=PEM "ssl.truststore.location=$d/ca.pem"
+      [[ $l == SSL ]] || echo "sasl.jaas.config=$jaas"
+    } >"$d/$l.properties"
+    chmod 600 "$d/$l.properties"
+  done
+}
+secure_ready() { # the secured listeners' material is all there
+  local f
+  for f in ca.pem server.pem client.pem client-cert.pem client-key.pem sasl-password "${SECURE_LISTENERS[@]/%/.properties}"; do
+    [[ -s $SECURE_DIR/$f ]] || return 1
+  done
+}
 
 # ---------------------------------------------------------------- config
 write_log4j() {
@@ -241,11 +361,15 @@ logger.request.level=WARN
 EOF
   # Tools (StorageTool): warnings only, like Kafka's tools-log4j2.yaml.
   sed 's/^rootLogger.level=INFO/rootLogger.level=WARN/' "$STACK_DIR/log4j2.properties" >"$STACK_DIR/tools-log4j2.properties"
+  # The listener probe: its own summary only (failed logins before ready are expected).
+  sed 's/^rootLogger.level=INFO/rootLogger.level=OFF/' "$STACK_DIR/log4j2.properties" >"$STACK_DIR/probe-log4j2.properties"
 }
 
 write_node_config() { # <node-id> <brokers> <voters bootstrap>
-  local id=$1 n=$2 voters=$3 rf misr
+  local id=$1 n=$2 voters=$3 rf misr listeners l
   if [[ $n == 1 ]]; then rf=1 misr=1; else rf=3 misr=2; fi
+  listeners=PLAINTEXT://127.0.0.1:$(bport "$id" "$n"),CONTROLLER://127.0.0.1:$(cport "$id" "$n")
+  for l in "${SECURE_LISTENERS[@]}"; do listeners+=,$l://127.0.0.1:$(lport "$l" "$id" "$n"); done
   mkdir -p "$STACK_DIR/node-$id"
   cat >"$STACK_DIR/node-$id/server.properties" <<EOF
 # generated by stack.sh: combined broker+controller node $id of $n
@@ -253,12 +377,30 @@ process.roles=broker,controller
 node.id=$id
 # dynamic KRaft quorum (KIP-853), as in Kafka 4.x's stock server.properties
 controller.quorum.bootstrap.servers=$voters
-listeners=PLAINTEXT://127.0.0.1:$(bport "$id" "$n"),CONTROLLER://127.0.0.1:$(cport "$id" "$n")
-advertised.listeners=PLAINTEXT://127.0.0.1:$(bport "$id" "$n"),CONTROLLER://127.0.0.1:$(cport "$id" "$n")
+listeners=$listeners
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,MTLS:SASL_SSL
 log.dirs=$STACK_DIR/node-$id/data
+
+# secured client listeners (see the top of stack.sh); TLS from the stack's throwaway CA
+ssl.keystore.type=PEM
+ssl.keystore.location=$SECURE_DIR/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$SECURE_DIR/ca.pem
+listener.name.mtls.ssl.client.auth=required
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$(sasl_password)";
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.mtls.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+listener.name.mtls.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.mtls.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.mtls.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$(sasl_password)";
 
 # nothing may rely on auto-creation: create topics explicitly (kadm)
 auto.create.topics.enable=false
@@ -294,6 +436,7 @@ num.recovery.threads.per.data.dir=1
 group.coordinator.threads=1
 share.coordinator.threads=1
 EOF
+  chmod 600 "$STACK_DIR/node-$id/server.properties" # PLAIN's password
   # Test-specific overrides, e.g. KAFKA_EXTRA_PROPS="broker.session.timeout.ms=4000 broker.heartbeat.interval.ms=1000"
   # (later lines win in a .properties file).
   if [[ -n ${KAFKA_EXTRA_PROPS:-} ]]; then
@@ -345,6 +488,9 @@ format_nodes() { # <brokers>
     done
     flags=(--initial-controllers "$initial")
   fi
+  # The SCRAM user of the SASL listeners, in the bootstrap metadata of every node.
+  local pw; pw=$(sasl_password)
+  flags+=(--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$pw]" --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$pw]")
   # Format the nodes in parallel: each is a JVM start (~1-2 s on 2 cores).
   for id in $(node_ids "$n"); do
     "$java" -Xmx256m "-Dlog4j2.configurationFile=$STACK_DIR/tools-log4j2.properties" -cp "$LIBS_DIR/*" \
@@ -392,9 +538,11 @@ start_registry() { # <bootstrap>
 # ---------------------------------------------------------------- waits
 wait_brokers() { # <brokers> [node-id...]: until each node answers a metadata request on
   # its own listener and lists all <brokers> (asking each node, not the cluster,
-  # because a just-killed node stays registered until its broker session times out)
-  local n=$1 deadline=$((SECONDS + TIMEOUT)) got id bs waiting=()
+  # because a just-killed node stays registered until its broker session times out);
+  # then until its secured listeners let a client log in and answer too
+  local n=$1 deadline=$((SECONDS + TIMEOUT)) got id bs waiting=() nodes=()
   shift; if (($#)); then waiting=("$@"); else read -ra waiting <<<"$(node_ids "$n")"; fi
+  nodes=("${waiting[@]}")
   while :; do
     local still=()
     for id in "${waiting[@]}"; do
@@ -402,7 +550,7 @@ wait_brokers() { # <brokers> [node-id...]: until each node answers a metadata re
       got=$(broker_count "$bs" || true)
       [[ ${got:-0} == "$n" ]] || still+=("$id")
     done
-    ((${#still[@]})) || return 0
+    ((${#still[@]})) || break
     waiting=("${still[@]}")
     for id in "${waiting[@]}"; do
       pid_of "$STACK_DIR/node-$id/kafka.pid" >/dev/null || {
@@ -418,6 +566,10 @@ wait_brokers() { # <brokers> [node-id...]: until each node answers a metadata re
     fi
     sleep 0.5
   done
+  # The secured listeners open with the PLAINTEXT one: normally one probe.
+  secured_answer "$n" "$((deadline > SECONDS + 10 ? deadline - SECONDS : 10))" "${nodes[@]}" || {
+    log "the secured listeners of node(s) ${nodes[*]} did not answer (above); see $STACK_DIR/node-*/kafka.log"
+    return 1; }
 }
 wait_registry() {
   local url deadline=$((SECONDS + TIMEOUT)) logf=$STACK_DIR/registry/registry.log
@@ -449,15 +601,26 @@ healthy() { # <brokers>: all our processes alive and answering
   local n=$1 id
   for id in $(node_ids "$n"); do pid_of "$STACK_DIR/node-$id/kafka.pid" >/dev/null || return 1; done
   [[ $(broker_count "$(bootstrap_for "$n")") == "$n" ]] || return 1
+  # A stack started before the secured listeners existed has none: not reusable.
+  secure_ready && secured_answer "$n" 15 2>/dev/null || return 1
   if [[ $(registry_mode) != off ]]; then
     pid_of "$STACK_DIR/registry/registry.pid" >/dev/null || return 1
     registry_ok "$(registry_url)" || return 1
   fi
 }
-print_env() { # the only stdout of 'up'
-  local n=$1
+print_env() { # the only stdout of 'up': KEY=value lines a shell can eval
+  local n=$1 d=$SECURE_DIR
   echo "KAFKA_BROKERS=$(bootstrap_for "$n")"
   if [[ $(registry_mode) == off ]]; then echo "SCHEMA_REGISTRY="; else echo "SCHEMA_REGISTRY=$(registry_url)"; fi
+  echo "KAFKA_SSL_BROKERS=$(bootstrap_of SSL "$n")"
+  echo "KAFKA_SASL_SSL_BROKERS=$(bootstrap_of SASL_SSL "$n")"
+  echo "KAFKA_SASL_PLAINTEXT_BROKERS=$(bootstrap_of SASL_PLAINTEXT "$n")"
+  echo "KAFKA_MTLS_BROKERS=$(bootstrap_of MTLS "$n")"
+  echo "KAFKA_CA_FILE=$d/ca.pem"
+  echo "KAFKA_CLIENT_CERT_FILE=$d/client-cert.pem"
+  echo "KAFKA_CLIENT_KEY_FILE=$d/client-key.pem"
+  echo "KAFKA_SASL_USER=$SASL_USER"
+  echo "KAFKA_SASL_PASSWORD=$(sasl_password)"
 }
 
 # ---------------------------------------------------------------- commands
@@ -481,6 +644,8 @@ cmd_up() {
     esac
   done
   [[ $n == 1 || $n == 3 ]] || die "--brokers must be 1 or 3"
+  # The paths printed for eval must need no quoting.
+  [[ $STACK_DIR == "$(printf '%q' "$STACK_DIR")" ]] || die "STACK_DIR must not hold spaces or shell metacharacters: $STACK_DIR"
   # kcat (Debian's package) is the readiness probe: an independent client.
   if ! command -v kcat >/dev/null; then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
@@ -516,9 +681,11 @@ cmd_up() {
   if [[ $reg == off || -n ${SCHEMA_REGISTRY_CMD:-} ]]; then fetch kafka; else registry_java >/dev/null; fetch kafka apicurio; fi
 
   local id p
+  local l
   for id in $(node_ids "$n"); do
-    for p in $(bport "$id" "$n") $(cport "$id" "$n"); do
-      port_open "$p" && die "port $p is already in use by a process this stack did not start"
+    for l in PLAINTEXT CONTROLLER "${SECURE_LISTENERS[@]}"; do
+      p=$(lport "$l" "$id" "$n")
+      port_open "$p" && die "port $p ($l of node $id) is already in use by a process this stack did not start"
     done
   done
   if [[ $reg == on ]] && port_open "$SR_PORT"; then
@@ -530,6 +697,7 @@ cmd_up() {
   for id in $(node_ids "$n"); do voters+="${voters:+,}127.0.0.1:$(cport "$id" "$n")"; done
   rm -rf "$STACK_DIR"/node-* "$STACK_DIR/registry" "$STACK_DIR/cluster.id"
   mkdir -p "$STACK_DIR"
+  make_secure
   write_log4j
   for id in $(node_ids "$n"); do write_node_config "$id" "$n" "$voters"; done
   echo "$n" >"$STACK_DIR/mode"
@@ -546,7 +714,7 @@ cmd_up() {
   if [[ $reg == on ]]; then start_registry "$bs" || { do_down; die "could not start the schema registry"; }; fi
 
   wait_brokers "$n" || { do_down; die "Kafka ($n node(s), $bs) did not come up"; }
-  log "Kafka answers metadata with $n broker(s) after $((SECONDS - started))s"
+  log "Kafka answers metadata with $n broker(s), on its secured listeners too, after $((SECONDS - started))s"
   if [[ $reg == on ]]; then
     wait_registry || { do_down; die "schema registry ($(registry_url)) did not come up"; }
     log "schema registry answers at $(registry_url) after $((SECONDS - started))s"
@@ -595,6 +763,11 @@ cmd_status() {
   local got; got=$(broker_count "$bs" || true)
   echo "metadata from $bs: ${got:-no answer} broker(s) (expected $n)"
   [[ ${got:-0} == "$n" ]] || ok=1
+  if secured_answer "$n" 15 2>"$STACK_DIR/probe.err"; then
+    echo "secured listeners: $(for l in "${SECURE_LISTENERS[@]}"; do printf '%s %s; ' "$l" "$(bootstrap_of "$l" "$n")"; done)each answers with $n broker(s)"
+  else
+    echo "secured listeners: NOT ANSWERING: $(tr '\n' ' ' <"$STACK_DIR/probe.err")"; ok=1
+  fi
   reg=$(registry_mode)
   if [[ $reg == off ]]; then
     echo "registry: not started (--no-registry)"
@@ -624,7 +797,10 @@ cmd_start_node() {
   if pid_of "$STACK_DIR/node-$id/kafka.pid" >/dev/null; then
     die "node $id is still running (pid $(pid_of "$STACK_DIR/node-$id/kafka.pid")); kill it first"
   fi
-  port_open "$(bport "$id" "$n")" && die "port $(bport "$id" "$n") is in use by another process"
+  local l
+  for l in PLAINTEXT "${SECURE_LISTENERS[@]}"; do
+    port_open "$(lport "$l" "$id" "$n")" && die "port $(lport "$l" "$id" "$n") ($l) is in use by another process"
+  done
   local started=$SECONDS
   log "restarting Kafka node $id with its config and data"
   echo "--- restart $(date -u +%FT%TZ) ---" >>"$STACK_DIR/node-$id/kafka.log"
