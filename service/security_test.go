@@ -20,89 +20,71 @@ import (
 	"time"
 
 	"github.com/leadscorer/leadscorer/config"
+	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/leadscorer/leadscorer/schemas"
 	"github.com/prometheus/common/expfmt"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
 
-const (
-	kafkaUser = "scorer"
-	kafkaPass = "kafka-right-password-7f3a"
-)
-
-// adminSASL is how the test's own clients authenticate to a secured
-// sandbox.
-func adminSASL(mechanism string) kgo.Opt {
-	switch mechanism {
-	case "PLAIN":
-		return kgo.SASL(plain.Auth{User: kafkaUser, Pass: kafkaPass}.AsMechanism())
-	case "SCRAM-SHA-512":
-		return kgo.SASL(scram.Auth{User: kafkaUser, Pass: kafkaPass}.AsSha512Mechanism())
-	}
-	return kgo.SASL(scram.Auth{User: kafkaUser, Pass: kafkaPass}.AsSha256Mechanism())
-}
-
-// The scorer reaches a broker that requires TLS and SASL, and scores; a
-// wrong password, an untrusted broker certificate or a missing client
-// certificate stops start-up at once with an error naming the setting,
-// never quoting the password.
+// The scorer reaches a broker that requires TLS, a SASL login or both, and
+// scores; a wrong password, a mechanism the listener does not accept, an
+// untrusted broker certificate or a missing client certificate stops
+// start-up at once with an error naming the setting, never quoting the
+// password. In process, each case has a kfake broker of its own; under
+// `make test-kafka`, the listener of its kind on every broker of the
+// Apache Kafka stack (testenv.Secure).
 func TestKafkaTLSAndSASL(t *testing.T) {
-	pki := newPKI(t)
-	other := newPKI(t) // a CA the broker's certificate does not come from
+	other := testenv.NewPKI(t) // a CA the brokers' certificates do not come from
+	const wrongPass = "wrong-password-9d1c"
 	for _, tc := range []struct {
-		name       string
-		mechanism  string
-		serverTLS  bool
-		clientCert bool // the broker requires a client certificate
-		configure  func(h *harness)
-		wantErr    string // empty: start-up succeeds and the event is scored
+		name      string
+		listener  testenv.Listener
+		mechanism string // the scorer's kafka_sasl_mechanism; "" for no login
+		configure func(cfg *config.Config)
+		wantErr   string // empty: start-up succeeds and the event is scored; USER is the user name, quoted
+		// onKafka is the error a real broker answers with, which the
+		// refusal must wrap (kfake closes the connection instead).
+		onKafka error
 	}{
-		{name: "SCRAM-SHA-256 over TLS with a client certificate scores", mechanism: "SCRAM-SHA-256", serverTLS: true, clientCert: true,
-			configure: func(h *harness) {
-				h.cfg.KafkaCAFile, h.cfg.KafkaCertFile, h.cfg.KafkaKeyFile = pki.caFile, pki.clientCertFile, pki.clientKeyFile
-			}},
-		{name: "SCRAM-SHA-512 over TLS scores", mechanism: "SCRAM-SHA-512", serverTLS: true,
-			configure: func(h *harness) { h.cfg.KafkaCAFile = pki.caFile }},
-		{name: "PLAIN over TLS scores", mechanism: "PLAIN", serverTLS: true,
-			configure: func(h *harness) { h.cfg.KafkaCAFile = pki.caFile }},
-		{name: "SCRAM-SHA-256 without TLS scores", mechanism: "SCRAM-SHA-256"},
-		{name: "a wrong password is refused at start-up", mechanism: "SCRAM-SHA-256", serverTLS: true,
-			configure: func(h *harness) { h.cfg.KafkaCAFile, h.cfg.KafkaSASLPassword = pki.caFile, "wrong-password-9d1c" },
-			wantErr:   `SASL SCRAM-SHA-256 authentication of user "scorer" failed`},
-		{name: "a wrong PLAIN password is refused at start-up", mechanism: "PLAIN", serverTLS: true,
-			configure: func(h *harness) { h.cfg.KafkaCAFile, h.cfg.KafkaSASLPassword = pki.caFile, "wrong-password-9d1c" },
-			wantErr:   `SASL PLAIN authentication of user "scorer" failed`},
-		{name: "a mechanism the broker does not accept is refused", mechanism: "SCRAM-SHA-256", serverTLS: true,
-			configure: func(h *harness) { h.cfg.KafkaCAFile, h.cfg.KafkaSASLMechanism = pki.caFile, "SCRAM-SHA-512" },
-			wantErr:   "authentication of user"},
-		{name: "an untrusted broker certificate is refused", mechanism: "SCRAM-SHA-256", serverTLS: true,
-			configure: func(h *harness) { h.cfg.KafkaCAFile = other.caFile },
+		{name: "TLS without a login scores", listener: testenv.SSL},
+		{name: "SCRAM-SHA-256 over TLS with a client certificate scores", listener: testenv.MTLS, mechanism: "SCRAM-SHA-256"},
+		{name: "SCRAM-SHA-512 over TLS scores", listener: testenv.SASLSSL, mechanism: "SCRAM-SHA-512"},
+		{name: "PLAIN over TLS scores", listener: testenv.SASLSSL, mechanism: "PLAIN"},
+		{name: "SCRAM-SHA-256 without TLS scores", listener: testenv.SASLPlaintext, mechanism: "SCRAM-SHA-256"},
+		{name: "a wrong password is refused at start-up", listener: testenv.SASLSSL, mechanism: "SCRAM-SHA-256",
+			configure: func(cfg *config.Config) { cfg.KafkaSASLPassword = wrongPass },
+			wantErr:   `SASL SCRAM-SHA-256 authentication of user USER failed`, onKafka: kerr.SaslAuthenticationFailed},
+		{name: "a wrong SCRAM-SHA-512 password without TLS is refused at start-up", listener: testenv.SASLPlaintext, mechanism: "SCRAM-SHA-512",
+			configure: func(cfg *config.Config) { cfg.KafkaSASLPassword = wrongPass },
+			wantErr:   `SASL SCRAM-SHA-512 authentication of user USER failed`, onKafka: kerr.SaslAuthenticationFailed},
+		{name: "a wrong PLAIN password is refused at start-up", listener: testenv.SASLSSL, mechanism: "PLAIN",
+			configure: func(cfg *config.Config) { cfg.KafkaSASLPassword = wrongPass },
+			wantErr:   `SASL PLAIN authentication of user USER failed`, onKafka: kerr.SaslAuthenticationFailed},
+		{name: "a mechanism the listener does not accept is refused", listener: testenv.SASLPlaintext, mechanism: "PLAIN",
+			wantErr: "kafka_sasl_mechanism", onKafka: kerr.UnsupportedSaslMechanism},
+		{name: "an untrusted broker certificate is refused", listener: testenv.SASLSSL, mechanism: "SCRAM-SHA-256",
+			configure: func(cfg *config.Config) { cfg.KafkaCAFile = other.CAFile },
 			wantErr:   "certificate is not trusted (kafka_ca_file)"},
-		{name: "plain TCP to a TLS broker is refused", mechanism: "SCRAM-SHA-256", serverTLS: true,
-			configure: func(h *harness) { h.cfg.KafkaTLS = false },
+		{name: "plain TCP to a TLS broker is refused", listener: testenv.SASLSSL, mechanism: "SCRAM-SHA-256",
+			configure: func(cfg *config.Config) { cfg.KafkaTLS, cfg.KafkaCAFile = false, "" },
 			wantErr:   "kafka at"},
-		{name: "a missing client certificate is refused", mechanism: "SCRAM-SHA-256", serverTLS: true, clientCert: true,
-			configure: func(h *harness) { h.cfg.KafkaCAFile = pki.caFile },
+		{name: "a missing client certificate is refused", listener: testenv.MTLS, mechanism: "SCRAM-SHA-256",
+			configure: func(cfg *config.Config) { cfg.KafkaCertFile, cfg.KafkaKeyFile = "", "" },
 			wantErr:   "kafka at"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			kopts := []kfake.Opt{kfake.EnableSASL(), kfake.Superuser(tc.mechanism, kafkaUser, kafkaPass)}
-			copts := []kgo.Opt{adminSASL(tc.mechanism)}
-			if tc.serverTLS {
-				kopts = append(kopts, kfake.TLS(pki.serverTLS(tc.clientCert)))
-				copts = append(copts, kgo.DialTLSConfig(pki.clientTLS()))
+			h := newHarnessOn(t, testenv.NewKafka(t, testenv.Secure(tc.listener)))
+			sec := h.k.Secured
+			t.Logf("on %s", h.k.Describe())
+			h.cfg.KafkaTLS = tc.listener.TLS()
+			h.cfg.KafkaCAFile, h.cfg.KafkaCertFile, h.cfg.KafkaKeyFile = sec.CAFile, sec.CertFile, sec.KeyFile
+			if tc.mechanism != "" {
+				h.cfg.KafkaSASLMechanism, h.cfg.KafkaSASLUsername, h.cfg.KafkaSASLPassword = tc.mechanism, sec.User, sec.Password
 			}
-			h := newSecureHarness(t, kopts, copts)
-			h.cfg.KafkaTLS = tc.serverTLS
-			h.cfg.KafkaSASLMechanism, h.cfg.KafkaSASLUsername, h.cfg.KafkaSASLPassword = tc.mechanism, kafkaUser, kafkaPass
 			if tc.configure != nil {
-				tc.configure(h)
+				tc.configure(h.cfg)
 			}
 			if tc.wantErr == "" {
 				h.produce(h.event("k1", "00Q5e00000AbCdEAAA", 1001))
@@ -110,7 +92,7 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 				if n := len(h.drain(h.cfg.TopicShadow)); n != 1 {
 					t.Fatalf("%d shadow records, want 1", n)
 				}
-				if m := metricsText(t, svc); strings.Contains(m, kafkaPass) {
+				if m := metricsText(t, svc); sec.Password != "" && strings.Contains(m, sec.Password) {
 					t.Fatalf("metrics show the Kafka password:\n%s", m)
 				}
 				return
@@ -123,11 +105,14 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 				svc.Close()
 				t.Fatal("start-up succeeded, want it refused")
 			}
-			if !strings.Contains(err.Error(), tc.wantErr) {
-				t.Fatalf("error %q, want it to contain %q", err, tc.wantErr)
+			if want := strings.ReplaceAll(tc.wantErr, "USER", strconv.Quote(sec.User)); !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %q, want it to contain %q", err, want)
 			}
-			for _, secret := range []string{kafkaPass, "wrong-password-9d1c"} {
-				if strings.Contains(err.Error(), secret) {
+			if h.k.Real && tc.onKafka != nil && !errors.Is(err, tc.onKafka) {
+				t.Fatalf("error %q, want the broker's %v in it", err, tc.onKafka)
+			}
+			for _, secret := range []string{sec.Password, wrongPass} {
+				if secret != "" && strings.Contains(err.Error(), secret) {
 					t.Fatalf("error quotes a password: %v", err)
 				}
 			}
@@ -233,7 +218,7 @@ func TestRedisACLUser(t *testing.T) {
 
 // startTLSRedis runs a second redis-server that speaks only TLS, with a
 // certificate of pki, and stops it when the test ends.
-func startTLSRedis(t *testing.T, pki *testPKI) string {
+func startTLSRedis(t *testing.T, pki *testenv.PKI) string {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -246,7 +231,7 @@ func startTLSRedis(t *testing.T, pki *testPKI) string {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	cmd := exec.Command(path, "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--tls-cert-file", pki.serverCertFile, "--tls-key-file", pki.serverKeyFile, "--tls-ca-cert-file", pki.caFile,
+		"--tls-cert-file", pki.ServerCertFile, "--tls-key-file", pki.ServerKeyFile, "--tls-ca-cert-file", pki.CAFile,
 		"--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -255,7 +240,7 @@ func startTLSRedis(t *testing.T, pki *testPKI) string {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	rdb := redis.NewClient(&redis.Options{Addr: addr, TLSConfig: &tls.Config{RootCAs: pki.pool}, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: addr, TLSConfig: &tls.Config{RootCAs: pki.Pool}, MaxRetries: -1})
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -274,15 +259,15 @@ func startTLSRedis(t *testing.T, pki *testPKI) string {
 // Redis over TLS (rediss://) with the CA in redis_ca_file; a certificate
 // from another CA is refused.
 func TestRedisTLS(t *testing.T) {
-	pki, other := newPKI(t), newPKI(t)
+	pki, other := testenv.NewPKI(t), testenv.NewPKI(t)
 	addr := startTLSRedis(t, pki)
 	h := newHarness(t)
 	h.cfg.RedisURL = "rediss://" + addr + "/0"
 	for _, tc := range []struct {
 		name, ca, wantErr string
 	}{
-		{"trusted by redis_ca_file", pki.caFile, ""},
-		{"a certificate from another CA is refused", other.caFile, "certificate"},
+		{"trusted by redis_ca_file", pki.CAFile, ""},
+		{"a certificate from another CA is refused", other.CAFile, "certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := *h.cfg
@@ -309,21 +294,21 @@ func TestRedisTLS(t *testing.T) {
 // CA register the schemas; a wrong password or an untrusted certificate
 // stops start-up, never quoting the password.
 func TestSchemaRegistryAuthAndTLS(t *testing.T) {
-	pki, other := newPKI(t), newPKI(t)
+	pki, other := testenv.NewPKI(t), testenv.NewPKI(t)
 	const user, pass = "scorer", "sr-right-password-a41d"
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	srv := httptest.NewUnstartedServer(srfake.NewRegistry(srfake.WithAuth(auth)).Handler())
-	srv.TLS = pki.serverTLS(false)
+	srv.TLS = pki.ServerTLS(false)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	h := newHarness(t)
 	for _, tc := range []struct {
 		name, user, pass, ca, wantErr string
 	}{
-		{"basic auth over TLS registers the schemas", user, pass, pki.caFile, ""},
-		{"a wrong password is refused", user, "wrong-password-3e9f", pki.caFile, "credentials refused (check schema_registry_username and schema_registry_password)"},
-		{"no credentials are refused", "", "", pki.caFile, "HTTP 401"},
-		{"a certificate from another CA is refused", user, pass, other.caFile, "certificate is not trusted (schema_registry_ca_file)"},
+		{"basic auth over TLS registers the schemas", user, pass, pki.CAFile, ""},
+		{"a wrong password is refused", user, "wrong-password-3e9f", pki.CAFile, "credentials refused (check schema_registry_username and schema_registry_password)"},
+		{"no credentials are refused", "", "", pki.CAFile, "HTTP 401"},
+		{"a certificate from another CA is refused", user, pass, other.CAFile, "certificate is not trusted (schema_registry_ca_file)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := *h.cfg

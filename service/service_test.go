@@ -32,7 +32,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 )
@@ -73,20 +72,9 @@ type harness struct {
 	models *scoring.Registry
 }
 
-// kfakeOnlySecurity is why the TLS and SASL tests run on the in-process
-// broker even with a real stack: its brokers have a PLAINTEXT listener only.
-const kfakeOnlySecurity = "the stack's brokers listen on PLAINTEXT only: TLS and SASL need a listener scripts/stack.sh does not configure (docs/RELIABILITY.md)"
-
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	return newHarnessOn(t, testenv.NewKafka(t))
-}
-
-// newSecureHarness runs on an in-process broker with extra kfake options
-// (TLS, SASL), reached with kopts.
-func newSecureHarness(t *testing.T, kafkaOpts []kfake.Opt, kopts []kgo.Opt) *harness {
-	t.Helper()
-	return newHarnessOn(t, testenv.NewKafka(t, testenv.KfakeOnly(kfakeOnlySecurity, kafkaOpts...), testenv.ClientOpts(kopts...)))
 }
 
 // newHarnessOn configures a scorer on k's broker and registry, with the

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/leadscorer/leadscorer/internal/testenv"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
 
@@ -44,8 +43,7 @@ func secretFile(t *testing.T, name, v string) string {
 func TestSecretsNeverInOutputOrErrors(t *testing.T) {
 	// A broker that requires SCRAM, and a registry that requires basic
 	// auth with credentials other than the ones the scorer is given.
-	sasl := testenv.NewKafka(t, testenv.KfakeOnly("the stack's brokers listen on PLAINTEXT only: a SCRAM login needs a SASL listener",
-		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "scorer", "the-right-one-4410")))
+	sasl := testenv.NewKafka(t, testenv.Secure(testenv.SASLPlaintext))
 	authSR := &http.Server{Handler: srfake.NewRegistry(srfake.WithAuth("Basic other")).Handler(), ReadHeaderTimeout: time.Second}
 	srURL := startHTTP(t, authSR)
 	plain := testenv.NewKafka(t)
@@ -66,7 +64,7 @@ func TestSecretsNeverInOutputOrErrors(t *testing.T) {
 		{"a secret as a flag is refused without echoing it", []string{"run", "--kafka-sasl-password", kafkaSecret},
 			nil, "refused on the command line"},
 		{"a wrong Kafka password stops run", append([]string{"run", "--brokers", sasl.Brokers[0], "--schema-registry", plain.RegistryURL,
-			"--kafka-sasl-mechanism", "SCRAM-SHA-256", "--kafka-sasl-username", "scorer",
+			"--kafka-sasl-mechanism", "SCRAM-SHA-256", "--kafka-sasl-username", sasl.Secured.User,
 			"--kafka-sasl-password-file", secretFile(t, "kpw", kafkaSecret)}, common...), nil, "authentication of user"},
 		{"a wrong Redis password stops run", append([]string{"run", "--brokers", plain.Brokers[0], "--schema-registry", plain.RegistryURL,
 			"--redis-username", "no-such-user"}, common...), map[string]string{"LEADSCORER_REDIS_PASSWORD": redisSecret}, "redis at"},

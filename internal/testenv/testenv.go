@@ -11,6 +11,11 @@
 //     (unique names), its topics are created from the topics declaration
 //     with the replication factor the cluster's size allows, and deleted
 //     when the test ends.
+//   - A secured Kafka listener (Secure: TLS, SASL/SCRAM, PLAIN, client
+//     certificates): in process, a kfake broker asking for them; on the
+//     real stack, its listener of that kind, named by the variables
+//     `scripts/stack.sh up` prints (KAFKA_SASL_SSL_BROKERS, KAFKA_CA_FILE,
+//     ...). One missing fails the test, naming it, as SCHEMA_REGISTRY does.
 //
 // Tests ask for names through the Kafka they get (Name, Configure), never
 // hard-code a topic, group or transactional id, so the same test runs on
@@ -26,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -156,22 +162,17 @@ func Unique(tb testing.TB, base string) string {
 type Option func(*kafkaOptions)
 
 type kafkaOptions struct {
-	kfakeOnly  string
-	kafkaOpts  []kfake.Opt
-	clientOpts []kgo.Opt
+	kfakeOnly string
+	kafkaOpts []kfake.Opt
+	secure    Listener
 }
 
 // KfakeOnly runs the test on the in-process broker even when KAFKA_BROKERS
-// is set, with kfake options the real stack does not offer (a TLS or SASL
-// listener). reason is logged, so `go test -v` shows which tests did not
-// run on the real broker and why.
+// is set, with kfake options the real stack does not offer (an injected
+// answer, say). reason is logged, so `go test -v` shows which tests did
+// not run on the real broker and why.
 func KfakeOnly(reason string, opts ...kfake.Opt) Option {
 	return func(o *kafkaOptions) { o.kfakeOnly, o.kafkaOpts = reason, opts }
-}
-
-// ClientOpts are what a client needs to reach the broker (TLS, SASL).
-func ClientOpts(opts ...kgo.Opt) Option {
-	return func(o *kafkaOptions) { o.clientOpts = opts }
 }
 
 // Kafka is the broker and Schema Registry of one test.
@@ -182,6 +183,9 @@ type Kafka struct {
 	// ClientOpts reach the broker (TLS, SASL); every client of the test
 	// needs them.
 	ClientOpts []kgo.Opt
+	// Secured is what reaches the secured listener the test asked for
+	// (Secure); nil without one.
+	Secured *Secured
 	// Real is true on the cluster named by KAFKA_BROKERS.
 	Real bool
 	// Sandbox is the in-process stack; nil when Real.
@@ -202,7 +206,7 @@ func NewKafka(tb testing.TB, opts ...Option) *Kafka {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	k := &Kafka{tb: tb, ClientOpts: o.clientOpts, ReplicationFactor: 1}
+	k := &Kafka{tb: tb, ReplicationFactor: 1}
 	switch {
 	case RealKafka() && o.kfakeOnly == "":
 		k.Real = true
@@ -211,18 +215,34 @@ func NewKafka(tb testing.TB, opts ...Option) *Kafka {
 		if k.RegistryURL == "" {
 			tb.Fatalf("%s is set but %s is not: the tests need the stack's Schema Registry too", EnvBrokers, EnvRegistry)
 		}
+		if o.secure != "" {
+			k.Secured, k.Brokers = realSecured(tb, o.secure)
+		}
 		k.suffix = "." + uniq(tb)
 	default:
 		if o.kfakeOnly != "" && RealKafka() {
 			tb.Logf("kfake only, not on %s: %s", os.Getenv(EnvBrokers), o.kfakeOnly)
 		}
-		sb, err := sandbox.Start(sandbox.Options{KafkaOpts: o.kafkaOpts})
+		kopts := o.kafkaOpts
+		if o.secure != "" {
+			var sopts []kfake.Opt
+			k.Secured, sopts = fakeSecured(tb, o.secure)
+			kopts = append(slices.Clip(kopts), sopts...)
+		}
+		sb, err := sandbox.Start(sandbox.Options{KafkaOpts: kopts})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(sb.Close)
 		k.Sandbox = sb
 		k.Brokers, k.RegistryURL = sb.Brokers(), sb.RegistryURL()
+	}
+	if k.Secured != nil {
+		copts, err := k.Secured.clientOpts()
+		if err != nil {
+			tb.Fatalf("the test's clients on the %s listener: %v", k.Secured.Listener, err)
+		}
+		k.ClientOpts = copts
 	}
 	admin, err := kgo.NewClient(k.clientOpts()...)
 	if err != nil {
@@ -598,10 +618,14 @@ func (k *Kafka) WaitCommitted(ctx context.Context, group, topic string, errc <-c
 
 // Describe says which stack the tests run on, for logs.
 func (k *Kafka) Describe() string {
-	if k.Real {
-		return fmt.Sprintf("Kafka at %s, Schema Registry at %s", strings.Join(k.Brokers, ","), k.RegistryURL)
+	on := ""
+	if k.Secured != nil {
+		on = ", listener " + string(k.Secured.Listener)
 	}
-	return "in-process kfake and srfake"
+	if k.Real {
+		return fmt.Sprintf("Kafka at %s%s, Schema Registry at %s", strings.Join(k.Brokers, ","), on, k.RegistryURL)
+	}
+	return "in-process kfake" + on + " and srfake"
 }
 
 // Main runs a package's tests and then fails them when a goroutine

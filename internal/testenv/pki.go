@@ -1,4 +1,4 @@
-package service
+package testenv
 
 import (
 	"crypto/ecdsa"
@@ -16,24 +16,27 @@ import (
 	"time"
 )
 
-// testPKI is a throw-away certificate authority with a server certificate
-// for 127.0.0.1 and a client certificate, written as PEM files.
-type testPKI struct {
-	caFile             string
-	serverCertFile     string
-	serverKeyFile      string
-	clientCertFile     string
-	clientKeyFile      string
-	pool               *x509.CertPool
-	server, clientCert tls.Certificate
+// PKI is a throw-away certificate authority with a server certificate for
+// 127.0.0.1 and localhost and a client certificate, written as PEM files
+// in the test's temporary folder.
+type PKI struct {
+	CAFile         string
+	ServerCertFile string
+	ServerKeyFile  string
+	ClientCertFile string
+	ClientKeyFile  string
+	// Pool holds the CA.
+	Pool   *x509.CertPool
+	server tls.Certificate
 }
 
-func newPKI(t *testing.T) *testPKI {
-	t.Helper()
-	dir := t.TempDir()
+// NewPKI makes a CA and its two certificates, valid for a day.
+func NewPKI(tb testing.TB) *PKI {
+	tb.Helper()
+	dir := tb.TempDir()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	caTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "leadscorer test CA"},
@@ -42,17 +45,17 @@ func newPKI(t *testing.T) *testPKI {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ca, _ := x509.ParseCertificate(caDER)
-	p := &testPKI{caFile: filepath.Join(dir, "ca.pem"), pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	writePEM(t, p.caFile, "CERTIFICATE", caDER)
+	p := &PKI{CAFile: filepath.Join(dir, "ca.pem"), Pool: x509.NewCertPool()}
+	p.Pool.AddCert(ca)
+	writePEM(tb, p.CAFile, "CERTIFICATE", caDER)
 
 	issue := func(name string, serial int64, usage x509.ExtKeyUsage) (tls.Certificate, string, string) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
@@ -62,44 +65,39 @@ func newPKI(t *testing.T) *testPKI {
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		keyDER, err := x509.MarshalECPrivateKey(key)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-		writePEM(t, certFile, "CERTIFICATE", der)
-		writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
+		writePEM(tb, certFile, "CERTIFICATE", der)
+		writePEM(tb, keyFile, "EC PRIVATE KEY", keyDER)
 		c, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		return c, certFile, keyFile
 	}
-	p.server, p.serverCertFile, p.serverKeyFile = issue("server", 2, x509.ExtKeyUsageServerAuth)
-	p.clientCert, p.clientCertFile, p.clientKeyFile = issue("client", 3, x509.ExtKeyUsageClientAuth)
+	p.server, p.ServerCertFile, p.ServerKeyFile = issue("server", 2, x509.ExtKeyUsageServerAuth)
+	_, p.ClientCertFile, p.ClientKeyFile = issue("client", 3, x509.ExtKeyUsageClientAuth)
 	return p
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
+func writePEM(tb testing.TB, path, typ string, der []byte) {
+	tb.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 }
 
-// serverTLS is the listening side; requireClient demands a client
+// ServerTLS is the listening side; requireClient demands a client
 // certificate signed by the CA.
-func (p *testPKI) serverTLS(requireClient bool) *tls.Config {
+func (p *PKI) ServerTLS(requireClient bool) *tls.Config {
 	c := &tls.Config{Certificates: []tls.Certificate{p.server}, MinVersion: tls.VersionTLS12}
 	if requireClient {
-		c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, p.pool
+		c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, p.Pool
 	}
 	return c
-}
-
-// clientTLS is what a test client uses to reach a server of this PKI.
-func (p *testPKI) clientTLS() *tls.Config {
-	return &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.clientCert}, MinVersion: tls.VersionTLS12}
 }
