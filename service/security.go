@@ -133,7 +133,8 @@ func pingKafka(ctx context.Context, cfg *config.Config, opts []kgo.Opt) error {
 }
 
 // explainKafkaErr names the setting behind a failed broker check. A real
-// broker answers a refused login with SASL_AUTHENTICATION_FAILED; some
+// broker answers a refused login with SASL_AUTHENTICATION_FAILED and a
+// mechanism it does not accept with UNSUPPORTED_SASL_MECHANISM; some
 // (kfake among them) close the connection instead, which the client sees
 // as EOF or a reset.
 func explainKafkaErr(cfg *config.Config, err error, timedOut bool) error {
@@ -150,6 +151,12 @@ func explainKafkaErr(cfg *config.Config, err error, timedOut bool) error {
 		return fmt.Errorf("kafka at %s: the brokers' certificate is not trusted (kafka_ca_file): %w", brokers, err)
 	case errors.As(err, &recErr):
 		return fmt.Errorf("kafka at %s: TLS handshake failed, the brokers may not speak TLS (kafka_tls): %w", brokers, err)
+	case !kafkaTLS(cfg) && plaintextToTLS(err):
+		return fmt.Errorf("kafka at %s: the brokers speak TLS and the client does not (kafka_tls): %w", brokers, err)
+	case certificateAlert(err) && cfg.KafkaCertFile == "":
+		return fmt.Errorf("kafka at %s: the brokers require a client certificate (kafka_cert_file, kafka_key_file): %w", brokers, err)
+	case certificateAlert(err):
+		return fmt.Errorf("kafka at %s: the brokers refused the client certificate (kafka_cert_file, kafka_key_file): %w", brokers, err)
 	case cfg.KafkaSASLMechanism != "" && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
 		return fmt.Errorf("kafka at %s: SASL %s authentication of user %q failed: the broker closed the connection during the login (check kafka_sasl_mechanism, kafka_sasl_username and kafka_sasl_password): %w",
 			brokers, cfg.KafkaSASLMechanism, cfg.KafkaSASLUsername, err)
@@ -159,6 +166,34 @@ func explainKafkaErr(cfg *config.Config, err error, timedOut bool) error {
 		return fmt.Errorf("kafka at %s: no broker answered within %s (brokers, kafka_tls, kafka_sasl_*): %w", brokers, kafkaPingTimeout, err)
 	}
 	return fmt.Errorf("kafka at %s: %w", brokers, err)
+}
+
+// kafkaTLS reports whether the Kafka clients of cfg speak TLS.
+func kafkaTLS(cfg *config.Config) bool {
+	return cfg.KafkaTLS || cfg.KafkaCAFile != "" || cfg.KafkaCertFile != ""
+}
+
+// plaintextToTLS reports whether err is franz-go's guess that a plaintext
+// connection reached a TLS listener: Apache Kafka answers the first
+// request with a TLS alert record, which the client reads as an absurd
+// response size; a broker that closes the connection instead (kfake) gives
+// an EOF during the ApiVersions exchange.
+func plaintextToTLS(err error) bool {
+	if strings.Contains(err.Error(), "plaintext connection speaking to a tls endpoint") {
+		return true
+	}
+	var eof *kgo.ErrFirstReadEOF
+	return errors.As(err, &eof) && strings.Contains(eof.Error(), "requires TLS but the client is using plaintext")
+}
+
+// certificateAlert reports whether the brokers ended the TLS handshake
+// with an alert about a certificate: the server's own is the client's to
+// check (kafka_ca_file), so it is about the client's (Apache Kafka says
+// "bad certificate" for a missing or unknown one; Go's TLS, "certificate
+// required" or "unknown certificate authority").
+func certificateAlert(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error" && op.Err != nil && strings.Contains(op.Err.Error(), "certificate")
 }
 
 // explainRegistryErr names the settings behind a refused Schema Registry

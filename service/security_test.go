@@ -69,10 +69,15 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 			wantErr:   "certificate is not trusted (kafka_ca_file)"},
 		{name: "plain TCP to a TLS broker is refused", listener: testenv.SASLSSL, mechanism: "SCRAM-SHA-256",
 			configure: func(cfg *config.Config) { cfg.KafkaTLS, cfg.KafkaCAFile = false, "" },
-			wantErr:   "kafka at"},
+			wantErr:   "the brokers speak TLS and the client does not (kafka_tls)"},
 		{name: "a missing client certificate is refused", listener: testenv.MTLS, mechanism: "SCRAM-SHA-256",
 			configure: func(cfg *config.Config) { cfg.KafkaCertFile, cfg.KafkaKeyFile = "", "" },
-			wantErr:   "kafka at"},
+			wantErr:   "the brokers require a client certificate (kafka_cert_file, kafka_key_file)"},
+		{name: "a client certificate from another CA is refused", listener: testenv.MTLS, mechanism: "SCRAM-SHA-256",
+			configure: func(cfg *config.Config) {
+				cfg.KafkaCertFile, cfg.KafkaKeyFile = other.ClientCertFile, other.ClientKeyFile
+			},
+			wantErr: "the brokers refused the client certificate (kafka_cert_file, kafka_key_file)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarnessOn(t, testenv.NewKafka(t, testenv.Secure(tc.listener)))
@@ -125,7 +130,8 @@ func TestKafkaTLSAndSASL(t *testing.T) {
 }
 
 // A real broker refuses a login with an error code rather than closing the
-// connection: both say which settings to check.
+// connection, and answers a plaintext client with a TLS alert: each says
+// which settings to check.
 func TestExplainKafkaErrNamesTheSetting(t *testing.T) {
 	cfg := config.Default()
 	cfg.KafkaSASLMechanism, cfg.KafkaSASLUsername = "SCRAM-SHA-512", "scorer"
@@ -138,6 +144,9 @@ func TestExplainKafkaErrNamesTheSetting(t *testing.T) {
 		{"authentication failed code", fmt.Errorf("sasl: %w", kerr.SaslAuthenticationFailed), false, `SASL SCRAM-SHA-512 authentication of user "scorer" failed (check kafka_sasl_username and kafka_sasl_password)`},
 		{"unsupported mechanism code", kerr.UnsupportedSaslMechanism, false, "do not accept SASL mechanism SCRAM-SHA-512 (kafka_sasl_mechanism)"},
 		{"connection closed during login", io.EOF, false, "closed the connection during the login"},
+		{"a TLS alert record read as a response size", errors.New("invalid large response size 352518912 > limit 104857600; the first three bytes received appear to be a tls alert record for TLS v1.2; is this a plaintext connection speaking to a tls endpoint?"),
+			false, "the brokers speak TLS and the client does not (kafka_tls)"},
+		{"a certificate alert", &net.OpError{Op: "remote error", Err: tls.AlertError(42)}, false, "the brokers require a client certificate (kafka_cert_file, kafka_key_file)"},
 		{"nobody answers", context.DeadlineExceeded, true, "no broker answered within"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
