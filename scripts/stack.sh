@@ -273,7 +273,6 @@ registry_ok() { curl -fsS -m 5 -o /dev/null "$1/subjects" 2>/dev/null; }
 make_secure() {
   local d=$SECURE_DIR days=365 ext who
   [[ -n $d && $d == "$STACK_DIR/secure" ]] || die "bad SECURE_DIR '$d'"
-  command -v openssl >/dev/null || die "openssl not found: it makes the secured listeners' certificates"
   rm -rf "$d"; mkdir -p "$d"; chmod 700 "$d"
   ext=$d/ext.cnf
   cat >"$ext" <<'CNF'
@@ -646,14 +645,17 @@ cmd_up() {
   [[ $n == 1 || $n == 3 ]] || die "--brokers must be 1 or 3"
   # The paths printed for eval must need no quoting.
   [[ $STACK_DIR == "$(printf '%q' "$STACK_DIR")" ]] || die "STACK_DIR must not hold spaces or shell metacharacters: $STACK_DIR"
-  # kcat (Debian's package) is the readiness probe: an independent client.
-  if ! command -v kcat >/dev/null; then
+  # kcat (Debian's package) is the readiness probe: an independent client;
+  # openssl makes the secured listeners' certificates.
+  local missing=() t
+  for t in kcat openssl; do command -v "$t" >/dev/null || missing+=("$t"); done
+  if ((${#missing[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-      log "kcat missing: installing Debian's kcat package"
-      apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >&2 \
-        || die "installing kcat failed"
+      log "${missing[*]} missing: installing Debian's package(s)"
+      apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2 \
+        || die "installing ${missing[*]} failed"
     else
-      die "kcat not found (apt-get install -y kcat): it is the readiness probe"
+      die "${missing[*]} not found (apt-get install -y ${missing[*]}): kcat is the readiness probe, openssl makes the listeners' certificates"
     fi
   fi
   command -v curl >/dev/null || die "curl not found"
