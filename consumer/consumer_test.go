@@ -373,7 +373,9 @@ func TestBatchPastItsTimeIsAbortedAndRedoneInTheSameSession(t *testing.T) {
 	m := NewMetrics(nil)
 	c, err := New(Options{
 		Brokers: e.k.Brokers, Group: e.group, Topic: e.in, TransactionalID: e.k.Name("txn-overrun"),
-		BatchMaxRecords: 100, BatchTimeout: 300 * time.Millisecond, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		// Time enough for any later batch on three loaded brokers: with
+		// 300 ms the aborts there could follow each other for a minute.
+		BatchMaxRecords: 100, BatchTimeout: 2 * time.Second, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
 		Metrics: m,
 	}, tr)
 	if err != nil {
