@@ -1,28 +1,13 @@
 package progress
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/leadscorer/leadscorer/internal/testenv"
 )
-
-// terminal is a writer that says it is a character device, as a terminal
-// does.
-type terminal struct{ strings.Builder }
-
-func (*terminal) Stat() (fs.FileInfo, error) { return charDevice{}, nil }
-
-type charDevice struct{}
-
-func (charDevice) Name() string       { return "tty" }
-func (charDevice) Size() int64        { return 0 }
-func (charDevice) Mode() fs.FileMode  { return fs.ModeDevice | fs.ModeCharDevice | 0o620 }
-func (charDevice) ModTime() time.Time { return time.Time{} }
-func (charDevice) IsDir() bool        { return false }
-func (charDevice) Sys() any           { return nil }
 
 func TestIsTerminal(t *testing.T) {
 	file, err := os.Create(filepath.Join(t.TempDir(), "log"))
@@ -51,7 +36,7 @@ func TestIsTerminal(t *testing.T) {
 		{"a writer that is no file", &strings.Builder{}, false},
 		{"nil", nil, false},
 		{"a character device", null, true},
-		{"a writer that says it is a character device", &terminal{}, true},
+		{"a writer that says it is a character device", &testenv.Terminal{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, _ := tc.w.(interface{ Write([]byte) (int, error) })
@@ -78,7 +63,7 @@ func TestNewDrawsNothingButOnATerminal(t *testing.T) {
 	none.Set(1, "x")
 	none.Finish()
 
-	var tty terminal
+	var tty testenv.Terminal
 	b = New(&tty, "rescore", 10)
 	b.Set(10, "10/10 leads")
 	b.Finish()

@@ -39,7 +39,7 @@ func TestDLQReplayCommandReplaysTheSelectedClassOnce(t *testing.T) {
 	noBar(t, errb.String())
 	// Again, on a terminal: nothing left to replay, so no transaction, and
 	// the line shows the final counts.
-	var tty terminal
+	var tty testenv.Terminal
 	out.Reset()
 	if err := run(ctx, args, nil, &out, &tty); err != nil {
 		t.Fatalf("run 2: %v\n%s", err, tty.String())

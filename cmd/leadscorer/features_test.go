@@ -79,7 +79,7 @@ func TestFeaturesLoadDrawsABarOnATerminal(t *testing.T) {
 		{"-", "\rloading  2 lines  1 advisors  1 firms\n"},
 	} {
 		var stdout strings.Builder
-		var tty terminal
+		var tty testenv.Terminal
 		args := []string{"load", "--input", tc.input, "--redis-prefix", prefix, "--redis-url", url}
 		if err := runFeatures(context.Background(), args, strings.NewReader(featuresFile), &stdout, &tty); err != nil {
 			t.Fatalf("--input %s: %v", tc.input, err)

@@ -37,7 +37,7 @@ func TestRescoreCommandProducesEveryLeadOfTheFile(t *testing.T) {
 	noBar(t, errb.String())
 
 	// On a terminal, a bar that ends full.
-	var tty terminal
+	var tty testenv.Terminal
 	out.Reset()
 	if err := run(ctx, args, nil, &out, &tty); err != nil {
 		t.Fatalf("%v\n%s", err, tty.String())
