@@ -37,25 +37,10 @@ func TestExpfTableIsCorrectlyRounded(t *testing.T) {
 // correctly rounded exp gives another float32 (make_sigmoid_cases.py).
 // sigmoid32 must give XGBoost's bits for every one.
 func TestSigmoidMatchesXGBoostBitForBit(t *testing.T) {
-	f, err := os.Open(filepath.Join("testdata", "xgboost", "sigmoid.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bits := func(s string) float32 {
-		v, err := strconv.ParseUint(s, 16, 32)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return math.Float32frombits(uint32(v))
-	}
+	pairs := float32Pairs(t, "sigmoid.csv")
 	wrong, rounded := 0, 0
-	for _, rec := range recs[1:] {
-		m, want := bits(rec[0]), bits(rec[1])
+	for _, pair := range pairs {
+		m, want := pair[0], pair[1]
 		if got := sigmoid32(m); math.Float32bits(got) != math.Float32bits(want) {
 			if wrong < 10 {
 				t.Errorf("sigmoid32(%v) = %v (%08x), XGBoost %v (%08x)", m, got, math.Float32bits(got), want, math.Float32bits(want))
@@ -67,9 +52,9 @@ func TestSigmoidMatchesXGBoostBitForBit(t *testing.T) {
 			rounded++
 		}
 	}
-	t.Logf("%d margins: %d differ from XGBoost; with a correctly rounded exp %d would", len(recs)-1, wrong, rounded)
+	t.Logf("%d margins: %d differ from XGBoost; with a correctly rounded exp %d would", len(pairs), wrong, rounded)
 	if wrong > 0 {
-		t.Errorf("%d of %d margins differ from XGBoost", wrong, len(recs)-1)
+		t.Errorf("%d of %d margins differ from XGBoost", wrong, len(pairs))
 	}
 	if rounded < 100 {
 		t.Errorf("only %d margins tell glibc's expf from a correctly rounded one: the file lost its point", rounded)
@@ -101,25 +86,10 @@ func TestExpf32Edges(t *testing.T) {
 // base scores, half of them where a correctly rounded log gives another
 // float32 (make_base_margin_cases.py). logit32 must give XGBoost's bits.
 func TestBaseMarginMatchesXGBoostBitForBit(t *testing.T) {
-	f, err := os.Open(filepath.Join("testdata", "xgboost", "base_margin.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bits := func(s string) float32 {
-		v, err := strconv.ParseUint(s, 16, 32)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return math.Float32frombits(uint32(v))
-	}
+	pairs := float32Pairs(t, "base_margin.csv")
 	wrong, rounded := 0, 0
-	for _, rec := range recs[1:] {
-		p, want := bits(rec[0]), bits(rec[1])
+	for _, pair := range pairs {
+		p, want := pair[0], pair[1]
 		got, err := logit32(p)
 		if err != nil {
 			t.Fatal(err)
@@ -134,9 +104,9 @@ func TestBaseMarginMatchesXGBoostBitForBit(t *testing.T) {
 			rounded++
 		}
 	}
-	t.Logf("%d base scores: %d differ from XGBoost; with a correctly rounded log %d would", len(recs)-1, wrong, rounded)
+	t.Logf("%d base scores: %d differ from XGBoost; with a correctly rounded log %d would", len(pairs), wrong, rounded)
 	if wrong > 0 {
-		t.Errorf("%d of %d base margins differ from XGBoost", wrong, len(recs)-1)
+		t.Errorf("%d of %d base margins differ from XGBoost", wrong, len(pairs))
 	}
 	if rounded < 100 {
 		t.Errorf("only %d base scores tell glibc's logf from a correctly rounded one: the file lost its point", rounded)
@@ -161,4 +131,31 @@ func TestLogf32Edges(t *testing.T) {
 			t.Errorf("logf32(%v) = %v, want NaN", x, got)
 		}
 	}
+}
+
+// float32Pairs reads a file of testdata/xgboost whose rows are two float32s
+// in hexadecimal bits (an input and XGBoost's output), after a header.
+func float32Pairs(t *testing.T, name string) [][2]float32 {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "xgboost", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bits := func(s string) float32 {
+		v, err := strconv.ParseUint(s, 16, 32)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return math.Float32frombits(uint32(v))
+	}
+	pairs := make([][2]float32, 0, len(recs))
+	for _, rec := range recs[1:] {
+		pairs = append(pairs, [2]float32{bits(rec[0]), bits(rec[1])})
+	}
+	return pairs
 }
