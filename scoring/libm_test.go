@@ -1,10 +1,8 @@
 package scoring
 
 import (
-	"encoding/csv"
 	"math"
 	"math/big"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -137,24 +135,17 @@ func TestLogf32Edges(t *testing.T) {
 // in hexadecimal bits (an input and XGBoost's output), after a header.
 func float32Pairs(t *testing.T, name string) [][2]float32 {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "xgboost", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := filepath.Join("testdata", "xgboost", name)
+	_, recs := readCSV(t, path)
 	bits := func(s string) float32 {
 		v, err := strconv.ParseUint(s, 16, 32)
 		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+			t.Fatalf("%s: %v", path, err)
 		}
 		return math.Float32frombits(uint32(v))
 	}
 	pairs := make([][2]float32, 0, len(recs))
-	for _, rec := range recs[1:] {
+	for _, rec := range recs {
 		pairs = append(pairs, [2]float32{bits(rec[0]), bits(rec[1])})
 	}
 	return pairs

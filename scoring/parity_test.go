@@ -87,9 +87,8 @@ func contributionDiffs(t *testing.T, explain func(x, out []float64) error, rows 
 	return maxDiff, diffs
 }
 
-// readParityCSV32 reads a CSV of float32 values written as the shortest
-// decimal that reads back as each.
-func readParityCSV32(t *testing.T, path string) ([]string, [][]float32) {
+// readCSV reads a CSV file with a header row.
+func readCSV(t testing.TB, path string) (header []string, rows [][]string) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -100,46 +99,50 @@ func readParityCSV32(t *testing.T, path string) ([]string, [][]float32) {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
+	if len(recs) == 0 {
+		t.Fatalf("%s: no header", path)
+	}
+	return recs[0], recs[1:]
+}
+
+// readParityCSV32 reads a CSV of float32 values written as the shortest
+// decimal that reads back as each.
+func readParityCSV32(t *testing.T, path string) ([]string, [][]float32) {
+	t.Helper()
+	header, recs := readCSV(t, path)
 	var rows [][]float32
-	for i, rec := range recs[1:] {
+	for i, rec := range recs {
 		row := make([]float32, len(rec))
 		for j, s := range rec {
 			v, err := strconv.ParseFloat(s, 32)
 			if err != nil {
-				t.Fatalf("%s row %d column %q: %v", path, i+1, recs[0][j], err)
+				t.Fatalf("%s row %d column %q: %v", path, i+1, header[j], err)
 			}
 			row[j] = float32(v)
 		}
 		rows = append(rows, row)
 	}
-	return recs[0], rows
+	return header, rows
 }
 
 // readParityCSV reads a numeric CSV with a header; an empty cell is NaN.
-func readParityCSV(t *testing.T, path string) ([]string, [][]float64) {
+func readParityCSV(t testing.TB, path string) ([]string, [][]float64) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	header, recs := readCSV(t, path)
 	var rows [][]float64
-	for i, rec := range recs[1:] {
+	for i, rec := range recs {
 		row := make([]float64, len(rec))
 		for j, s := range rec {
 			if s == "" {
 				row[j] = math.NaN()
 				continue
 			}
+			var err error
 			if row[j], err = strconv.ParseFloat(s, 64); err != nil {
-				t.Fatalf("%s row %d column %q: %v", path, i+1, recs[0][j], err)
+				t.Fatalf("%s row %d column %q: %v", path, i+1, header[j], err)
 			}
 		}
 		rows = append(rows, row)
 	}
-	return recs[0], rows
+	return header, rows
 }

@@ -2,7 +2,6 @@ package scoring
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"math"
 	"os"
@@ -27,31 +26,13 @@ type xgbCase struct {
 func loadXGBCase(t testing.TB, name string) (*XGBoost, *xgbCase) {
 	t.Helper()
 	m := loadXGBFile(t, filepath.Join("testdata", "xgboost", name+".json"))
-	f, err := os.Open(filepath.Join("testdata", "xgboost", name+".csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s.csv: %v", name, err)
-	}
+	header, rows := readParityCSV(t, filepath.Join("testdata", "xgboost", name+".csv"))
 	nf := len(m.FeatureNames())
-	c := &xgbCase{features: recs[0][:nf]}
-	if len(recs[0]) != 2*nf+3 {
-		t.Fatalf("%s.csv: %d columns, want %d", name, len(recs[0]), 2*nf+3)
+	if len(header) != 2*nf+3 {
+		t.Fatalf("%s.csv: %d columns, want %d", name, len(header), 2*nf+3)
 	}
-	for i, rec := range recs[1:] {
-		v := make([]float64, len(rec))
-		for j, s := range rec {
-			if s == "" {
-				v[j] = math.NaN()
-				continue
-			}
-			if v[j], err = strconv.ParseFloat(s, 64); err != nil {
-				t.Fatalf("%s.csv row %d column %q: %v", name, i+1, recs[0][j], err)
-			}
-		}
+	c := &xgbCase{features: header[:nf]}
+	for _, v := range rows {
 		c.rows = append(c.rows, v[:nf])
 		c.margin = append(c.margin, v[nf])
 		c.pred = append(c.pred, v[nf+1])
