@@ -81,7 +81,7 @@ func kafkaOpts(cfg *config.Config) ([]kgo.Opt, error) {
 // the consumer's limits: for tools and tests that talk to the same cluster.
 func KafkaClientOpts(cfg *config.Config) ([]kgo.Opt, error) {
 	var opts []kgo.Opt
-	if cfg.KafkaTLS || cfg.KafkaCAFile != "" || cfg.KafkaCertFile != "" {
+	if kafkaTLS(cfg) {
 		tc, err := tlsConfig("kafka", cfg.KafkaCAFile, cfg.KafkaCertFile, cfg.KafkaKeyFile)
 		if err != nil {
 			return nil, err
