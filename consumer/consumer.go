@@ -208,10 +208,11 @@ func (c *Consumer) Ready() bool {
 
 // FencedError is Run's error when another process runs with this scorer's
 // transactional id, which is also its static member id, and has taken
-// over: the broker fenced this one's producer (PRODUCER_FENCED,
-// INVALID_PRODUCER_EPOCH) or its group member (FENCED_INSTANCE_ID). A
-// scorer frozen for a while (a long GC pause, a stopped VM) and replaced
-// by a restart under the same id sees it when it wakes up.
+// over: the transaction coordinator fenced this one's producer
+// (PRODUCER_FENCED) or the group coordinator its member
+// (FENCED_INSTANCE_ID). A scorer frozen for a while (a long GC pause, a
+// stopped VM) and replaced by a restart under the same id sees it when it
+// wakes up.
 type FencedError struct {
 	TransactionalID string
 	Err             error
@@ -225,8 +226,16 @@ func (e *FencedError) Error() string {
 func (e *FencedError) Unwrap() error { return e.Err }
 
 // fenced reports whether err says another incarnation holds our ids.
+//
+// INVALID_PRODUCER_EPOCH is not such an answer: a partition leader gives it
+// to a produce whose epoch it does not expect, which a zombie's stale epoch
+// earns, and so does a broker that was frozen and answers with the
+// coordinator state it held before (seen on a three-broker cluster after a
+// SIGSTOP, to a new session's first produce). KIP-588 makes it abortable:
+// the abort goes to the transaction coordinator, which answers a zombie
+// PRODUCER_FENCED and lets a current producer abort and go on.
 func fenced(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) || errors.Is(err, kerr.FencedInstanceID)
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.FencedInstanceID)
 }
 
 // sessionError classifies an error that ends the session: a fence, or a

@@ -13,6 +13,7 @@ import (
 
 	"github.com/leadscorer/leadscorer/internal/testenv"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -473,6 +474,45 @@ func TestConcurrentTransactionsOnProduceDoesNotStallTheBatch(t *testing.T) {
 		if stage == "produce" && h.GetSampleSum() > 2 {
 			t.Errorf("produce stage: %.2f s in all, want well under the old 5 s stall", h.GetSampleSum())
 		}
+	}
+	checkExactlyOnce(t, e, n)
+}
+
+// A partition leader answers a produce INVALID_PRODUCER_EPOCH when the
+// epoch is not the one it expects. On a three-broker cluster a broker
+// thawed after a SIGSTOP did so to a new session's first produce, with the
+// coordinator state it held before the freeze; the scorer took it for a
+// fence and stopped, alone in its group. It is abortable (KIP-588): the
+// batch is aborted and consumed again, in the same session, and only the
+// coordinator's PRODUCER_FENCED (see the zombie test) stops the scorer.
+func TestStaleEpochOnProduceAbortsTheBatchOnly(t *testing.T) {
+	k := testenv.NewKafka(t, testenv.KfakeOnly("the broker's answer is injected, which only kfake can do"))
+	e := &env{k: k, in: k.Topic("in", 3), out: k.Topic("out", 3), group: k.Name("g")}
+	const n = 300
+	produceInputs(t, e, n)
+	fault := k.Sandbox.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: e.out, Err: kerr.InvalidProducerEpoch})
+	tr := &upper{out: e.out}
+	m := NewMetrics(nil)
+	c, err := New(Options{
+		Brokers: k.Brokers, Group: e.group, Topic: e.in, TransactionalID: k.Name("txn-stale-epoch"),
+		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: m,
+	}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntil(t, c, func() bool {
+		tr.committedMu.Lock()
+		defer tr.committedMu.Unlock()
+		return tr.committed >= n
+	})
+	if got := fault.Hits(); got != 1 {
+		t.Fatalf("%d produces answered INVALID_PRODUCER_EPOCH, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.txnAborts); got < 1 {
+		t.Errorf("aborted transactions: %v, want the refused batch's", got)
+	}
+	if got := testutil.ToFloat64(m.sessionRestarts); got != 0 {
+		t.Errorf("session restarts: %v, want 0", got)
 	}
 	checkExactlyOnce(t, e, n)
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,30 +21,37 @@ import (
 )
 
 // zombieEnv holds, for the child process, "brokers|group|input|output|
-// transactional id".
+// transactional id|where it pauses".
 const zombieEnv = "LEADSCORER_TEST_ZOMBIE"
 
+// Where the zombie pauses in its first transaction.
+const (
+	pauseBeforeEnd     = "before-end"     // its outputs produced and flushed
+	pauseBeforeProduce = "before-produce" // its outputs built, none produced
+)
+
 // zombieMain is the child: a consumer that, in its first transaction,
-// says PRODUCED once its outputs are flushed and waits for a line on stdin
-// before ending the transaction; the parent freezes it meanwhile. It says
-// how Run returned and exits 3 on an error.
+// says PAUSED at the point the environment names and waits for a line on
+// stdin; the parent freezes it meanwhile. It says how Run returned and
+// exits 3 on an error.
 func zombieMain() int {
 	p := strings.Split(os.Getenv(zombieEnv), "|")
-	tr := &upper{out: p[3]}
+	pause := sync.OnceFunc(func() {
+		fmt.Println("PAUSED")
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	})
+	var tr Transformer = &upper{out: p[3]}
+	if p[5] == pauseBeforeProduce {
+		tr = &pausing{Transformer: tr, pause: pause}
+	}
 	c, err := New(Options{Brokers: strings.Split(p[0], ","), Group: p[1], Topic: p[2], TransactionalID: p[4],
 		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond}, tr)
 	if err != nil {
 		fmt.Println("NEW", err)
 		return 2
 	}
-	first := true
-	c.beforeEnd = func() error {
-		if first {
-			first = false
-			fmt.Println("PRODUCED")
-			_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-		}
-		return nil
+	if p[5] == pauseBeforeEnd {
+		c.beforeEnd = func() error { pause(); return nil }
 	}
 	err = c.Run(context.Background())
 	fmt.Printf("RUN RETURNED %v\n", err)
@@ -51,6 +59,18 @@ func zombieMain() int {
 		return 3
 	}
 	return 0
+}
+
+// pausing calls pause after its Transformer has built a batch's outputs.
+type pausing struct {
+	Transformer
+	pause func()
+}
+
+func (p *pausing) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
+	out, err := p.Transformer.Transform(ctx, in, out)
+	p.pause()
+	return out, err
 }
 
 // lineWriter sends each line written to it on lines.
@@ -83,19 +103,27 @@ func produceRange(t *testing.T, e *env, from, to int) {
 // A scorer frozen in the middle of a transaction (a GC pause, a stopped
 // VM: SIGSTOP here) is replaced by a new incarnation with the same
 // transactional id, which fences it, aborts its transaction and takes its
-// partitions. When the zombie wakes up, ending its transaction fails
-// (PRODUCER_FENCED); it must stop, not start a new session under the same
-// id: that session would fence its successor in turn, and the two would
-// take the partitions from each other for ever. Exactly once holds
-// throughout, and the successor never has to restart its session.
+// partitions. When the zombie wakes up, its stale epoch is refused: by the
+// transaction coordinator when it ends its transaction (PRODUCER_FENCED),
+// or first by the partition leaders when it produces (INVALID_PRODUCER_EPOCH,
+// then PRODUCER_FENCED on the abort). It must stop, not start a new session
+// under the same id: that session would fence its successor in turn, and
+// the two would take the partitions from each other for ever. Exactly once
+// holds throughout, and the successor never has to restart its session.
 func TestZombieScorerStopsAndLeavesItsSuccessorAlone(t *testing.T) {
+	for _, at := range []string{pauseBeforeEnd, pauseBeforeProduce} {
+		t.Run(at, func(t *testing.T) { testZombie(t, at) })
+	}
+}
+
+func testZombie(t *testing.T, at string) {
 	e := startEnv(t)
 	const n = 300
 	produceRange(t, e, 0, n)
 	txn := e.k.Name("txn-zombie")
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), zombieEnv+"="+strings.Join([]string{strings.Join(e.k.Brokers, ","), e.group, e.in, e.out, txn}, "|"))
+	cmd.Env = append(os.Environ(), zombieEnv+"="+strings.Join([]string{strings.Join(e.k.Brokers, ","), e.group, e.in, e.out, txn, at}, "|"))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +158,7 @@ func TestZombieScorerStopsAndLeavesItsSuccessorAlone(t *testing.T) {
 			}
 		}
 	}
-	expect("PRODUCED", time.Minute)
+	expect("PAUSED", time.Minute)
 	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
