@@ -736,6 +736,9 @@ func (e *env) waitCommitted(ctx context.Context) error {
 				return nil
 			}
 		}
+		if gone := e.scorersGone(); gone != "" {
+			return fmt.Errorf("the group cannot commit the %d input records behind: every scorer exited by itself (%s)", behind, gone)
+		}
 		if time.Since(last) > 5*time.Second {
 			e.logf("%d input records not committed yet", behind)
 			last = time.Now()
@@ -744,6 +747,23 @@ func (e *env) waitCommitted(ctx context.Context) error {
 			return fmt.Errorf("the group did not commit every input record in time (%d behind): %w", behind, err)
 		}
 	}
+}
+
+// scorersGone says how each scorer exited when every one of them exited by
+// itself (none is left to commit), and "" while one runs or is being
+// stopped by the plan.
+func (e *env) scorersGone() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var exits []string
+	for id, sc := range e.scorers {
+		if !sc.p.Exited() || sc.stopping {
+			return ""
+		}
+		exits = append(exits, fmt.Sprintf("scorer-%d: %v", id, sc.p.Err()))
+	}
+	slices.Sort(exits)
+	return strings.Join(exits, "; ")
 }
 
 // outputs reads the committed records of every topic and decodes them.

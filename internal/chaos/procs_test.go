@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 //     300 ms) before it handles SIGTERM and serves; then exits 0 on SIGTERM.
 //   - never: never handles SIGTERM nor serves (stuck in its start-up).
 //   - fails: handles SIGTERM and serves at once, and exits 3 on SIGTERM.
+//   - exits: exits 1 at once, as a scorer that stops by itself does.
 func fakeScorer(mode string, args []string) int {
 	addr := ""
 	for i, a := range args {
@@ -41,6 +42,8 @@ func fakeScorer(mode string, args []string) int {
 		}
 	}
 	switch mode {
+	case "exits":
+		return 1
 	case "never":
 		for {
 			time.Sleep(time.Hour)
@@ -114,5 +117,32 @@ func TestStopScorerRightAfterItsStart(t *testing.T) {
 				t.Fatal("the stopped scorer is still listed")
 			}
 		})
+	}
+}
+
+// When every scorer has exited by itself, nobody is left to commit: the
+// suite says so at once instead of waiting out the scenario's timeout (a
+// CI run waited four minutes for a scorer that had stopped on a broker's
+// answer it took for a fence).
+func TestScorersGoneOnlyWhenEveryScorerExitedByItself(t *testing.T) {
+	e := &env{s: &Suite{progress: io.Discard}, name: "t", dir: t.TempDir(), scorers: map[int]*scorer{}}
+	startFake(t, e, 1, "exits")
+	<-e.scorers[1].p.Done()
+	startFake(t, e, 2, "never")
+	if got := e.scorersGone(); got != "" {
+		t.Fatalf("scorer-2 runs, yet scorersGone says %q", got)
+	}
+	e.scorers[2].p.Kill()
+	<-e.scorers[2].p.Done()
+	e.scorers[2].stopping = true // as the plans mark a scorer they kill
+	if got := e.scorersGone(); got != "" {
+		t.Fatalf("scorer-2 is being stopped by the plan, yet scorersGone says %q", got)
+	}
+	e.scorers[2].stopping = false
+	got := e.scorersGone()
+	for _, want := range []string{"scorer-1: exit status 1", "scorer-2: "} {
+		if !strings.Contains(got, want) {
+			t.Errorf("scorersGone = %q, want it to contain %q", got, want)
+		}
 	}
 }
