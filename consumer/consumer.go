@@ -40,6 +40,18 @@ type Transformer interface {
 	Committed(ctx context.Context, out []*kgo.Record) error
 }
 
+// Preparer is a Transformer whose batches have effects to write before
+// their commit, which may be written while the outputs are produced. The
+// consumer then calls Prepare instead of Transform, produces the outputs,
+// and runs BeforeCommit while they are in flight, so the two waits overlap;
+// Transform must be Prepare followed by BeforeCommit. An error of either
+// fails the batch.
+type Preparer interface {
+	Transformer
+	Prepare(ctx context.Context, in []*kgo.Record, out []*kgo.Record) ([]*kgo.Record, error)
+	BeforeCommit(ctx context.Context) error
+}
+
 // Options configures a Consumer. Brokers, Group, Topic and TransactionalID
 // are required; the rest have defaults.
 type Options struct {
@@ -421,9 +433,15 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 	defer stop()
 	defer context.AfterFunc(runCtx, stop)()
 	// A batch of transaction markers only commits the position past them.
+	pr, _ := c.t.(Preparer)
 	if len(in) > 0 {
 		var err error
-		if out, err = c.t.Transform(tctx, in, out); err != nil {
+		if pr != nil {
+			out, err = pr.Prepare(tctx, in, out)
+		} else {
+			out, err = c.t.Transform(tctx, in, out)
+		}
+		if err != nil {
 			return out, false, c.abort(ctx, err)
 		}
 	}
@@ -433,6 +451,15 @@ func (c *Consumer) batch(ctx, runCtx context.Context, in, out []*kgo.Record) ([]
 	start := time.Now()
 	for _, r := range out {
 		c.sess.Produce(ctx, r, produced.Promise())
+	}
+	if pr != nil && len(in) > 0 {
+		// The produce stage counts the wait for Kafka beyond the
+		// writes, which have a stage of their own.
+		issued := time.Now()
+		if err := pr.BeforeCommit(tctx); err != nil {
+			return out, false, c.abort(ctx, err)
+		}
+		start = start.Add(time.Since(issued))
 	}
 	err := produced.Err()
 	c.opts.Metrics.txnStage.WithLabelValues("produce").Observe(time.Since(start).Seconds())

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -513,6 +514,87 @@ func TestStaleEpochOnProduceAbortsTheBatchOnly(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.sessionRestarts); got != 0 {
 		t.Errorf("session restarts: %v, want 0", got)
+	}
+	checkExactlyOnce(t, e, n)
+}
+
+// preparing is upper as a Preparer whose BeforeCommit runs before.
+type preparing struct {
+	*upper
+	before func(ctx context.Context) error
+	calls  atomic.Int32
+}
+
+func (p *preparing) Prepare(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
+	return p.upper.Transform(ctx, in, out)
+}
+
+func (p *preparing) BeforeCommit(ctx context.Context) error {
+	p.calls.Add(1)
+	return p.before(ctx)
+}
+
+func (p *preparing) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
+	out, err := p.Prepare(ctx, in, out)
+	if err != nil {
+		return out, err
+	}
+	return out, p.BeforeCommit(ctx)
+}
+
+// A Preparer's writes before the commit run while the batch's outputs are
+// in flight: each BeforeCommit sees the batch's records reach the output
+// log (uncommitted) before it returns. One that fails aborts the batch,
+// which is consumed again: exactly once holds.
+func TestPreparerWritesWhileTheOutputsAreProduced(t *testing.T) {
+	e := startEnv(t)
+	const n = 300
+	produceInputs(t, e, n)
+	adm := e.k.Admin()
+	var logged int64 // records in the output log, aborted ones included
+	tr := &preparing{upper: &upper{out: e.out}}
+	tr.before = func(ctx context.Context) error {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			ends, err := adm.ListEndOffsets(ctx, e.out)
+			if err != nil {
+				return err
+			}
+			var sum int64
+			ends.Each(func(o kadm.ListedOffset) { sum += o.Offset })
+			if sum > logged {
+				logged = sum
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Error("no output of the batch reached the log while BeforeCommit ran")
+				return errors.New("outputs not in flight")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if tr.calls.Load() == 1 {
+			return errors.New("injected failure of the writes before the commit")
+		}
+		return nil
+	}
+	m := NewMetrics(nil)
+	c, err := New(Options{
+		Brokers: e.k.Brokers, Group: e.group, Topic: e.in, TransactionalID: e.k.Name("txn-prepare"),
+		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: m,
+	}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntil(t, c, func() bool {
+		tr.committedMu.Lock()
+		defer tr.committedMu.Unlock()
+		return tr.committed >= n
+	})
+	if got := tr.calls.Load(); got < 4 {
+		t.Errorf("BeforeCommit ran %d times, want the failed batch's and at least three more", got)
+	}
+	if got := testutil.ToFloat64(m.txnAborts); got < 1 {
+		t.Errorf("aborted transactions: %v, want the failed batch's", got)
 	}
 	checkExactlyOnce(t, e, n)
 }

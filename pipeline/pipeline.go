@@ -156,10 +156,22 @@ func (p *Pipeline) SetRegistry(reg *scoring.Registry) error {
 // Registry returns the registry the next batch scores with.
 func (p *Pipeline) Registry() *scoring.Registry { return p.snap.Load().reg }
 
-// Transform implements consumer.Transformer. The records it returns, their
-// keys and values are reused by the next call: the consumer has produced
-// and ended the batch's transaction by then.
+// Transform implements consumer.Transformer: Prepare, then BeforeCommit.
+// The records it returns, their keys and values are reused by the next
+// call: the consumer has produced and ended the batch's transaction by then.
 func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
+	out, err := p.Prepare(ctx, in, out)
+	if err != nil {
+		return out, err
+	}
+	return out, p.BeforeCommit(ctx)
+}
+
+// Prepare implements consumer.Preparer: it decodes, enriches and scores the
+// batch and returns its output records, without writing the batch's Lead
+// states and quota states (BeforeCommit does, while the consumer produces
+// the records).
+func (p *Pipeline) Prepare(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
 	start := time.Now()
 	snap := p.snap.Load() // one registry snapshot for the whole batch
 	// One scoring instant per batch, to the millisecond: it is written in
@@ -197,16 +209,24 @@ func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo
 	if out, err = p.scoreAll(snap, now, start, out); err != nil {
 		return out, err
 	}
-	scored := time.Now()
-	p.m.stage.WithLabelValues("score").Observe(scored.Sub(enriched).Seconds())
+	p.m.stage.WithLabelValues("score").Observe(time.Since(enriched).Seconds())
+	return out, nil
+}
 
+// BeforeCommit implements consumer.Preparer: it writes what the batch
+// Prepare scored changes in Redis before the commit: the Lead states
+// (salesforce-cdc) and the deletion of the quota states of the leads it
+// writes to.
+func (p *Pipeline) BeforeCommit(ctx context.Context) error {
+	start := time.Now()
+	var err error
 	if p.cdc != nil {
 		err = p.saveLeads(ctx)
 	} else {
 		err = p.forgetQuotaState(ctx)
 	}
-	p.m.stage.WithLabelValues("save").Observe(time.Since(scored).Seconds())
-	return out, err
+	p.m.stage.WithLabelValues("save").Observe(time.Since(start).Seconds())
+	return err
 }
 
 // forgetQuotaState deletes the quota state of the leads this batch writes
