@@ -66,14 +66,16 @@ die() { printf 'stack: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- topology
 # One node: the usual 9092/9093. Three nodes: distinct ports per node so that
-# node N is always N9092 (broker) / N9093 (controller) and logs are readable.
+# node N is always 1N092 (broker) / 1N093 (controller) and logs are readable;
+# all below 32768, where Linux starts handing out clients' local ports (a
+# client's connection once held 39092 and node 3 could not bind it).
 # Every broker also has four secured client listeners, always on (inter-broker
 # and controller traffic stays on PLAINTEXT):
-#   N9094 SSL             TLS, no login
-#   N9095 SASL_SSL        TLS and a login: SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN
-#   N9096 SASL_PLAINTEXT  a login without TLS: SCRAM-SHA-256 or SCRAM-SHA-512 (no
+#   1N094 SSL             TLS, no login
+#   1N095 SASL_SSL        TLS and a login: SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN
+#   1N096 SASL_PLAINTEXT  a login without TLS: SCRAM-SHA-256 or SCRAM-SHA-512 (no
 #                         PLAIN: its password would cross in clear)
-#   N9097 MTLS            SASL_SSL that also requires a client certificate
+#   1N097 MTLS            SASL_SSL that also requires a client certificate
 readonly SECURE_LISTENERS=(SSL SASL_SSL SASL_PLAINTEXT MTLS)
 node_ids() { if [[ $1 == 1 ]]; then echo 1; else echo 1 2 3; fi; }
 lport() { # <listener> <node> <brokers>
@@ -82,7 +84,7 @@ lport() { # <listener> <node> <brokers>
     PLAINTEXT) last=2 ;; CONTROLLER) last=3 ;; SSL) last=4 ;; SASL_SSL) last=5 ;; SASL_PLAINTEXT) last=6 ;; MTLS) last=7 ;;
     *) die "unknown listener $1" ;;
   esac
-  if [[ $3 == 1 ]]; then echo 909$last; else echo "$2"909$last; fi
+  if [[ $3 == 1 ]]; then echo 909$last; else echo 1"$2"09$last; fi
 }
 bport() { lport PLAINTEXT "$1" "$2"; } # <node> <brokers>
 cport() { lport CONTROLLER "$1" "$2"; }
