@@ -145,43 +145,24 @@ func (s *Store) LoadLeads(ctx context.Context, leadIDs []string, out []LeadRecor
 // milliseconds, 0 for none) only if its key still holds the value read (or
 // still does not exist), atomically, and returns how many it did not
 // write. One script for the batch: one command to build, send and answer,
-// not one per Lead. Inside it, one MGET and one MSET per saveLeadsChunk
-// keys rather than a GET and a SET per key: each redis.call from Lua costs
-// the server about a microsecond (the Lead states' writes were a third of
-// the server's CPU per event). The chunks keep unpack within Lua's stack.
+// not one per Lead.
 const saveLeadsSource = `
 local moved = 0
-local n = #KEYS
-for first = 1, n, ` + saveLeadsChunkLua + ` do
-  local last = math.min(first + ` + saveLeadsChunkLua + ` - 1, n)
-  local cur = redis.call('MGET', unpack(KEYS, first, last))
-  local plain = {}
-  for i = first, last do
-    local a = 3 * (i - 1)
-    if (cur[i - first + 1] or '') == ARGV[a + 1] then
-      local ttl = tonumber(ARGV[a + 3])
-      if ttl > 0 then
-        redis.call('SET', KEYS[i], ARGV[a + 2], 'PX', ttl)
-      else
-        plain[#plain + 1] = KEYS[i]
-        plain[#plain + 1] = ARGV[a + 2]
-      end
+for i, key in ipairs(KEYS) do
+  local a = 3 * (i - 1)
+  local cur = redis.call('GET', key)
+  if (cur or '') == ARGV[a + 1] then
+    local ttl = tonumber(ARGV[a + 3])
+    if ttl > 0 then
+      redis.call('SET', key, ARGV[a + 2], 'PX', ttl)
     else
-      moved = moved + 1
+      redis.call('SET', key, ARGV[a + 2])
     end
-  end
-  if #plain > 0 then
-    redis.call('MSET', unpack(plain))
+  else
+    moved = moved + 1
   end
 end
 return moved`
-
-// saveLeadsChunk is how many keys the script reads with one MGET (and
-// writes with one MSET): well within Lua's limit of 8,000 values unpacked.
-const (
-	saveLeadsChunk    = 1000
-	saveLeadsChunkLua = "1000"
-)
 
 var saveLeads = redis.NewScript(saveLeadsSource)
 
