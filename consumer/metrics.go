@@ -36,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "leadscorer_batch_records", Help: "Input records per committed batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
 		txnStage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "leadscorer_kafka_transaction_stage_seconds", Help: "Time per batch in each stage of its transaction: produce (from the first output handed to the producer until the brokers acknowledged the last) and commit (the input offsets and the end of the transaction).",
+			Name: "leadscorer_kafka_transaction_stage_seconds", Help: "Time per batch in each stage of its transaction: produce (from the first output handed to the producer until the brokers acknowledged the last, less the writes before the commit that run meanwhile) and commit (the input offsets and the end of the transaction).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"stage"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "leadscorer_kafka_consumer_lag_records", Help: "Offsets between the last record or transaction marker fetched and the high watermark, per input partition."},
