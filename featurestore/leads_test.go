@@ -50,9 +50,11 @@ func TestSaveLeadsWritesOnlyWhatDidNotMove(t *testing.T) {
 	for _, n := range []int{1, 7, 1003} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			ids := leadIDs(n)
-			for _, id := range ids {
-				rdb.Del(ctx, s.LeadKey(id))
+			keys := make([]string, n)
+			for i, id := range ids {
+				keys[i] = s.LeadKey(id)
 			}
+			rdb.Del(ctx, keys...)
 			recs := make([]LeadRecord, n)
 			// Absent keys: every write goes in.
 			writes, err := nextWrites(ctx, s, ids, recs, 1, time.Hour)
