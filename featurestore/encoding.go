@@ -221,9 +221,9 @@ func firmValues(f *features.Firm, buf []byte) []any {
 
 // sinkValue encodes a sink state as one string:
 // score|percentile|deprioritize|explanation hash in hex|version,
-// e.g. "0.4213|17|1|fedcba9876543210|v4.1.0".
+// e.g. "0.4213|17|1|fedcba9876543210|v4.1.0", appended to buf.
 func sinkValue(st *SinkState, buf []byte) []byte {
-	b := strconv.AppendFloat(buf[:0], st.Score, 'g', -1, 64)
+	b := strconv.AppendFloat(buf, st.Score, 'g', -1, 64)
 	b = append(b, '|')
 	b = strconv.AppendInt(b, int64(st.Percentile), 10)
 	b = append(b, '|')

@@ -135,6 +135,7 @@ var (
 	advisorArgs     = boxed(advisorFields)
 	firmArgs        = boxed(firmFields)
 	argMGet     any = "mget"
+	argMSet     any = "mset"
 )
 
 func boxed(ss []string) []any {
@@ -473,36 +474,65 @@ func isConnError(err error) bool {
 		redis.HasErrorPrefix(err, "TRYAGAIN") || redis.HasErrorPrefix(err, "MASTERDOWN")
 }
 
-// SaveSink writes the sink state of many leads in one pipelined round trip
-// per putChunk states. Each state replaces the whole value of its key, so
-// saving the same state twice leaves the same record: at-least-once callers
-// may repeat it. A state that cannot be stored (empty lead id, score not
-// finite, percentile outside 1..100, empty version or one containing '|')
-// fails the call before anything is written.
+// SaveSink writes the sink state of many leads with one MSET (one round
+// trip) per putChunk states: one command to build and answer, not one per
+// lead. Each state replaces the whole value of its key, so saving the same
+// state twice leaves the same record: at-least-once callers may repeat it.
+// A state that cannot be stored (empty lead id, score not finite,
+// percentile outside 1..100, empty version or one containing '|') fails the
+// call before anything is written.
 func (s *Store) SaveSink(ctx context.Context, states []SinkState) error {
 	for i := range states {
 		if err := validateSink(&states[i]); err != nil {
 			return fmt.Errorf("featurestore: save sink state %d: %w", i, err)
 		}
 	}
-	return s.putChunked(ctx, "sink states", len(states), func(pipe redis.Pipeliner, i int, buf []byte) []byte {
-		buf = sinkValue(&states[i], buf)
-		pipe.Set(ctx, s.SinkKey(states[i].LeadID), string(buf), 0)
-		return buf
-	})
+	var b []byte
+	var ends []int
+	for start := 0; start < len(states); start += putChunk {
+		chunk := states[start:min(start+putChunk, len(states))]
+		// Every key and value a substring of one string: one allocation
+		// for them all.
+		b, ends = b[:0], ends[:0]
+		for i := range chunk {
+			b = append(append(append(b, s.prefix...), "sink:"...), chunk[i].LeadID...)
+			ends = append(ends, len(b))
+			b = sinkValue(&chunk[i], b)
+			ends = append(ends, len(b))
+		}
+		all := string(b)
+		args := make([]any, 1, 1+len(ends))
+		args[0] = argMSet
+		from := 0
+		for _, end := range ends {
+			args = append(args, all[from:end])
+			from = end
+		}
+		if err := s.rdb.Do(ctx, args...).Err(); err != nil {
+			return fmt.Errorf("featurestore: write sink states %d..%d: %w", start, start+len(chunk)-1, err)
+		}
+	}
+	return nil
 }
 
-// ForgetSink deletes the sink state of the leads, in one pipelined round
-// trip per 500 leads. The scorer forgets the state of every lead it is
-// about to write a sink record for before the batch's transaction ends, and
-// saves the new state after the commit: a scorer that dies in between
+// ForgetSink deletes the sink state of the leads, with one DEL (one round
+// trip) per putChunk leads. The scorer forgets the state of every lead it
+// is about to write a sink record for before the batch's transaction ends,
+// and saves the new state after the commit: a scorer that dies in between
 // leaves no state rather than a stale one, and a lead without state always
 // gets its sink record.
 func (s *Store) ForgetSink(ctx context.Context, leadIDs []string) error {
-	return s.putChunked(ctx, "forget sink states", len(leadIDs), func(pipe redis.Pipeliner, i int, _ []byte) []byte {
-		pipe.Del(ctx, s.SinkKey(leadIDs[i]))
-		return nil
-	})
+	for start := 0; start < len(leadIDs); start += putChunk {
+		chunk := leadIDs[start:min(start+putChunk, len(leadIDs))]
+		keys := make([]string, len(chunk))
+		for i, id := range chunk {
+			keys[i] = s.SinkKey(id)
+		}
+		if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
+			return fmt.Errorf("featurestore: write forget sink states %d..%d: %w", start, start+len(chunk)-1, err)
+		}
+	}
+	return nil
 }
 
 // PutAdvisors writes advisors in pipelined chunks, replacing every field of

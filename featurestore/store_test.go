@@ -376,6 +376,47 @@ func TestSaveSinkThenLookupReturnsIt(t *testing.T) {
 	}
 }
 
+// More states than one command carries: every one is saved, each under
+// its own key; forgetting some deletes exactly those.
+func TestSaveAndForgetSinkAcrossChunks(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	const n = 2*putChunk + 3
+	states := make([]SinkState, n)
+	reqs := make([]Request, n)
+	var forget []string
+	for i := range states {
+		states[i] = SinkState{LeadID: fmt.Sprintf("00Q5e%013d", i), Score: float64(i) / n, Percentile: 1 + i%100, Deprioritize: i%2 == 0, Version: "v4.1.0", ExplanationHash: uint64(i)}
+		reqs[i] = Request{LeadID: states[i].LeadID}
+		if i%3 == 0 {
+			forget = append(forget, states[i].LeadID)
+		}
+	}
+	if err := s.SaveSink(ctx, states); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]Result, n)
+	if err := s.Lookup(ctx, reqs, out); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range states {
+		if !out[i].HasLastSink || out[i].LastSink != st {
+			t.Fatalf("lead %d: got %+v (has=%v), want %+v", i, out[i].LastSink, out[i].HasLastSink, st)
+		}
+	}
+	if err := s.ForgetSink(ctx, forget); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Lookup(ctx, reqs, out); err != nil {
+		t.Fatal(err)
+	}
+	for i := range states {
+		if want := i%3 != 0; out[i].HasLastSink != want {
+			t.Fatalf("lead %d after forgetting every third: has state %v, want %v", i, out[i].HasLastSink, want)
+		}
+	}
+}
+
 func TestSaveSinkRejectsUnstorableStates(t *testing.T) {
 	s, _ := newTestStore(t)
 	ok := SinkState{LeadID: "L", Score: 0.5, Percentile: 50, Version: "v4.1.0"}
@@ -519,5 +560,23 @@ func TestConcurrentLookupsDoNotMix(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// BenchmarkSaveSink saves the quota-guard state of 1,000 leads a call, as
+// a committed batch of 1,000 sink records does. Divide by 1000 for a lead.
+func BenchmarkSaveSink(b *testing.B) {
+	ctx := context.Background()
+	s, _ := newTestStore(b)
+	const n = 1000
+	states := make([]SinkState, n)
+	for i := range states {
+		states[i] = SinkState{LeadID: fmt.Sprintf("00Q5e%013d", i), Score: 0.4213370999999999, Percentile: 17, Deprioritize: true, Version: "v4.1.0", ExplanationHash: uint64(i) * 0x9e3779b97f4a7c15}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.SaveSink(ctx, states); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
