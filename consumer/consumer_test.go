@@ -105,16 +105,27 @@ func startEnv(t *testing.T) *env {
 	return &env{k: k, in: k.Topic("in", 3), out: k.Topic("out", 3), group: k.Name("g")}
 }
 
+// newConsumer makes a consumer of e's input with its own metrics
+// (c.opts.Metrics).
 func newConsumer(t *testing.T, e *env, txnID string, tr Transformer) *Consumer {
 	t.Helper()
 	c, err := New(Options{
 		Brokers: e.k.Brokers, Group: e.group, Topic: e.in, TransactionalID: e.k.Name(txnID),
-		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: NewMetrics(nil),
 	}, tr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// faultedEnv is an env on kfake whose produces to the output topic are
+// answered with answer, once.
+func faultedEnv(t *testing.T, answer *kerr.Error) (*env, *kfake.FaultHandle) {
+	t.Helper()
+	k := testenv.NewKafka(t, testenv.KfakeOnly("the broker's answer is injected, which only kfake can do"))
+	e := &env{k: k, in: k.Topic("in", 3), out: k.Topic("out", 3), group: k.Name("g")}
+	return e, k.Sandbox.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: e.out, Err: answer})
 }
 
 // runUntil runs until the transformer has seen n committed outputs,
@@ -413,20 +424,12 @@ func TestBatchPastItsTimeIsAbortedAndRedoneInTheSameSession(t *testing.T) {
 // kfake answers the first produce so here; the batch must go through well
 // before the old 5 s.
 func TestConcurrentTransactionsOnProduceDoesNotStallTheBatch(t *testing.T) {
-	k := testenv.NewKafka(t, testenv.KfakeOnly("the broker's answer is injected, which only kfake can do"))
-	e := &env{k: k, in: k.Topic("in", 3), out: k.Topic("out", 3), group: k.Name("g")}
+	e, fault := faultedEnv(t, kerr.ConcurrentTransactions)
 	const n = 300
 	produceInputs(t, e, n)
-	fault := k.Sandbox.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: e.out, Err: kerr.ConcurrentTransactions})
 	tr := &upper{out: e.out}
-	m := NewMetrics(nil)
-	c, err := New(Options{
-		Brokers: k.Brokers, Group: e.group, Topic: e.in, TransactionalID: k.Name("txn-concurrent"),
-		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: m,
-	}, tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newConsumer(t, e, "txn-concurrent", tr)
+	m := c.opts.Metrics
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(ctx) }()
@@ -487,20 +490,12 @@ func TestConcurrentTransactionsOnProduceDoesNotStallTheBatch(t *testing.T) {
 // batch is aborted and consumed again, in the same session, and only the
 // coordinator's PRODUCER_FENCED (see the zombie test) stops the scorer.
 func TestStaleEpochOnProduceAbortsTheBatchOnly(t *testing.T) {
-	k := testenv.NewKafka(t, testenv.KfakeOnly("the broker's answer is injected, which only kfake can do"))
-	e := &env{k: k, in: k.Topic("in", 3), out: k.Topic("out", 3), group: k.Name("g")}
+	e, fault := faultedEnv(t, kerr.InvalidProducerEpoch)
 	const n = 300
 	produceInputs(t, e, n)
-	fault := k.Sandbox.Cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: e.out, Err: kerr.InvalidProducerEpoch})
 	tr := &upper{out: e.out}
-	m := NewMetrics(nil)
-	c, err := New(Options{
-		Brokers: k.Brokers, Group: e.group, Topic: e.in, TransactionalID: k.Name("txn-stale-epoch"),
-		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: m,
-	}, tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newConsumer(t, e, "txn-stale-epoch", tr)
+	m := c.opts.Metrics
 	runUntil(t, c, func() bool {
 		tr.committedMu.Lock()
 		defer tr.committedMu.Unlock()
@@ -577,14 +572,8 @@ func TestPreparerWritesWhileTheOutputsAreProduced(t *testing.T) {
 		}
 		return nil
 	}
-	m := NewMetrics(nil)
-	c, err := New(Options{
-		Brokers: e.k.Brokers, Group: e.group, Topic: e.in, TransactionalID: e.k.Name("txn-prepare"),
-		BatchMaxRecords: 100, Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: m,
-	}, tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newConsumer(t, e, "txn-prepare", tr)
+	m := c.opts.Metrics
 	runUntil(t, c, func() bool {
 		tr.committedMu.Lock()
 		defer tr.committedMu.Unlock()
