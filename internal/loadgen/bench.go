@@ -318,6 +318,12 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 				put("achieved_eps_at_"+k, lr.achieved)
 				put("scorer_cpu_us_per_event_at_"+k, lr.cpuPerEvent)
 				put("scorer_rss_mb_at_"+k, lr.rssMB)
+				if lr.batchMS != nil {
+					put("batch_records_at_"+k, lr.batchRecords)
+					for _, st := range append(batchStages, "total") {
+						put("batch_ms_"+st+"_at_"+k, lr.batchMS[st])
+					}
+				}
 				if memo {
 					put("score_memo_hit_rate_at_"+k, lr.memoHitRate)
 				}
@@ -629,6 +635,9 @@ type usage struct {
 	// seconds: the pipeline's (decode, enrich, score, save, committed) and
 	// the transaction's (produce, commit); empty from a build without them.
 	stages map[string]float64
+	// batches is how many batches the scorers committed; 0 from a build
+	// without the metric.
+	batches uint64
 }
 
 // batchStages are the stages of a batch the scorers time, in their order.
@@ -688,6 +697,11 @@ func (s *stack) usage(ctx context.Context) (usage, error) {
 					u.stages[k] += v
 				}
 			}
+			nb, err := process.HistogramCount(ctx, p.http, "leadscorer_batch_records")
+			if err != nil && !errors.Is(err, process.ErrNotExported) {
+				return u, err
+			}
+			u.batches += nb
 		}
 	}
 	return u, nil
@@ -897,6 +911,11 @@ func countCommitted(ctx context.Context, brokers []string, topic string) (int64,
 
 type latResult struct {
 	p50, p99, p999, visibleP99, achieved, cpuPerEvent, rssMB, memoHitRate float64
+	// batchRecords is the mean batch, in input records, and batchMS the
+	// mean time a batch spent in each stage, in milliseconds, "total" their
+	// sum; nil when the build does not time its stages.
+	batchRecords float64
+	batchMS      map[string]float64
 }
 
 // latency offers rate events/s for RateDuration to running consumers and
@@ -1004,6 +1023,15 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 		return r, err
 	}
 	r.cpuPerEvent = float64((after.cpu - before.cpu).Microseconds()) / float64(st.Sent)
+	if nb := float64(after.batches - before.batches); nb > 0 && after.stages != nil {
+		r.batchRecords = float64(st.Sent) / nb
+		r.batchMS = map[string]float64{}
+		for k, v := range after.stages {
+			ms := (v - before.stages[k]) * 1e3 / nb
+			r.batchMS[k] = ms
+			r.batchMS["total"] += ms
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if badRec != nil {

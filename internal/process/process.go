@@ -208,6 +208,23 @@ func HistogramSums(ctx context.Context, addr, name, label string) (map[string]fl
 	return sums, nil
 }
 
+// HistogramCount returns how many observations the histogram name that the
+// server at addr exports holds, over all its label values.
+func HistogramCount(ctx context.Context, addr, name string) (uint64, error) {
+	mf, err := family(ctx, addr, name)
+	if err != nil {
+		return 0, err
+	}
+	if mf.GetType() != dto.MetricType_HISTOGRAM {
+		return 0, fmt.Errorf("metric %s is a %s, not a histogram", name, mf.GetType())
+	}
+	var n uint64
+	for _, m := range mf.GetMetric() {
+		n += m.GetHistogram().GetSampleCount()
+	}
+	return n, nil
+}
+
 // family reads the metric family name from the server at addr, in
 // whichever exposition format the server answers with; ErrNotExported when
 // it has no sample.
