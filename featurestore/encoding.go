@@ -3,6 +3,8 @@ package featurestore
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -26,6 +28,7 @@ const (
 	fieldFirmRIA    = "independent_ria"
 	fieldFirmArrive = "arrivals"
 	fieldFirmDepart = "departures"
+	fieldFirmDigest = "digest"
 )
 
 // The parts of a sink state value, in their stored order. They are not hash
@@ -42,8 +45,11 @@ const (
 // The field lists, in the order HMGET asks for them and the decoders read them.
 var (
 	advisorFields = []string{fieldAdvFirm, fieldAdvFirmDay, fieldAdvIndDay, fieldAdvRepType, fieldAdvHistory, fieldSnapshot}
-	firmFields    = []string{fieldFirmReps, fieldFirmWire, fieldFirmBroker, fieldFirmRIA, fieldFirmArrive, fieldFirmDepart, fieldSnapshot}
-	sinkFields    = []string{fieldSinkScore, fieldSinkPct, fieldSinkDeprio, fieldSinkExpl, fieldSinkVersion}
+	firmFields    = [...]string{fieldFirmReps, fieldFirmWire, fieldFirmBroker, fieldFirmRIA, fieldFirmArrive, fieldFirmDepart, fieldSnapshot}
+	// firmReadFields is what a full read of a firm asks for: its fields,
+	// then the digest of their values.
+	firmReadFields = append(firmFields[:len(firmFields):len(firmFields)], fieldFirmDigest)
+	sinkFields     = []string{fieldSinkScore, fieldSinkPct, fieldSinkDeprio, fieldSinkExpl, fieldSinkVersion}
 )
 
 // MalformedError reports a stored record that cannot be decoded: a field
@@ -204,19 +210,40 @@ func advisorValues(a *features.Advisor, buf []byte) []any {
 	}
 }
 
+// firmValues returns the HSET field/value pairs of f, its digest last.
 func firmValues(f *features.Firm, buf []byte) []any {
+	// One statement each: buf is reused, and a conversion is not a call,
+	// so within one expression it may run after the next append.
 	arrivals := string(appendDays(buf[:0], f.Arrivals))
 	departures := string(appendDays(buf[:0], f.Departures))
 	snapshot := string(appendSnapshot(buf[:0], f.SnapshotAt))
-	return []any{
-		fieldFirmReps, strconv.Itoa(f.RepCount),
-		fieldFirmWire, boolField(f.Wirehouse),
-		fieldFirmBroker, boolField(f.BrokerProtocol),
-		fieldFirmRIA, boolField(f.IndependentRIA),
-		fieldFirmArrive, arrivals,
-		fieldFirmDepart, departures,
-		fieldSnapshot, snapshot,
+	vals := [...]string{
+		strconv.Itoa(f.RepCount),
+		boolField(f.Wirehouse),
+		boolField(f.BrokerProtocol),
+		boolField(f.IndependentRIA),
+		arrivals, departures, snapshot,
 	}
+	out := make([]any, 0, 2*len(firmReadFields))
+	for i, v := range vals {
+		out = append(out, firmFields[i], v)
+	}
+	return append(out, fieldFirmDigest, firmDigest(vals[:]))
+}
+
+var newline = []byte{'\n'}
+
+// firmDigest is the digest field of a firm whose values, in firmFields
+// order, are vals: the 64-bit FNV-1a of the values, each followed by a
+// newline, in lower-case hex. A reader that holds the firm decoded under
+// the same digest need not read the values again.
+func firmDigest(vals []string) string {
+	h := fnv.New64a()
+	for _, v := range vals {
+		_, _ = io.WriteString(h, v)
+		_, _ = h.Write(newline)
+	}
+	return strconv.FormatUint(h.Sum64(), 16)
 }
 
 // sinkValue encodes a sink state as one string:

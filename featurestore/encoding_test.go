@@ -80,3 +80,17 @@ func TestDecodeHistory(t *testing.T) {
 		})
 	}
 }
+
+// The digest of docs/REDIS.md's example firm, so that the documented
+// encoding is the one the code writes.
+func TestFirmDigestOfTheDocumentedExample(t *testing.T) {
+	f := features.Firm{CRD: 7001, RepCount: 1200, Wirehouse: true,
+		Arrivals:   []features.Day{20088, 20090, 20090, 20120},
+		Departures: []features.Day{20090}, SnapshotAt: time.Unix(1764568800, 0).UTC()}
+	vals := firmValues(&f, nil)
+	want := []any{"reps", "1200", "wirehouse", "1", "broker_protocol", "0", "independent_ria", "0",
+		"arrivals", "20088,2,0,30", "departures", "20090", "snapshot_at", "1764568800", "digest", "b67722731b4d25a6"}
+	if !reflect.DeepEqual(vals, want) {
+		t.Errorf("firmValues = %q\nwant %q", vals, want)
+	}
+}

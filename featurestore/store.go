@@ -6,8 +6,9 @@
 // strict: a stored value that does not parse is a *MalformedError naming the
 // key and field, never a silent zero.
 //
-// A Store is safe for concurrent use. Lookup costs at most two pipelined
-// round trips per batch whatever the batch size.
+// A Store is safe for concurrent use. Lookup costs two pipelined round
+// trips per batch whatever the batch size, three in a batch after a firm
+// was rewritten.
 package featurestore
 
 import (
@@ -119,11 +120,16 @@ type lookupScratch struct {
 	advIdx   map[int64]int // CRD -> index into advCmds
 	firmIdx  map[int64]int // firm CRD -> index into firmCmds and firms
 	firmCmds []*redis.SliceCmd
-	firmCRDs []int64
-	firms    []*features.Firm
-	firmErrs []error
-	reqAdv   []int // request -> index into advCmds, -1 for none
-	key      []byte
+	// firmCached[j] is the cached firm whose digest firmCmds[j] asks
+	// for, nil when it reads the firm in full.
+	firmCached  []*cachedFirm
+	refetch     []int // indexes into firmCmds of the firms read again in full
+	refetchCmds []*redis.SliceCmd
+	firmCRDs    []int64
+	firms       []*features.Firm
+	firmErrs    []error
+	reqAdv      []int // request -> index into advCmds, -1 for none
+	key         []byte
 	// mgetStart is where the sink MGET's arguments start in args.
 	mgetStart int
 }
@@ -133,7 +139,8 @@ type lookupScratch struct {
 var (
 	argHMGet    any = "hmget"
 	advisorArgs     = boxed(advisorFields)
-	firmArgs        = boxed(firmFields)
+	firmArgs        = boxed(firmReadFields)
+	digestArgs      = boxed([]string{fieldFirmDigest})
 	argMGet     any = "mget"
 	argMSet     any = "mset"
 )
@@ -170,6 +177,11 @@ func (sc *lookupScratch) reset() {
 	sc.sinkIdx = sc.sinkIdx[:0]
 	clear(sc.firmCmds)
 	sc.firmCmds = sc.firmCmds[:0]
+	clear(sc.firmCached)
+	sc.firmCached = sc.firmCached[:0]
+	sc.refetch = sc.refetch[:0]
+	clear(sc.refetchCmds)
+	sc.refetchCmds = sc.refetchCmds[:0]
 	clear(sc.advIdx)
 	clear(sc.firmIdx)
 	sc.firmCRDs = sc.firmCRDs[:0]
@@ -181,8 +193,9 @@ func (sc *lookupScratch) reset() {
 }
 
 // Lookup enriches a batch: out[i] receives what the store holds for reqs[i].
-// It costs at most two pipelined round trips: the advisors and sink states
-// of all requests, then the distinct current firms of the advisors found.
+// It costs two pipelined round trips: the advisors and sink states of all
+// requests, then the distinct current firms of the advisors found; a third
+// only when a firm's digest changed since the store cached it (readFirms).
 // Requests for the same CRD share one read.
 //
 // out must have len(reqs). Lookup reuses the slices already in out (advisor
@@ -329,35 +342,73 @@ func (s *Store) decodeSink(sc *lookupScratch, i int, req *Request, res *Result, 
 }
 
 // readFirms sends the second round trip, one HMGET per distinct firm, and
-// decodes each firm once, or not at all when the store holds the same bytes
-// as when it was last decoded.
+// decodes each firm once. A firm cached under the digest the store holds
+// with it is asked for its digest only: a firm's arrivals and departures
+// are tens of kilobytes for the largest, read by nearly every batch. A
+// firm whose digest changed since it was cached (rewritten, deleted) is
+// read in full in a third round trip, the only one.
 func (s *Store) readFirms(ctx context.Context, sc *lookupScratch) error {
 	pipe := s.rdb.Pipeline()
 	for _, crd := range sc.firmCRDs {
-		cmd := sc.hmget(ctx, sc.appendKey(s.prefix, "firm:", crd), firmArgs)
+		key := sc.appendKey(s.prefix, "firm:", crd)
+		e := s.firms.withDigest(key)
+		args := firmArgs
+		if e != nil {
+			args = digestArgs
+		}
+		cmd := sc.hmget(ctx, key, args)
 		sc.firmCmds = append(sc.firmCmds, cmd)
+		sc.firmCached = append(sc.firmCached, e)
 		_ = pipe.Process(ctx, cmd)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(sc.firmCmds) {
 		return fmt.Errorf("featurestore: lookup firms: %w", err)
 	}
+	sc.firms = append(sc.firms, make([]*features.Firm, len(sc.firmCmds))...)
+	sc.firmErrs = append(sc.firmErrs, make([]error, len(sc.firmCmds))...)
 	for j, cmd := range sc.firmCmds {
-		key := cmd.Args()[1].(string)
-		var (
-			err  error
-			firm *features.Firm
-		)
-		if err = cmd.Err(); err != nil {
-			err = &MalformedError{Key: key, Err: err}
-		} else if vals := cmd.Val(); !(&decoder{vals: vals}).found() {
-			err = errNotFound
-		} else {
-			firm, err = s.firms.get(key, sc.firmCRDs[j], vals)
+		if e := sc.firmCached[j]; e != nil {
+			if v, _ := cmd.Val()[0].(string); cmd.Err() == nil && v == e.digest {
+				sc.firms[j] = e.firm
+			} else {
+				sc.refetch = append(sc.refetch, j)
+			}
+			continue
 		}
-		sc.firms = append(sc.firms, firm)
-		sc.firmErrs = append(sc.firmErrs, err)
+		sc.firms[j], sc.firmErrs[j] = s.firmFromReply(cmd, sc.firmCRDs[j])
+	}
+	if len(sc.refetch) == 0 {
+		return nil
+	}
+	pipe = s.rdb.Pipeline()
+	for _, j := range sc.refetch {
+		cmd := sc.hmget(ctx, sc.firmCmds[j].Args()[1].(string), firmArgs)
+		sc.refetchCmds = append(sc.refetchCmds, cmd)
+		_ = pipe.Process(ctx, cmd)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(sc.refetchCmds) {
+		return fmt.Errorf("featurestore: lookup changed firms: %w", err)
+	}
+	for k, j := range sc.refetch {
+		sc.firms[j], sc.firmErrs[j] = s.firmFromReply(sc.refetchCmds[k], sc.firmCRDs[j])
 	}
 	return nil
+}
+
+// firmFromReply is the firm a full read (an HMGET of firmReadFields)
+// found: errNotFound when the firm is not stored, a *MalformedError when it
+// is stored malformed.
+func (s *Store) firmFromReply(cmd *redis.SliceCmd, crd int64) (*features.Firm, error) {
+	key := cmd.Args()[1].(string)
+	if err := cmd.Err(); err != nil {
+		return nil, &MalformedError{Key: key, Err: err}
+	}
+	vals := cmd.Val()
+	if !(&decoder{vals: vals}).found() {
+		s.firms.forget(key)
+		return nil, errNotFound
+	}
+	return s.firms.get(key, crd, vals)
 }
 
 // attachFirm gives res its advisor's firm as readFirms found it.
@@ -388,64 +439,88 @@ func resetResult(r *Result) {
 	}
 }
 
-// firmCache keeps each firm decoded with the stored values it was decoded
-// from. A firm's arrival and departure lists are long (one day per rep move
-// over years) and shared by every advisor of the firm: parsing and copying
-// them per event was a third of the scorer's allocations. A stored value
-// that changed is decoded again; the comparison is of the bytes, so the
-// cache never serves anything but what Redis holds now.
+// firmCache keeps each firm decoded, under the digest of the stored values
+// it was decoded from. A firm's arrival and departure lists are long (one
+// day per rep move over years) and shared by every advisor of the firm:
+// parsing and copying them per event was a third of the scorer's
+// allocations, and reading them per batch a tenth of its CPU. A firm stored
+// with its digest (docs/REDIS.md) is read again only when the digest
+// changes; one stored without it (an older writer) is read in full every
+// batch and decoded again only when its values change.
 type firmCache struct {
 	mu sync.Mutex
 	m  map[string]*cachedFirm
 }
 
 type cachedFirm struct {
-	raw  []string // the HMGET reply it was decoded from
-	firm *features.Firm
+	// digest is firmDigest of the values the firm was decoded from;
+	// stored tells whether the store holds it as the firm's digest field.
+	digest string
+	stored bool
+	firm   *features.Firm
 }
 
 // maxCachedFirms bounds the cache; a full cache starts over.
 const maxCachedFirms = 1 << 16
 
-// get returns the firm that vals (an HMGET of firmFields, not all nil)
-// decode to, from the cache when the values are the same, or the
-// *MalformedError decoding them gives. The firm is shared: read only.
-func (c *firmCache) get(key string, crd int64, vals []any) (*features.Firm, error) {
+// withDigest returns the cached firm of key when the store holds its
+// digest, so that reading the digest tells whether it changed; else nil.
+func (c *firmCache) withDigest(key string) *cachedFirm {
 	c.mu.Lock()
-	e, ok := c.m[key]
-	c.mu.Unlock()
-	if ok && sameReply(e.raw, vals) {
-		return e.firm, nil
+	defer c.mu.Unlock()
+	if e := c.m[key]; e != nil && e.stored {
+		return e
 	}
-	d := decoder{key: key, fields: firmFields, vals: vals}
-	f := &features.Firm{}
-	decodeFirm(&d, crd, f)
+	return nil
+}
+
+func (c *firmCache) forget(key string) {
+	c.mu.Lock()
+	delete(c.m, key)
+	c.mu.Unlock()
+}
+
+// get returns the firm that vals (an HMGET of firmReadFields, not all nil)
+// decode to, from the cache when the values have the digest of the cached
+// firm, or the *MalformedError decoding them gives. A stored digest that
+// is not the values' own is malformed: a field was written without it,
+// and a cache trusting it would serve what the store no longer holds. The
+// firm is shared: read only.
+func (c *firmCache) get(key string, crd int64, vals []any) (*features.Firm, error) {
+	d := decoder{key: key, fields: firmReadFields, vals: vals}
+	var strs [len(firmFields)]string
+	for i := range strs {
+		strs[i], _ = d.str(i)
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
-	raw := make([]string, len(vals))
-	for i, v := range vals {
-		raw[i] = v.(string) // decodeFirm refused anything else
+	digest := firmDigest(strs[:])
+	c.mu.Lock()
+	e := c.m[key]
+	c.mu.Unlock()
+	var f *features.Firm
+	if e != nil && e.digest == digest {
+		f = e.firm
+	} else {
+		f = &features.Firm{}
+		decodeFirm(&d, crd, f)
+		if d.err != nil {
+			return nil, d.err
+		}
+	}
+	stored, hasDigest := vals[len(strs)].(string)
+	if hasDigest && stored != digest {
+		return nil, &MalformedError{Key: key, Field: fieldFirmDigest, Value: stored,
+			Err: fmt.Errorf("the values' digest is %s: a field was written without its digest", digest)}
 	}
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCachedFirms {
 		c.m = map[string]*cachedFirm{}
 	}
-	c.m[key] = &cachedFirm{raw: raw, firm: f}
+	c.m[key] = &cachedFirm{digest: digest, stored: hasDigest, firm: f}
 	c.mu.Unlock()
 	return f, nil
-}
-
-func sameReply(raw []string, vals []any) bool {
-	if len(raw) != len(vals) {
-		return false
-	}
-	for i, v := range vals {
-		if s, ok := v.(string); !ok || s != raw[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // allReplyErrors reports whether every failed command failed with an error

@@ -8,7 +8,8 @@ import (
 )
 
 // enrich looks up the advisor, firm and quota state of every change in
-// p.results: at most two round trips for the whole batch, retried until
+// p.results: two round trips for the whole batch (three after a firm was
+// rewritten), retried until
 // Redis answers or the batch's context ends.
 func (p *Pipeline) enrich(ctx context.Context) error {
 	p.reqs = p.reqs[:0]
