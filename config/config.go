@@ -41,6 +41,7 @@ type Config struct {
 	AutoRollback     bool
 	Registry         string
 	BatchMaxRecords  int
+	BatchTopUpWait   time.Duration
 	MaxRecordBytes   int
 	FeatureMaxAge    time.Duration
 	UnknownAdvisor   string
@@ -266,6 +267,12 @@ var Keys = []Key{
 			return err
 		},
 		get: func(c *Config) string { return strconv.Itoa(c.BatchMaxRecords) }},
+	{Name: "batch_top_up_wait", Group: Scorer, Default: "2ms", Doc: "How long a batch that found records already fetched, but fewer than batch_max_records, waits for one more fetch (0 to 100ms; 0: none). The Kafka client keeps one fetch buffered, answered as soon as the previous batch took its records, so what arrived while that batch ran is still on the broker: the fetch the client sends when the buffered one is taken brings it, a round trip later.",
+		set: func(c *Config, v string) (err error) {
+			c.BatchTopUpWait, err = durationIn(v, 0, 100*time.Millisecond)
+			return err
+		},
+		get: func(c *Config) string { return c.BatchTopUpWait.String() }},
 	{Name: "max_record_bytes", Group: Scorer, Default: "262144", Doc: "Input records larger than this go to the DLQ (class size) undecoded, cut to this size (1 KiB..16 MiB; keep it below the DLQ topic's max.message.bytes).",
 		set: func(c *Config, v string) (err error) {
 			c.MaxRecordBytes, err = intIn(v, 1024, 16<<20)
@@ -635,6 +642,14 @@ func confidence(v string) (float64, error) {
 		return 0, fmt.Errorf("must be a number above 0.5 and below 1, not %q", v)
 	}
 	return f, nil
+}
+
+func durationIn(v string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		return 0, fmt.Errorf("must be a duration from %v to %v, not %q", lo, hi, v)
+	}
+	return d, nil
 }
 
 func positiveDuration(v string) (time.Duration, error) {

@@ -61,6 +61,10 @@ type Options struct {
 	TransactionalID string
 	// BatchMaxRecords caps the records of one transaction (default 2000).
 	BatchMaxRecords int
+	// TopUpWait is how long a batch that found records already fetched,
+	// but fewer than BatchMaxRecords, waits for one more fetch (0: none;
+	// see poll).
+	TopUpWait time.Duration
 	// TransactionTimeout is the broker-side limit of an open transaction
 	// (default 1m): the broker aborts a crashed scorer's after it.
 	TransactionTimeout time.Duration
@@ -133,6 +137,9 @@ func (o *Options) validate() error {
 	def(&o.MaxBackoff, 10*time.Second)
 	if o.BatchTimeout >= o.TransactionTimeout {
 		errs = append(errs, fmt.Errorf("BatchTimeout %v must be below TransactionTimeout %v: the broker would abort a batch the scorer still works on", o.BatchTimeout, o.TransactionTimeout))
+	}
+	if o.TopUpWait < 0 || o.TopUpWait >= o.BatchTimeout {
+		errs = append(errs, fmt.Errorf("TopUpWait %v must be in [0, BatchTimeout %v)", o.TopUpWait, o.BatchTimeout))
 	}
 	if o.MaxBackoff < o.Backoff {
 		errs = append(errs, fmt.Errorf("MaxBackoff %v is below Backoff %v", o.MaxBackoff, o.Backoff))
@@ -330,7 +337,7 @@ func (c *Consumer) runSession(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		fetches := c.sess.PollRecords(ctx, c.opts.BatchMaxRecords)
+		fetches := c.poll(ctx)
 		if fetches.IsClientClosed() {
 			return nil
 		}
@@ -414,6 +421,42 @@ func (c *Consumer) runSession(ctx context.Context) error {
 		}
 		clear(out) // drop references to the batch's records
 	}
+}
+
+// poll returns the next batch's records. The client keeps one fetch
+// buffered, answered as soon as the previous batch took its records: what
+// arrived while that batch ran is still on the broker. So a batch that
+// finds records buffered, but fewer than it may take, waits up to
+// TopUpWait for the fetch the client sends once they are taken, which
+// brings them. A batch that finds nothing buffered waits for a fetch,
+// whose records are as fresh as they come.
+func (c *Consumer) poll(ctx context.Context) kgo.Fetches {
+	// A nil context is franz-go's documented way to take only what is
+	// buffered, without waiting.
+	fetches := c.sess.PollRecords(nil, c.opts.BatchMaxRecords)
+	n := fetches.NumRecords()
+	switch {
+	case fetches.IsClientClosed():
+		return fetches
+	case n == 0:
+		return append(fetches, c.sess.PollRecords(ctx, c.opts.BatchMaxRecords)...)
+	case c.opts.TopUpWait <= 0 || n >= c.opts.BatchMaxRecords:
+		return fetches
+	}
+	tctx, cancel := context.WithTimeout(ctx, c.opts.TopUpWait)
+	more := c.sess.PollRecords(tctx, c.opts.BatchMaxRecords-n)
+	cancel()
+	for _, f := range more {
+		// The fetch franz-go injects when the poll's context ends or
+		// the client closes: no topic, partition -1. The next poll
+		// reports a closed client.
+		if len(f.Topics) == 1 && f.Topics[0].Topic == "" {
+			continue
+		}
+		fetches = append(fetches, f)
+	}
+	c.opts.Metrics.topUpRecords.Add(float64(fetches.NumRecords() - n))
+	return fetches
 }
 
 type fatalError struct{ err error }

@@ -15,6 +15,7 @@ type Metrics struct {
 	txnAborts       prometheus.Counter
 	sessionRestarts prometheus.Counter
 	fetchErrors     prometheus.Counter
+	topUpRecords    prometheus.Counter
 	batchSize       prometheus.Histogram
 	txnStage        *prometheus.HistogramVec
 	lag             *prometheus.GaugeVec
@@ -32,6 +33,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "leadscorer_kafka_session_restarts_total", Help: "Transactional sessions replaced after an unrecoverable error."}),
 		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadscorer_kafka_fetch_errors_total", Help: "Errors returned by fetches."}),
+		topUpRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscorer_kafka_top_up_records_total", Help: "Input records a batch took from the one more fetch it waited for after its poll (batch_top_up_wait)."}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "leadscorer_batch_records", Help: "Input records per committed batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
@@ -45,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "leadscorer_kafka_broker_connect_errors_total", Help: "Failed connections to a broker."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.txnCommits, m.txnAborts, m.sessionRestarts, m.fetchErrors, m.batchSize, m.txnStage, m.lag, m.brokerErrors)
+		reg.MustRegister(m.txnCommits, m.txnAborts, m.sessionRestarts, m.fetchErrors, m.topUpRecords, m.batchSize, m.txnStage, m.lag, m.brokerErrors)
 	}
 	return m
 }

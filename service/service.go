@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	c, err := consumer.New(consumer.Options{
 		Brokers: cfg.Brokers, Group: cfg.Group, Topic: cfg.TopicIn, TransactionalID: cfg.TransactionalID,
-		BatchMaxRecords: cfg.BatchMaxRecords, TransactionTimeout: cfg.TransactionLimit,
+		BatchMaxRecords: cfg.BatchMaxRecords, TopUpWait: cfg.BatchTopUpWait, TransactionTimeout: cfg.TransactionLimit,
 		BatchTimeout: cfg.BatchTimeout, ClientOpts: kopts, Logger: log, Metrics: consumer.NewMetrics(reg),
 	}, pl)
 	if err != nil {

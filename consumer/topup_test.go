@@ -1,0 +1,161 @@
+package consumer
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// batches is a Transformer that records each batch's input values and
+// runs its hook, if any, on each call.
+type batches struct {
+	mu   sync.Mutex
+	seen [][]string
+	hook func(call int)
+}
+
+func (b *batches) Transform(_ context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
+	var vals []string
+	for _, r := range in {
+		vals = append(vals, string(r.Value))
+	}
+	b.mu.Lock()
+	b.seen = append(b.seen, vals)
+	call := len(b.seen)
+	b.mu.Unlock()
+	if b.hook != nil {
+		b.hook(call)
+	}
+	return out, nil
+}
+
+func (b *batches) Committed(context.Context, []*kgo.Record) error { return nil }
+
+func (b *batches) calls() [][]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.seen)
+}
+
+// bufferedHook reports each record the client buffers from a fetch.
+type bufferedHook chan string
+
+func (h bufferedHook) OnFetchRecordBuffered(r *kgo.Record) { h <- string(r.Value) }
+
+// The client keeps one fetch buffered, answered as soon as the previous
+// batch took its records. A batch takes that fetch and, within
+// TopUpWait, the one the client sends when it is taken: what arrived
+// while the previous batch ran is scored now, not a batch later.
+func TestBatchTopsUpWithWhatArrivedMeanwhile(t *testing.T) {
+	e := startEnv(t)
+	in := e.k.Topic("in1", 1)
+	rec := func(v string) *kgo.Record { return &kgo.Record{Topic: in, Value: []byte(v)} }
+	e.k.Produce(rec("a1"), rec("a2"), rec("a3"))
+	buffered := make(bufferedHook, 16)
+	fail := make(chan string, 1)
+	tr := &batches{}
+	tr.hook = func(call int) {
+		if call != 1 {
+			return
+		}
+		// While the first batch runs: b arrives and is fetched into the
+		// client's buffer, then c arrives and stays on the broker.
+		e.k.Produce(rec("b"))
+		for v := ""; v != "b"; {
+			select {
+			case v = <-buffered:
+			case <-time.After(30 * time.Second):
+				fail <- "b was never fetched into the client's buffer"
+				return
+			}
+		}
+		e.k.Produce(rec("c"))
+	}
+	c, err := New(Options{
+		Brokers: e.k.Brokers, Group: e.group, Topic: in, TransactionalID: e.k.Name("txn-topup"),
+		// A full first batch is not topped up; the second is, and the
+		// wait ends as soon as a fetch brings records.
+		BatchMaxRecords: 3, TopUpWait: 20 * time.Second,
+		ClientOpts: []kgo.Opt{kgo.WithHooks(buffered)},
+		Backoff:    time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: NewMetrics(nil),
+	}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntil(t, c, func() bool {
+		select {
+		case msg := <-fail:
+			t.Fatal(msg)
+		default:
+		}
+		return len(tr.calls()) >= 2
+	})
+	got := tr.calls()
+	want := [][]string{{"a1", "a2", "a3"}, {"b", "c"}}
+	if !slices.EqualFunc(got[:2], want, slices.Equal) {
+		t.Fatalf("batches %q, want %q first: the second batch did not take what arrived while the first ran", got, want)
+	}
+	if n := testutil.ToFloat64(c.opts.Metrics.topUpRecords); n != 1 {
+		t.Errorf("leadscorer_kafka_top_up_records_total = %v, want 1", n)
+	}
+}
+
+// A top-up that finds nothing more ends at TopUpWait and the batch goes on
+// with what was buffered; the poll's own deadline is not a fetch error.
+func TestTopUpThatFindsNothingIsNoError(t *testing.T) {
+	e := startEnv(t)
+	in := e.k.Topic("in1", 1)
+	rec := func(v string) *kgo.Record { return &kgo.Record{Topic: in, Value: []byte(v)} }
+	e.k.Produce(rec("a1"), rec("a2"))
+	buffered := make(bufferedHook, 16)
+	fail := make(chan string, 1)
+	tr := &batches{}
+	tr.hook = func(call int) {
+		if call != 1 {
+			return
+		}
+		e.k.Produce(rec("b")) // fetched into the buffer; nothing follows it
+		for v := ""; v != "b"; {
+			select {
+			case v = <-buffered:
+			case <-time.After(30 * time.Second):
+				fail <- "b was never fetched into the client's buffer"
+				return
+			}
+		}
+	}
+	c, err := New(Options{
+		Brokers: e.k.Brokers, Group: e.group, Topic: in, TransactionalID: e.k.Name("txn-topup-none"),
+		BatchMaxRecords: 2, TopUpWait: 20 * time.Millisecond,
+		ClientOpts: []kgo.Opt{kgo.WithHooks(buffered)},
+		Backoff:    time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: NewMetrics(nil),
+	}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntil(t, c, func() bool {
+		select {
+		case msg := <-fail:
+			t.Fatal(msg)
+		default:
+		}
+		return len(tr.calls()) >= 2
+	})
+	got := tr.calls()
+	want := [][]string{{"a1", "a2"}, {"b"}}
+	if !slices.EqualFunc(got[:2], want, slices.Equal) {
+		t.Fatalf("batches %q, want %q first", got, want)
+	}
+	m := c.opts.Metrics
+	if n := testutil.ToFloat64(m.fetchErrors); n != 0 {
+		t.Errorf("leadscorer_kafka_fetch_errors_total = %v after a top-up that found nothing, want 0", n)
+	}
+	if n := testutil.ToFloat64(m.topUpRecords); n != 0 {
+		t.Errorf("leadscorer_kafka_top_up_records_total = %v, want 0", n)
+	}
+}
