@@ -178,7 +178,26 @@ func TestFirmCacheFollowsTheStore(t *testing.T) {
 			firm.RepCount = 42
 			return rewrite(map[string]string{fieldFirmReps: strconv.Itoa(firm.RepCount)}, nil)
 		}, false, asStored, full, 2},
+		{"a firm key holding another type is an error, not the cached firm", func() error {
+			if err := s.PutFirms(ctx, []features.Firm{firm}); err != nil {
+				return err
+			}
+			if r, _ := lookup(s); asStored(r) != "" {
+				return errors.New("firm not cached")
+			}
+			reads.take()
+			return rdb.Set(ctx, s.FirmKey(firm.CRD), "not a hash", 0).Err()
+		}, false, func(r Result) string {
+			var mal *MalformedError
+			if !errors.As(r.Err, &mal) || mal.Key != s.FirmKey(firm.CRD) || r.FirmFound {
+				return "want a MalformedError naming the key, got " + errString(r.Err)
+			}
+			return ""
+		}, fullAgain, 3},
 		{"a deleted firm is not found", func() error {
+			if err := rdb.Del(ctx, s.FirmKey(firm.CRD)).Err(); err != nil {
+				return err
+			}
 			if err := s.PutFirms(ctx, []features.Firm{firm}); err != nil {
 				return err
 			}

@@ -368,7 +368,9 @@ func (s *Store) readFirms(ctx context.Context, sc *lookupScratch) error {
 	sc.firmErrs = append(sc.firmErrs, make([]error, len(sc.firmCmds))...)
 	for j, cmd := range sc.firmCmds {
 		if e := sc.firmCached[j]; e != nil {
-			if v, _ := cmd.Val()[0].(string); cmd.Err() == nil && v == e.digest {
+			// Anything but the cached digest (another digest, none, an
+			// error reply) is read again in full.
+			if vals := cmd.Val(); cmd.Err() == nil && len(vals) == 1 && vals[0] == any(e.digest) {
 				sc.firms[j] = e.firm
 			} else {
 				sc.refetch = append(sc.refetch, j)
