@@ -292,6 +292,7 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 				put("broker_cpu_us_per_event"+sfx, r.brokerCPUPerEvent)
 			}
 			put("redis_cpu_us_per_event"+sfx, r.redisCPUPerEvent)
+			put("redis_bytes_out_per_event"+sfx, r.redisOutPerEvent)
 			if r.stageUS != nil {
 				for _, st := range append(batchStages, "outside") {
 					put("batch_us_per_event_"+st+sfx, r.stageUS[st])
@@ -318,6 +319,9 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 				put("achieved_eps_at_"+k, lr.achieved)
 				put("scorer_cpu_us_per_event_at_"+k, lr.cpuPerEvent)
 				put("scorer_rss_mb_at_"+k, lr.rssMB)
+				if !math.IsNaN(lr.topUpShare) {
+					put("top_up_share_at_"+k, lr.topUpShare)
+				}
 				if lr.batchMS != nil {
 					put("batch_records_at_"+k, lr.batchRecords)
 					for _, st := range append(batchStages, "total") {
@@ -638,6 +642,9 @@ type usage struct {
 	// batches is how many batches the scorers committed; 0 from a build
 	// without the metric.
 	batches uint64
+	// topUp is the records batches took from the fetch they waited for
+	// after their poll (batch_top_up_wait); NaN from a build without it.
+	topUp float64
 }
 
 // batchStages are the stages of a batch the scorers time, in their order.
@@ -702,6 +709,11 @@ func (s *stack) usage(ctx context.Context) (usage, error) {
 				return u, err
 			}
 			u.batches += nb
+			tu, err := p.metric(ctx, "leadscorer_kafka_top_up_records_total")
+			if err != nil {
+				tu = math.NaN() // an older build
+			}
+			u.topUp += tu
 		}
 	}
 	return u, nil
@@ -731,11 +743,17 @@ type satResult struct {
 	// process; NaN on a real cluster) and the Redis server's (the whole
 	// server's, whoever else uses it).
 	machineCores, brokerCPUPerEvent, redisCPUPerEvent float64
+	// redisOutPerEvent is the bytes Redis sent its clients per event.
+	redisOutPerEvent float64
 }
 
 // machineUse is the CPU used so far by the machine (every core), the
-// sandbox broker (zero on a real cluster) and the Redis server.
-type machineUse struct{ busy, broker, redis time.Duration }
+// sandbox broker (zero on a real cluster) and the Redis server, and the
+// bytes the Redis server has sent its clients.
+type machineUse struct {
+	busy, broker, redis time.Duration
+	redisOut            float64
+}
 
 func (b *bench) machine(ctx context.Context, s *stack) (machineUse, error) {
 	var m machineUse
@@ -758,6 +776,13 @@ func (b *bench) machine(ctx context.Context, s *stack) (machineUse, error) {
 			return m, fmt.Errorf("redis INFO cpu %s: %w", k, err)
 		}
 		m.redis += time.Duration(v * float64(time.Second))
+	}
+	stats, err := b.rdb.InfoMap(ctx, "stats").Result()
+	if err != nil {
+		return m, fmt.Errorf("redis INFO stats: %w", err)
+	}
+	if m.redisOut, err = strconv.ParseFloat(stats["Stats"]["total_net_output_bytes"], 64); err != nil {
+		return m, fmt.Errorf("redis INFO stats total_net_output_bytes: %w", err)
 	}
 	return m, nil
 }
@@ -839,6 +864,7 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 		r.brokerCPUPerEvent = math.NaN()
 	}
 	r.redisCPUPerEvent = float64((m1.redis - m0.redis).Microseconds()) / float64(st.Sent)
+	r.redisOutPerEvent = (m1.redisOut - m0.redisOut) / float64(st.Sent)
 	r.cpuPerEvent = float64((after.cpu - before.cpu).Microseconds()) / float64(st.Sent)
 	r.redisPerEvent = (after.redis - before.redis) / float64(st.Sent)
 	r.sinkPerEvent = (after.sink - before.sink) / float64(st.Sent)
@@ -916,6 +942,9 @@ type latResult struct {
 	// sum; nil when the build does not time its stages.
 	batchRecords float64
 	batchMS      map[string]float64
+	// topUpShare is the share of the events a batch took from the fetch
+	// it waited for after its poll; NaN from a build without it.
+	topUpShare float64
 }
 
 // latency offers rate events/s for RateDuration to running consumers and
@@ -1023,6 +1052,7 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 		return r, err
 	}
 	r.cpuPerEvent = float64((after.cpu - before.cpu).Microseconds()) / float64(st.Sent)
+	r.topUpShare = (after.topUp - before.topUp) / float64(st.Sent)
 	if nb := float64(after.batches - before.batches); nb > 0 && after.stages != nil {
 		r.batchRecords = float64(st.Sent) / nb
 		r.batchMS = map[string]float64{}
