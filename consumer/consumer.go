@@ -460,12 +460,10 @@ func (c *Consumer) poll(ctx context.Context) kgo.Fetches {
 	fetches := c.sess.PollRecords(nil, c.opts.BatchMaxRecords)
 	n := fetches.NumRecords()
 	switch {
-	case fetches.IsClientClosed():
-		return fetches
-	case n == 0:
-		return append(fetches, c.sess.PollRecords(ctx, c.opts.BatchMaxRecords)...)
-	case c.opts.TopUpWait <= 0 || n >= c.opts.BatchMaxRecords:
-		return fetches
+	case n == 0 && len(fetches.Errors()) == 0:
+		return c.sess.PollRecords(ctx, c.opts.BatchMaxRecords)
+	case n == 0, c.opts.TopUpWait <= 0, n >= c.opts.BatchMaxRecords:
+		return fetches // errors only (a closed client, a fence) go out at once
 	}
 	tctx, cancel := context.WithTimeout(ctx, c.opts.TopUpWait)
 	more := c.sess.PollRecords(tctx, c.opts.BatchMaxRecords-n)
