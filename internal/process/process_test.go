@@ -132,6 +132,12 @@ func TestHistogramSumsByLabel(t *testing.T) {
 	if _, err := HistogramSums(context.Background(), addr, "missing_seconds", "stage"); !errors.Is(err, ErrNotExported) {
 		t.Errorf("missing: %v, want ErrNotExported", err)
 	}
+	if n, err := HistogramCount(context.Background(), addr, "stage_seconds"); err != nil || n != 3 {
+		t.Errorf("count %d, %v; want 3 over both labels", n, err)
+	}
+	if _, err := HistogramCount(context.Background(), addr, "c_total"); err == nil || !strings.Contains(err.Error(), "not a histogram") {
+		t.Errorf("count of a counter: %v, want an error saying it is not a histogram", err)
+	}
 }
 
 // The scorer's own registry, served by promhttp, is read in whatever
