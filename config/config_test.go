@@ -223,6 +223,7 @@ func TestConflictingSettings(t *testing.T) {
 		{"metrics on the health address", []string{"--metrics-addr", "127.0.0.1:9464"}, nil, "metrics_addr must differ from http_addr"},
 		{"partition fetch above the fetch", []string{"--fetch-max-bytes", "1048576", "--fetch-max-partition-bytes", "2097152"}, nil, "must not exceed fetch_max_bytes"},
 		{"fetch limit below its floor", []string{"--fetch-max-bytes", "1000"}, nil, "fetch_max_bytes (from flag --fetch-max-bytes): must be an integer in 65536..67108864"},
+		{"top-up wait above its cap", []string{"--batch-top-up-wait", "1s"}, nil, `batch_top_up_wait (from flag --batch-top-up-wait): must be a duration from 0s to 100ms, not "1s"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.args, tc.env, "")
