@@ -35,10 +35,8 @@ type Transformer interface {
 	Transform(ctx context.Context, in []*kgo.Record, out []*kgo.Record) ([]*kgo.Record, error)
 	// Committed is called once the batch's transaction has committed, with
 	// the outputs of that batch; the place for side effects that must
-	// follow a commit (the quota guard's state). It runs while the next
-	// batch is polled, and the next Transform (or Prepare) is called after
-	// it returns. An error is logged, not retried: the effects must be
-	// safe to lose.
+	// follow a commit (the quota guard's state). An error is logged, not
+	// retried: the effects must be safe to lose.
 	Committed(ctx context.Context, out []*kgo.Record) error
 }
 
@@ -334,25 +332,12 @@ func (c *Consumer) runSession(ctx context.Context) error {
 	var (
 		out     []*kgo.Record
 		backoff = c.opts.Backoff
-		// afterCommit is closed when the transformer's Committed of the
-		// last batch returns. It runs while the next batch is polled,
-		// and the next batch starts after it: its effects are seen.
-		afterCommit chan struct{}
 	)
-	waitAfterCommit := func() {
-		if afterCommit != nil {
-			<-afterCommit
-			afterCommit = nil
-			clear(out) // drop references to the batch's records
-		}
-	}
-	defer waitAfterCommit()
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
 		fetches := c.poll(ctx)
-		waitAfterCommit()
 		if fetches.IsClientClosed() {
 			return nil
 		}
@@ -397,19 +382,12 @@ func (c *Consumer) runSession(ctx context.Context) error {
 		)
 		out, committed, err = c.batch(bctx, ctx, in, out[:0])
 		clear(c.in) // drop references to the batch's records
-		cancel()
 		if err == nil && committed && len(in) > 0 {
-			done := make(chan struct{})
-			afterCommit = done
-			go func(out []*kgo.Record) {
-				defer close(done)
-				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.BatchTimeout)
-				defer cancel()
-				if err := c.t.Committed(actx, out); err != nil {
-					c.log.Warn("after-commit effects failed", "err", err)
-				}
-			}(out)
+			if err := c.t.Committed(bctx, out); err != nil {
+				c.log.Warn("after-commit effects failed", "err", err)
+			}
 		}
+		cancel()
 		if err != nil {
 			var fe *fatalError
 			if errors.As(err, &fe) {
@@ -441,9 +419,7 @@ func (c *Consumer) runSession(ctx context.Context) error {
 		if len(in) > 0 {
 			c.opts.Metrics.batchSize.Observe(float64(len(in)))
 		}
-		if afterCommit == nil {
-			clear(out) // drop references to the batch's records
-		}
+		clear(out) // drop references to the batch's records
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,92 +135,5 @@ func TestTopUpThatFindsNothingIsNoError(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(m.topUpRecords); n != 0 {
 		t.Errorf("leadscorer_kafka_top_up_records_total = %v, want 0", n)
-	}
-}
-
-// pollStarts counts the polls the client starts and signals each.
-type pollStarts struct {
-	n    atomic.Int32
-	wake chan struct{}
-}
-
-func (h *pollStarts) OnPollStart(context.Context) {
-	h.n.Add(1)
-	select {
-	case h.wake <- struct{}{}:
-	default:
-	}
-}
-
-// committedAfterPoll is a Transformer whose first Committed returns only
-// once a poll has started after its batch's Transform, and whose Transform
-// notes whether the last Committed had returned by then.
-type committedAfterPoll struct {
-	batches
-	polls    *pollStarts
-	polled   atomic.Int32 // polls started when the first Transform ran
-	returned atomic.Bool
-	early    atomic.Bool // a Transform began before the last Committed returned
-	failed   chan string
-	commits  atomic.Int32
-}
-
-func (c *committedAfterPoll) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
-	if c.commits.Load() > 0 && !c.returned.Load() {
-		c.early.Store(true)
-	}
-	if c.commits.Load() == 0 {
-		c.polled.Store(c.polls.n.Load())
-	}
-	return c.batches.Transform(ctx, in, out)
-}
-
-func (c *committedAfterPoll) Committed(context.Context, []*kgo.Record) error {
-	if c.commits.Add(1) == 1 {
-		deadline := time.After(30 * time.Second)
-		for c.polls.n.Load() == c.polled.Load() {
-			select {
-			case <-c.polls.wake:
-			case <-deadline:
-				c.failed <- "the next poll did not start while Committed ran"
-				return nil
-			}
-		}
-	}
-	c.returned.Store(true)
-	return nil
-}
-
-// A batch's after-commit effects (the quota states saved) run while the
-// next batch is polled, and the next batch starts after they return, so
-// it sees them.
-func TestCommittedRunsWhileTheNextBatchIsPolled(t *testing.T) {
-	e := startEnv(t)
-	in := e.k.Topic("in1", 1)
-	e.k.Produce(&kgo.Record{Topic: in, Value: []byte("a")})
-	tr := &committedAfterPoll{polls: &pollStarts{wake: make(chan struct{}, 1)}, failed: make(chan string, 1)}
-	tr.hook = func(call int) {
-		if call == 1 {
-			e.k.Produce(&kgo.Record{Topic: in, Value: []byte("b")})
-		}
-	}
-	c, err := New(Options{
-		Brokers: e.k.Brokers, Group: e.group, Topic: in, TransactionalID: e.k.Name("txn-committed"),
-		BatchMaxRecords: 100, ClientOpts: []kgo.Opt{kgo.WithHooks(tr.polls)},
-		Backoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Metrics: NewMetrics(nil),
-	}, tr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUntil(t, c, func() bool {
-		select {
-		case msg := <-tr.failed:
-			t.Fatal(msg)
-		default:
-		}
-		return len(tr.calls()) >= 2
-	})
-	if tr.early.Load() {
-		t.Error("the second batch began before the first batch's Committed returned")
 	}
 }
