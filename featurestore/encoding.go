@@ -3,8 +3,6 @@ package featurestore
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -231,19 +229,22 @@ func firmValues(f *features.Firm, buf []byte) []any {
 	return append(out, fieldFirmDigest, firmDigest(vals[:]))
 }
 
-var newline = []byte{'\n'}
-
 // firmDigest is the digest field of a firm whose values, in firmFields
 // order, are vals: the 64-bit FNV-1a of the values, each followed by a
 // newline, in lower-case hex. A reader that holds the firm decoded under
-// the same digest need not read the values again.
+// the same digest need not read the values again. It hashes the strings
+// in place (hash/fnv would copy each into a []byte: tens of kilobytes for
+// a wirehouse, on every full read of a firm stored without a digest).
 func firmDigest(vals []string) string {
-	h := fnv.New64a()
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64)
 	for _, v := range vals {
-		_, _ = io.WriteString(h, v)
-		_, _ = h.Write(newline)
+		for i := 0; i < len(v); i++ {
+			h = (h ^ uint64(v[i])) * prime64
+		}
+		h = (h ^ '\n') * prime64
 	}
-	return strconv.FormatUint(h.Sum64(), 16)
+	return strconv.FormatUint(h, 16)
 }
 
 // sinkValue encodes a sink state as one string:
