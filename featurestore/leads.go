@@ -166,56 +166,44 @@ return moved`
 
 var saveLeads = redis.NewScript(saveLeadsSource)
 
-// SaveLeads writes the Leads' records and deletes the quota-guard state of
-// the leads in forgetSinks, in one pipelined round trip, before the batch's
-// transaction commits. Each record is written only if its key still holds
-// what LoadLeads read: when another scorer wrote it since, SaveLeads
+// SaveLeads writes the Leads' records in one round trip, before the
+// batch's transaction commits. Each record is written only if its key still
+// holds what LoadLeads read: when another scorer wrote it since, SaveLeads
 // returns ErrLeadStateMoved (the others are written) and the batch must be
-// aborted.
-func (s *Store) SaveLeads(ctx context.Context, writes []LeadWrite, forgetSinks []string) error {
-	if len(writes) == 0 && len(forgetSinks) == 0 {
+// aborted. It only reads writes, so a batch may run it while it goes on
+// scoring.
+func (s *Store) SaveLeads(ctx context.Context, writes []LeadWrite) error {
+	if len(writes) == 0 {
 		return nil
 	}
 	pipe := s.rdb.Pipeline()
-	var save *redis.Cmd
-	if len(writes) > 0 {
-		pipe.ScriptLoad(ctx, saveLeadsSource) // so EVALSHA finds it, whatever Redis restarted
-		// The keys and the new values are substrings of one string each.
-		var kb, vb []byte
-		kEnd := make([]int, len(writes))
-		vEnd := make([]int, len(writes))
-		for i := range writes {
-			kb = append(append(kb, s.prefix...), "lead:"...)
-			kb = append(kb, writes[i].LeadID...)
-			kEnd[i] = len(kb)
-			vb = appendLeadRecord(vb, &writes[i].Record)
-			vEnd[i] = len(vb)
-		}
-		ks, vs := string(kb), string(vb)
-		keys := make([]string, len(writes))
-		args := make([]any, 0, 3*len(writes))
-		k0, v0 := 0, 0
-		for i := range writes {
-			keys[i] = ks[k0:kEnd[i]]
-			args = append(args, writes[i].Record.raw, vs[v0:vEnd[i]], writes[i].TTL.Milliseconds())
-			k0, v0 = kEnd[i], vEnd[i]
-		}
-		save = pipe.EvalSha(ctx, saveLeads.Hash(), keys, args...)
+	pipe.ScriptLoad(ctx, saveLeadsSource) // so EVALSHA finds it, whatever Redis restarted
+	// The keys and the new values are substrings of one string each.
+	var kb, vb []byte
+	kEnd := make([]int, len(writes))
+	vEnd := make([]int, len(writes))
+	for i := range writes {
+		kb = append(append(kb, s.prefix...), "lead:"...)
+		kb = append(kb, writes[i].LeadID...)
+		kEnd[i] = len(kb)
+		vb = appendLeadRecord(vb, &writes[i].Record)
+		vEnd[i] = len(vb)
 	}
-	if len(forgetSinks) > 0 {
-		keys := make([]string, len(forgetSinks))
-		for i, id := range forgetSinks {
-			keys[i] = s.SinkKey(id)
-		}
-		pipe.Del(ctx, keys...)
+	ks, vs := string(kb), string(vb)
+	keys := make([]string, len(writes))
+	args := make([]any, 0, 3*len(writes))
+	k0, v0 := 0, 0
+	for i := range writes {
+		keys[i] = ks[k0:kEnd[i]]
+		args = append(args, writes[i].Record.raw, vs[v0:vEnd[i]], writes[i].TTL.Milliseconds())
+		k0, v0 = kEnd[i], vEnd[i]
 	}
+	save := pipe.EvalSha(ctx, saveLeads.Hash(), keys, args...)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("featurestore: save lead states: %w", err)
 	}
-	if save != nil {
-		if n, err := save.Int(); err != nil || n != 0 {
-			return ErrLeadStateMoved
-		}
+	if n, err := save.Int(); err != nil || n != 0 {
+		return ErrLeadStateMoved
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func TestSaveLeadsWritesOnlyWhatDidNotMove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.SaveLeads(ctx, writes, nil); err != nil {
+			if err := s.SaveLeads(ctx, writes); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.LoadLeads(ctx, ids, recs); err != nil {
@@ -82,7 +82,7 @@ func TestSaveLeadsWritesOnlyWhatDidNotMove(t *testing.T) {
 				t.Fatal(err)
 			}
 			rdb.Set(ctx, s.LeadKey(ids[n-1]), "theirs", 0)
-			if err := s.SaveLeads(ctx, writes, nil); !errors.Is(err, ErrLeadStateMoved) {
+			if err := s.SaveLeads(ctx, writes); !errors.Is(err, ErrLeadStateMoved) {
 				t.Fatalf("SaveLeads: %v, want ErrLeadStateMoved", err)
 			}
 			if got := rdb.Get(ctx, s.LeadKey(ids[n-1])).Val(); got != "theirs" {
@@ -122,7 +122,7 @@ func BenchmarkSaveLeads(b *testing.B) {
 		}
 		u0, c0 := evalshaStats(b, rdb)
 		b.StartTimer()
-		if err := s.SaveLeads(ctx, writes, nil); err != nil {
+		if err := s.SaveLeads(ctx, writes); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

@@ -592,22 +592,26 @@ func (s *Store) SaveSink(ctx context.Context, states []SinkState) error {
 	return nil
 }
 
-// ForgetSink deletes the sink state of the leads, with one DEL (one round
-// trip) per putChunk leads. The scorer forgets the state of every lead it
-// is about to write a sink record for before the batch's transaction ends,
-// and saves the new state after the commit: a scorer that dies in between
-// leaves no state rather than a stale one, and a lead without state always
-// gets its sink record.
+// ForgetSink deletes the sink state of the leads in one pipelined round
+// trip, one DEL per putChunk leads. The scorer forgets the state of every
+// lead it is about to write a sink record for before the batch's
+// transaction ends, and saves the new state after the commit: a scorer that
+// dies in between leaves no state rather than a stale one, and a lead
+// without state always gets its sink record.
 func (s *Store) ForgetSink(ctx context.Context, leadIDs []string) error {
-	for start := 0; start < len(leadIDs); start += putChunk {
-		chunk := leadIDs[start:min(start+putChunk, len(leadIDs))]
-		keys := make([]string, len(chunk))
-		for i, id := range chunk {
-			keys[i] = s.SinkKey(id)
-		}
-		if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
-			return fmt.Errorf("featurestore: write forget sink states %d..%d: %w", start, start+len(chunk)-1, err)
-		}
+	if len(leadIDs) == 0 {
+		return nil
+	}
+	keys := make([]string, len(leadIDs))
+	for i, id := range leadIDs {
+		keys[i] = s.SinkKey(id)
+	}
+	pipe := s.rdb.Pipeline()
+	for start := 0; start < len(keys); start += putChunk {
+		pipe.Del(ctx, keys[start:min(start+putChunk, len(keys))]...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("featurestore: forget sink states of %d leads: %w", len(leadIDs), err)
 	}
 	return nil
 }

@@ -377,7 +377,7 @@ func TestSaveSinkThenLookupReturnsIt(t *testing.T) {
 }
 
 // More states than one command carries: every one is saved, each under
-// its own key; forgetting some deletes exactly those.
+// its own key; forgetting some deletes exactly those, in one round trip.
 func TestSaveAndForgetSinkAcrossChunks(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
@@ -388,7 +388,7 @@ func TestSaveAndForgetSinkAcrossChunks(t *testing.T) {
 	for i := range states {
 		states[i] = SinkState{LeadID: fmt.Sprintf("00Q5e%013d", i), Score: float64(i) / n, Percentile: 1 + i%100, Deprioritize: i%2 == 0, Version: "v4.1.0", ExplanationHash: uint64(i)}
 		reqs[i] = Request{LeadID: states[i].LeadID}
-		if i%3 == 0 {
+		if i%3 != 0 { // more than one DEL's worth
 			forget = append(forget, states[i].LeadID)
 		}
 	}
@@ -404,15 +404,19 @@ func TestSaveAndForgetSinkAcrossChunks(t *testing.T) {
 			t.Fatalf("lead %d: got %+v (has=%v), want %+v", i, out[i].LastSink, out[i].HasLastSink, st)
 		}
 	}
+	before := roundTrips(t, s)
 	if err := s.ForgetSink(ctx, forget); err != nil {
 		t.Fatal(err)
+	}
+	if trips := roundTrips(t, s) - before; trips != 1 {
+		t.Fatalf("forgetting %d states took %v round trips, want 1", len(forget), trips)
 	}
 	if err := s.Lookup(ctx, reqs, out); err != nil {
 		t.Fatal(err)
 	}
 	for i := range states {
-		if want := i%3 != 0; out[i].HasLastSink != want {
-			t.Fatalf("lead %d after forgetting every third: has state %v, want %v", i, out[i].HasLastSink, want)
+		if want := i%3 == 0; out[i].HasLastSink != want {
+			t.Fatalf("lead %d after forgetting two in three: has state %v, want %v", i, out[i].HasLastSink, want)
 		}
 	}
 }

@@ -89,6 +89,10 @@ type cdc struct {
 	first  map[int32]int64 // first offset of each input partition in the batch
 	writes []featurestore.LeadWrite
 	gone   []string // deleted Leads: their quota state is forgotten
+	// saving: startSaveLeads is writing writes, and will send the result
+	// on saved.
+	saving bool
+	saved  chan error
 }
 
 // leadSlot is one Lead during a batch.
@@ -118,7 +122,7 @@ func newCDC(codec *schemas.Codec, o CDCOptions) (*cdc, error) {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	return &cdc{opts: o, reader: r, fields: fields, leads: map[string]*leadSlot{}, first: map[int32]int64{},
-		txSeen: map[string]int{}}, nil
+		txSeen: map[string]int{}, saved: make(chan error, 1)}, nil
 }
 
 // sinkFieldNames are the Lead fields the sink record writes.
@@ -414,6 +418,7 @@ func (p *Pipeline) apply(out []*kgo.Record, now time.Time) ([]*kgo.Record, error
 	c := p.cdc
 	p.changes = p.changes[:0]
 	c.text = c.text[:0]
+	c.gone = c.gone[:0]
 	var err error
 	for _, i := range c.order {
 		e, in := &c.events[i], c.ins[i]
@@ -643,13 +648,13 @@ func (p *Pipeline) refresh(out []*kgo.Record, e *schemas.LeadChange, ids []strin
 	return p.out.Refresh(out, &r)
 }
 
-// saveLeads writes the state of every Lead the batch changed, with the
-// input position of its last change and the base it started from, and
-// forgets the quota state of the Leads given a sink record or deleted: one
-// round trip, before the commit. It is not retried here: a failure, or a
-// state another scorer wrote meanwhile, fails the batch, which is then
-// consumed again from the committed offsets.
-func (p *Pipeline) saveLeads(ctx context.Context) error {
+// startSaveLeads starts writing the state of every Lead the batch changed,
+// with the input position of its last change and the base it started
+// from: one round trip, which runs while the batch is scored (the states
+// are final once the changes are applied). BeforeCommit waits for it. It is
+// not retried: a failure, or a state another scorer wrote meanwhile, fails
+// the batch, which is then consumed again from the committed offsets.
+func (p *Pipeline) startSaveLeads(ctx context.Context) {
 	c := p.cdc
 	c.writes = c.writes[:0]
 	for i, id := range c.ids {
@@ -669,13 +674,22 @@ func (p *Pipeline) saveLeads(ctx context.Context) error {
 		}
 		c.writes = append(c.writes, w)
 	}
-	p.forget = p.forget[:0]
-	for id := range p.pending {
-		p.forget = append(p.forget, id)
+	if len(c.writes) == 0 {
+		return
 	}
-	p.forget = append(p.forget, c.gone...)
-	c.gone = c.gone[:0]
-	if err := p.store.SaveLeads(ctx, c.writes, p.forget); err != nil {
+	c.saving = true
+	go func(writes []featurestore.LeadWrite) { c.saved <- p.store.SaveLeads(ctx, writes) }(c.writes)
+}
+
+// waitLeads waits for the Lead states' write startSaveLeads started, if
+// any, and returns its error.
+func (p *Pipeline) waitLeads() error {
+	c := p.cdc
+	if c == nil || !c.saving {
+		return nil
+	}
+	c.saving = false
+	if err := <-c.saved; err != nil {
 		return fmt.Errorf("pipeline: save lead states: %w", err)
 	}
 	return nil

@@ -47,13 +47,18 @@ type cdcHarness struct {
 type storeHook struct {
 	*featurestore.Store
 	beforeSave func()
+	// saveErr, when set, is what SaveLeads returns instead of writing.
+	saveErr error
 }
 
-func (h *storeHook) SaveLeads(ctx context.Context, w []featurestore.LeadWrite, f []string) error {
+func (h *storeHook) SaveLeads(ctx context.Context, w []featurestore.LeadWrite) error {
 	if h.beforeSave != nil {
 		h.beforeSave()
 	}
-	return h.Store.SaveLeads(ctx, w, f)
+	if h.saveErr != nil {
+		return h.saveErr
+	}
+	return h.Store.SaveLeads(ctx, w)
 }
 
 func newCDCHarness(t *testing.T) (*cdcHarness, *storeHook) {
@@ -600,6 +605,38 @@ func TestCDCRedoneBatchGivesTheSameResult(t *testing.T) {
 	}
 	if st := h.state(t, a).State; st != wantA {
 		t.Fatalf("%s ends as %+v, want %+v as the first attempt computed", a, st, wantA)
+	}
+}
+
+// Prepare starts writing the Lead states and returns without waiting for
+// the write, which runs while the batch is scored; BeforeCommit waits for
+// it and fails the batch with its error.
+func TestCDCLeadStatesWrittenWhileTheBatchIsScored(t *testing.T) {
+	ctx := context.Background()
+	h, hook := newCDCHarness(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	hook.beforeSave = func() { close(entered); <-release }
+	hook.saveErr = errors.New("the write failed")
+	in := h.records(t, false, []*ev{h.event("CREATE", []string{"00Q5e0000000W0001A"}, map[string]any{"FA_CRD__c": "77"})})
+	prepared := make(chan error, 1)
+	go func() {
+		_, err := h.Prepare(ctx, in, nil)
+		prepared <- err
+	}()
+	<-entered
+	select {
+	case err := <-prepared:
+		if err != nil {
+			t.Fatalf("Prepare: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Prepare waits for the Lead states' write")
+	}
+	committed := make(chan error, 1)
+	go func() { committed <- h.BeforeCommit(ctx) }()
+	close(release)
+	if err := <-committed; !errors.Is(err, hook.saveErr) {
+		t.Fatalf("BeforeCommit: %v, want the Lead states' write's error", err)
 	}
 }
 

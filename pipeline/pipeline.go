@@ -168,10 +168,13 @@ func (p *Pipeline) Transform(ctx context.Context, in, out []*kgo.Record) ([]*kgo
 }
 
 // Prepare implements consumer.Preparer: it decodes, enriches and scores the
-// batch and returns its output records, without writing the batch's Lead
-// states and quota states (BeforeCommit does, while the consumer produces
-// the records).
+// batch and returns its output records. The Lead states (salesforce-cdc)
+// are written while the batch is scored; BeforeCommit waits for them and
+// deletes the quota states, while the consumer produces the records.
 func (p *Pipeline) Prepare(ctx context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
+	// The Lead states' write of a batch that failed before BeforeCommit:
+	// that batch is aborted, whatever it returns.
+	_ = p.waitLeads()
 	start := time.Now()
 	snap := p.snap.Load() // one registry snapshot for the whole batch
 	// One scoring instant per batch, to the millisecond: it is written in
@@ -205,6 +208,11 @@ func (p *Pipeline) Prepare(ctx context.Context, in, out []*kgo.Record) ([]*kgo.R
 	}
 	enriched := time.Now()
 	p.m.stage.WithLabelValues("enrich").Observe(enriched.Sub(decoded).Seconds())
+	if p.cdc != nil {
+		// After the enrichment's round trips, not before: Redis runs
+		// one command at a time, and they would wait for it.
+		p.startSaveLeads(ctx)
+	}
 
 	if out, err = p.scoreAll(snap, now, start, out); err != nil {
 		return out, err
@@ -213,33 +221,35 @@ func (p *Pipeline) Prepare(ctx context.Context, in, out []*kgo.Record) ([]*kgo.R
 	return out, nil
 }
 
-// BeforeCommit implements consumer.Preparer: it writes what the batch
-// Prepare scored changes in Redis before the commit: the Lead states
-// (salesforce-cdc) and the deletion of the quota states of the leads it
-// writes to.
+// BeforeCommit implements consumer.Preparer: what the batch Prepare scored
+// changes in Redis before the commit. It deletes the quota states of the
+// leads it writes to (or deleted), and waits for the Lead states' write
+// Prepare started (salesforce-cdc).
 func (p *Pipeline) BeforeCommit(ctx context.Context) error {
 	start := time.Now()
-	var err error
-	if p.cdc != nil {
-		err = p.saveLeads(ctx)
-	} else {
-		err = p.forgetQuotaState(ctx)
+	err := p.forgetQuotaState(ctx)
+	if saveErr := p.waitLeads(); saveErr != nil {
+		err = errors.Join(saveErr, err)
 	}
 	p.m.stage.WithLabelValues("save").Observe(time.Since(start).Seconds())
 	return err
 }
 
 // forgetQuotaState deletes the quota state of the leads this batch writes
-// to, before any output can commit: if the scorer dies between the commit
-// and saving the new state (Committed), the next change of such a lead
-// finds no state and is sent, instead of being compared with a stale one.
+// to, and of the Leads it deleted, before any output can commit: if the
+// scorer dies between the commit and saving the new state (Committed), the
+// next change of such a lead finds no state and is sent, instead of being
+// compared with a stale one.
 func (p *Pipeline) forgetQuotaState(ctx context.Context) error {
-	if len(p.pending) == 0 {
-		return nil
-	}
 	p.forget = p.forget[:0]
 	for id := range p.pending {
 		p.forget = append(p.forget, id)
+	}
+	if p.cdc != nil {
+		p.forget = append(p.forget, p.cdc.gone...)
+	}
+	if len(p.forget) == 0 {
+		return nil
 	}
 	err := featurestore.Retry(ctx, p.opts.RedisBackoff, func(ctx context.Context) error {
 		return p.store.ForgetSink(ctx, p.forget)

@@ -24,8 +24,8 @@ type Store interface {
 	// (input_format salesforce-cdc).
 	LoadLeads(ctx context.Context, leadIDs []string, out []featurestore.LeadRecord) error
 	// SaveLeads writes Lead states, each only if unchanged since LoadLeads,
-	// and forgets the quota state of forgetSinks, before the commit.
-	SaveLeads(ctx context.Context, writes []featurestore.LeadWrite, forgetSinks []string) error
+	// before the commit. It runs while the batch is scored.
+	SaveLeads(ctx context.Context, writes []featurestore.LeadWrite) error
 }
 
 var _ Store = (*featurestore.Store)(nil)
