@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -178,8 +179,15 @@ func (s *Store) SaveLeads(ctx context.Context, writes []LeadWrite) error {
 	}
 	pipe := s.rdb.Pipeline()
 	pipe.ScriptLoad(ctx, saveLeadsSource) // so EVALSHA finds it, whatever Redis restarted
-	// The keys and the new values are substrings of one string each.
-	var kb, vb []byte
+	// The keys and the new values are substrings of one string each,
+	// built in buffers sized once: a new value is about its state and the
+	// state read, which is most of the value read.
+	ksize, vsize := 0, 0
+	for i := range writes {
+		ksize += len(s.prefix) + len("lead:") + len(writes[i].LeadID)
+		vsize += len(writes[i].Record.raw) + leadRecordSlack
+	}
+	kb, vb := make([]byte, 0, ksize), make([]byte, 0, vsize)
 	kEnd := make([]int, len(writes))
 	vEnd := make([]int, len(writes))
 	for i := range writes {
@@ -189,7 +197,8 @@ func (s *Store) SaveLeads(ctx context.Context, writes []LeadWrite) error {
 		vb = appendLeadRecord(vb, &writes[i].Record)
 		vEnd[i] = len(vb)
 	}
-	ks, vs := string(kb), string(vb)
+	// Neither buffer is written again: the strings can be their bytes.
+	ks, vs := unsafe.String(unsafe.SliceData(kb), len(kb)), unsafe.String(unsafe.SliceData(vb), len(vb))
 	keys := make([]string, len(writes))
 	args := make([]any, 0, 3*len(writes))
 	k0, v0 := 0, 0
@@ -207,6 +216,10 @@ func (s *Store) SaveLeads(ctx context.Context, writes []LeadWrite) error {
 	}
 	return nil
 }
+
+// leadRecordSlack is what SaveLeads allows a Lead's new record beyond the
+// one it read: a state with every part at its longest usual size.
+const leadRecordSlack = 160
 
 // Encoding: "v1|<at>|<state>|<prev at>|<prev state>", a position
 // "<partition>:<offset>" (empty when there is no prev), a state its parts
