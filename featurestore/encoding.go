@@ -40,7 +40,8 @@ const (
 	fieldSinkVersion = "version"
 )
 
-// The field lists, in the order HMGET asks for them and the decoders read them.
+// The field lists, in the order HMGET asks for them and the decoders read
+// them; an advisor's are the parts of its value, in their stored order.
 var (
 	advisorFields = []string{fieldAdvFirm, fieldAdvFirmDay, fieldAdvIndDay, fieldAdvRepType, fieldAdvHistory, fieldSnapshot}
 	firmFields    = [...]string{fieldFirmReps, fieldFirmWire, fieldFirmBroker, fieldFirmRIA, fieldFirmArrive, fieldFirmDepart, fieldSnapshot}
@@ -181,11 +182,18 @@ func validateSink(st *SinkState) error {
 	return nil
 }
 
-// advisorValues returns the HSET field/value pairs of a. Every field is
-// written every time, so a rewrite leaves nothing stale behind. buf is
-// scratch space; each value is copied out of it before it is reused.
-func advisorValues(a *features.Advisor, buf []byte) []any {
-	b := buf[:0]
+// appendAdvisorValue appends a's stored value to b: its parts in the order
+// of advisorFields, joined by '|' (no part can hold one). Every part is
+// written every time, so a rewrite leaves nothing stale behind.
+func appendAdvisorValue(b []byte, a *features.Advisor) []byte {
+	b = strconv.AppendInt(b, a.FirmCRD, 10)
+	b = append(b, '|')
+	b = appendDay(b, a.FirmStart)
+	b = append(b, '|')
+	b = appendDay(b, a.IndustryStart)
+	b = append(b, '|')
+	b = append(b, a.RepType...)
+	b = append(b, '|')
 	for i, e := range a.History {
 		if i > 0 {
 			b = append(b, ',')
@@ -194,18 +202,8 @@ func advisorValues(a *features.Advisor, buf []byte) []any {
 		b = append(b, ':')
 		b = appendDay(b, e.Start)
 	}
-	history := string(b)
-	firmStart := string(appendDay(buf[:0], a.FirmStart))
-	industryStart := string(appendDay(buf[:0], a.IndustryStart))
-	snapshot := string(appendSnapshot(buf[:0], a.SnapshotAt))
-	return []any{
-		fieldAdvFirm, strconv.FormatInt(a.FirmCRD, 10),
-		fieldAdvFirmDay, firmStart,
-		fieldAdvIndDay, industryStart,
-		fieldAdvRepType, a.RepType,
-		fieldAdvHistory, history,
-		fieldSnapshot, snapshot,
-	}
+	b = append(b, '|')
+	return appendSnapshot(b, a.SnapshotAt)
 }
 
 // firmValues returns the HSET field/value pairs of f, its digest last.
@@ -269,7 +267,8 @@ func sinkValue(st *SinkState, buf []byte) []byte {
 type decoder struct {
 	key    string
 	fields []string
-	vals   []any
+	vals   []any    // an HMGET reply
+	parts  []string // or the parts of a value, every one present
 	err    *MalformedError
 }
 
@@ -290,9 +289,20 @@ func (d *decoder) fail(i int, val string, err error) {
 	}
 }
 
+// value is field i's value, known to be present.
+func (d *decoder) value(i int) string {
+	if d.parts != nil {
+		return d.parts[i]
+	}
+	return d.vals[i].(string)
+}
+
 func (d *decoder) str(i int) (string, bool) {
 	if d.err != nil {
 		return "", false
+	}
+	if d.parts != nil {
+		return d.parts[i], true
 	}
 	switch v := d.vals[i].(type) {
 	case string:
@@ -380,7 +390,7 @@ func (d *decoder) days(i int, dst []features.Day) []features.Day {
 		if j := strings.IndexByte(s, ','); j >= 0 {
 			part, s = s[:j], s[j+1:]
 			if s == "" { // trailing comma
-				d.fail(i, d.vals[i].(string), fmt.Errorf("entry %d: empty", n+1))
+				d.fail(i, d.value(i), fmt.Errorf("entry %d: empty", n+1))
 				return dst[:0]
 			}
 		} else {
@@ -388,12 +398,12 @@ func (d *decoder) days(i int, dst []features.Day) []features.Day {
 		}
 		v, err := parseDay(part)
 		if err != nil {
-			d.fail(i, d.vals[i].(string), fmt.Errorf("entry %d: %w", n, err))
+			d.fail(i, d.value(i), fmt.Errorf("entry %d: %w", n, err))
 			return dst[:0]
 		}
 		if n > 0 {
 			if v < 0 {
-				d.fail(i, d.vals[i].(string), fmt.Errorf("entry %d: negative gap: %w", n, errNotAsc))
+				d.fail(i, d.value(i), fmt.Errorf("entry %d: negative gap: %w", n, errNotAsc))
 				return dst[:0]
 			}
 			v += prev
@@ -447,9 +457,16 @@ func (d *decoder) history(i int, dst []features.Employment) []features.Employmen
 	}
 }
 
-// decodeAdvisor fills a from an HMGET reply over advisorFields, reusing
-// a.History's backing array.
-func decodeAdvisor(d *decoder, crd int64, a *features.Advisor) {
+// decodeAdvisorValue fills a from a value appendAdvisorValue wrote, reusing
+// a.History's backing array. A value without exactly one part per field of
+// advisorFields is malformed; a part that does not parse is malformed with
+// that part named as the field.
+func decodeAdvisorValue(key, val string, crd int64, a *features.Advisor) *MalformedError {
+	var parts [6]string
+	if n := split(val, '|', parts[:]); n != len(parts) {
+		return &MalformedError{Key: key, Value: val, Err: fmt.Errorf("%d parts joined by '|', want %d (%s)", n, len(parts), strings.Join(advisorFields, ", "))}
+	}
+	d := decoder{key: key, fields: advisorFields, parts: parts[:]}
 	hist := a.History
 	*a = features.Advisor{
 		CRD:           crd,
@@ -465,6 +482,7 @@ func decodeAdvisor(d *decoder, crd int64, a *features.Advisor) {
 	}
 	a.History = d.history(4, hist)
 	a.SnapshotAt = d.snapshot(5)
+	return d.err
 }
 
 // decodeFirm fills f from an HMGET reply over firmFields, reusing the

@@ -59,7 +59,7 @@ func New(rdb redis.UniversalClient, prefix string, reg prometheus.Registerer) *S
 // Prefix returns the key prefix the store uses.
 func (s *Store) Prefix() string { return s.prefix }
 
-// AdvisorKey returns the key of the advisor hash for crd.
+// AdvisorKey returns the key of the advisor with crd.
 func (s *Store) AdvisorKey(crd int64) string {
 	return s.prefix + "advisor:" + strconv.FormatInt(crd, 10)
 }
@@ -114,10 +114,12 @@ type SinkState struct {
 // lookupScratch is the per-call working memory of Lookup, pooled so a
 // steady stream of batches allocates little beyond what go-redis does.
 type lookupScratch struct {
-	args     []any // backing array of every command's arguments
-	advCmds  []*redis.SliceCmd
+	args []any // backing array of every command's arguments
+	// advCRDs are the distinct advisors asked for, in the order of their
+	// keys at the start of the MGET.
+	advCRDs  []int64
 	sinkIdx  []int         // request -> index into the MGET reply, -1 for none
-	advIdx   map[int64]int // CRD -> index into advCmds
+	advIdx   map[int64]int // CRD -> index into advCRDs and the MGET reply
 	firmIdx  map[int64]int // firm CRD -> index into firmCmds and firms
 	firmCmds []*redis.SliceCmd
 	// firmCached[j] is the cached firm whose digest firmCmds[j] asks
@@ -128,21 +130,20 @@ type lookupScratch struct {
 	firmCRDs    []int64
 	firms       []*features.Firm
 	firmErrs    []error
-	reqAdv      []int // request -> index into advCmds, -1 for none
+	reqAdv      []int // request -> index into advCRDs, -1 for none
 	key         []byte
-	// mgetStart is where the sink MGET's arguments start in args.
+	// mgetStart is where the MGET's arguments start in args.
 	mgetStart int
 }
 
 // Pre-boxed command names and fields: an interface holding a package-level
 // value costs no allocation when copied into a command's arguments.
 var (
-	argHMGet    any = "hmget"
-	advisorArgs     = boxed(advisorFields)
-	firmArgs        = boxed(firmReadFields)
-	digestArgs      = boxed([]string{fieldFirmDigest})
-	argMGet     any = "mget"
-	argMSet     any = "mset"
+	argHMGet   any = "hmget"
+	firmArgs       = boxed(firmReadFields)
+	digestArgs     = boxed([]string{fieldFirmDigest})
+	argMGet    any = "mget"
+	argMSet    any = "mset"
 )
 
 func boxed(ss []string) []any {
@@ -172,8 +173,7 @@ func (sc *lookupScratch) appendKey(prefix, kind string, id int64) string {
 func (sc *lookupScratch) reset() {
 	clear(sc.args)
 	sc.args = sc.args[:0]
-	clear(sc.advCmds)
-	sc.advCmds = sc.advCmds[:0]
+	sc.advCRDs = sc.advCRDs[:0]
 	sc.sinkIdx = sc.sinkIdx[:0]
 	clear(sc.firmCmds)
 	sc.firmCmds = sc.firmCmds[:0]
@@ -218,14 +218,14 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 	defer func() { sc.reset(); s.scratch.Put(sc) }()
 
 	// Round trip 1: advisors (deduplicated) and sink states.
-	sinkVals, err := s.readAdvisorsAndSinks(ctx, sc, reqs)
+	vals, err := s.readAdvisorsAndSinks(ctx, sc, reqs)
 	if err != nil {
 		return err
 	}
 	for i := range reqs {
 		resetResult(&out[i])
-		s.decodeAdvisor(sc, i, &reqs[i], &out[i])
-		s.decodeSink(sc, i, &reqs[i], &out[i], sinkVals)
+		s.decodeAdvisor(sc, i, &reqs[i], &out[i], vals)
+		s.decodeSink(sc, i, &reqs[i], &out[i], vals)
 	}
 	if len(sc.firmCRDs) == 0 {
 		return nil
@@ -240,29 +240,27 @@ func (s *Store) Lookup(ctx context.Context, reqs []Request, out []Result) error 
 	return nil
 }
 
-// readAdvisorsAndSinks sends the first round trip: one HMGET per distinct
-// advisor CRD and one MGET of every request's sink state, whose values it
-// returns (nil when no request names a lead).
+// readAdvisorsAndSinks sends the first round trip: one MGET of every
+// distinct advisor and of every request's sink state, whose values it
+// returns (nil when it asks for nothing).
 func (s *Store) readAdvisorsAndSinks(ctx context.Context, sc *lookupScratch, reqs []Request) ([]any, error) {
-	pipe := s.rdb.Pipeline()
+	sc.mgetStart = len(sc.args)
+	sc.args = append(sc.args, argMGet)
 	for i := range reqs {
 		r := &reqs[i]
 		idx := -1
 		if r.CRD > 0 {
 			var ok bool
 			if idx, ok = sc.advIdx[r.CRD]; !ok {
-				idx = len(sc.advCmds)
+				idx = len(sc.advCRDs)
 				sc.advIdx[r.CRD] = idx
-				cmd := sc.hmget(ctx, sc.appendKey(s.prefix, "advisor:", r.CRD), advisorArgs)
-				sc.advCmds = append(sc.advCmds, cmd)
-				_ = pipe.Process(ctx, cmd)
+				sc.advCRDs = append(sc.advCRDs, r.CRD)
+				sc.args = append(sc.args, sc.appendKey(s.prefix, "advisor:", r.CRD))
 			}
 		}
 		sc.reqAdv = append(sc.reqAdv, idx)
 	}
-	// All sink states in one MGET, queued after the advisors.
-	sc.mgetStart = len(sc.args)
-	sc.args = append(sc.args, argMGet)
+	// The sink states after the advisors.
 	for i := range reqs {
 		idx := -1
 		if reqs[i].LeadID != "" {
@@ -271,42 +269,31 @@ func (s *Store) readAdvisorsAndSinks(ctx context.Context, sc *lookupScratch, req
 		}
 		sc.sinkIdx = append(sc.sinkIdx, idx)
 	}
-	var sinks *redis.SliceCmd
-	if len(sc.args) > sc.mgetStart+1 {
-		sinks = redis.NewSliceCmd(ctx, sc.args[sc.mgetStart:len(sc.args):len(sc.args)]...)
-		_ = pipe.Process(ctx, sinks)
-	}
-	if pipe.Len() > 0 {
-		if _, err := pipe.Exec(ctx); err != nil && !allReplyErrors(sc.advCmds) {
-			return nil, fmt.Errorf("featurestore: lookup advisors: %w", err)
-		}
-	}
-	if sinks == nil {
+	if len(sc.args) == sc.mgetStart+1 {
 		return nil, nil
 	}
-	if err := sinks.Err(); err != nil { // MGET fails only with the connection
-		return nil, fmt.Errorf("featurestore: lookup sink states: %w", err)
+	cmd := redis.NewSliceCmd(ctx, sc.args[sc.mgetStart:len(sc.args):len(sc.args)]...)
+	if err := s.rdb.Process(ctx, cmd); err != nil { // MGET fails only with the connection
+		return nil, fmt.Errorf("featurestore: lookup advisors and sink states: %w", err)
 	}
-	return sinks.Val(), nil
+	return cmd.Val(), nil
 }
 
-// decodeAdvisor fills res with request i's advisor, and notes the
-// advisor's current firm for the second round trip.
-func (s *Store) decodeAdvisor(sc *lookupScratch, i int, req *Request, res *Result) {
+// decodeAdvisor fills res with request i's advisor from the MGET reply,
+// and notes the advisor's current firm for the second round trip.
+func (s *Store) decodeAdvisor(sc *lookupScratch, i int, req *Request, res *Result, vals []any) {
 	a := sc.reqAdv[i]
 	if a < 0 {
 		return
 	}
-	cmd := sc.advCmds[a]
-	key := cmd.Args()[1].(string)
-	d := decoder{key: key, fields: advisorFields}
-	if err := cmd.Err(); err != nil {
-		res.Err = &MalformedError{Key: key, Err: err}
-	} else if d.vals = cmd.Val(); d.found() {
-		decodeAdvisor(&d, req.CRD, &res.Advisor)
-		res.AdvisorFound = d.err == nil
-		if d.err != nil {
-			res.Err = d.err
+	// nil: no such advisor (or a key of another type, which MGET answers
+	// the same way).
+	if v, ok := vals[a].(string); ok {
+		key := sc.args[sc.mgetStart+1+a].(string)
+		if mal := decodeAdvisorValue(key, v, req.CRD, &res.Advisor); mal != nil {
+			res.Err = mal
+		} else {
+			res.AdvisorFound = true
 		}
 	}
 	if res.AdvisorFound && res.Advisor.FirmCRD > 0 {
@@ -616,8 +603,9 @@ func (s *Store) ForgetSink(ctx context.Context, leadIDs []string) error {
 	return nil
 }
 
-// PutAdvisors writes advisors in pipelined chunks, replacing every field of
-// each advisor's hash. All advisors are validated before anything is
+// PutAdvisors writes advisors in pipelined chunks, replacing each advisor's
+// whole value (whatever the key held before, a hash of an older layout
+// included). All advisors are validated before anything is
 // written; an invalid one fails the call with an error naming it.
 func (s *Store) PutAdvisors(ctx context.Context, advisors []features.Advisor) error {
 	for i := range advisors {
@@ -627,7 +615,8 @@ func (s *Store) PutAdvisors(ctx context.Context, advisors []features.Advisor) er
 	}
 	return s.putChunked(ctx, "advisors", len(advisors), func(pipe redis.Pipeliner, i int, buf []byte) []byte {
 		a := &advisors[i]
-		pipe.HSet(ctx, s.AdvisorKey(a.CRD), advisorValues(a, buf)...)
+		buf = appendAdvisorValue(buf[:0], a)
+		pipe.Set(ctx, s.AdvisorKey(a.CRD), string(buf), 0)
 		return buf
 	})
 }

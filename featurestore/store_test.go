@@ -274,23 +274,26 @@ func TestMalformedRecordFailsOnlyItsRequests(t *testing.T) {
 		field   string
 	}{
 		{"a firm crd that is not a number", func(s *Store, rdb *redis.Client) error {
-			return rdb.HSet(ctx, s.AdvisorKey(1), fieldAdvFirm, "seventy").Err()
+			return rdb.Set(ctx, s.AdvisorKey(1), "seventy|||||", 0).Err()
 		}, func(s *Store) string { return s.AdvisorKey(1) }, fieldAdvFirm},
 		{"a day that is not a day number", func(s *Store, rdb *redis.Client) error {
-			return rdb.HSet(ctx, s.AdvisorKey(1), fieldAdvFirmDay, "2023-04-03").Err()
+			return rdb.Set(ctx, s.AdvisorKey(1), "70|2023-04-03||||", 0).Err()
 		}, func(s *Store) string { return s.AdvisorKey(1) }, fieldAdvFirmDay},
-		{"a field missing from an existing hash", func(s *Store, rdb *redis.Client) error {
-			return rdb.HDel(ctx, s.AdvisorKey(1), fieldSnapshot).Err()
-		}, func(s *Store) string { return s.AdvisorKey(1) }, fieldSnapshot},
+		{"an advisor value missing a part", func(s *Store, rdb *redis.Client) error {
+			return rdb.Set(ctx, s.AdvisorKey(1), "70||||", 0).Err()
+		}, func(s *Store) string { return s.AdvisorKey(1) }, ""},
+		{"an advisor value with a part too many", func(s *Store, rdb *redis.Client) error {
+			return rdb.Set(ctx, s.AdvisorKey(1), "70||||||", 0).Err()
+		}, func(s *Store) string { return s.AdvisorKey(1) }, ""},
 		{"a history entry without a day separator", func(s *Store, rdb *redis.Client) error {
-			return rdb.HSet(ctx, s.AdvisorKey(1), fieldAdvHistory, "70:19000,71").Err()
+			return rdb.Set(ctx, s.AdvisorKey(1), "70||||70:19000,71|", 0).Err()
 		}, func(s *Store) string { return s.AdvisorKey(1) }, fieldAdvHistory},
 		{"an unknown rep type", func(s *Store, rdb *redis.Client) error {
-			return rdb.HSet(ctx, s.AdvisorKey(1), fieldAdvRepType, "XX").Err()
+			return rdb.Set(ctx, s.AdvisorKey(1), "70|||XX||", 0).Err()
 		}, func(s *Store) string { return s.AdvisorKey(1) }, fieldAdvRepType},
-		{"an advisor key holding a string, not a hash", func(s *Store, rdb *redis.Client) error {
-			return rdb.Set(ctx, s.AdvisorKey(1), "x", 0).Err()
-		}, func(s *Store) string { return s.AdvisorKey(1) }, ""},
+		{"an empty firm", func(s *Store, rdb *redis.Client) error {
+			return rdb.Set(ctx, s.AdvisorKey(1), "|||||", 0).Err()
+		}, func(s *Store) string { return s.AdvisorKey(1) }, fieldAdvFirm},
 		{"a firm flag other than 0 or 1", func(s *Store, rdb *redis.Client) error {
 			return rdb.HSet(ctx, s.FirmKey(70), fieldFirmWire, "true").Err()
 		}, func(s *Store) string { return s.FirmKey(70) }, fieldFirmWire},
@@ -403,6 +406,11 @@ func TestSaveAndForgetSinkAcrossChunks(t *testing.T) {
 		if !out[i].HasLastSink || out[i].LastSink != st {
 			t.Fatalf("lead %d: got %+v (has=%v), want %+v", i, out[i].LastSink, out[i].HasLastSink, st)
 		}
+	}
+	// The client's first pipeline dials a connection of its own, whose
+	// set-up commands the hook counts too: dial it first.
+	if err := s.ForgetSink(ctx, []string{"none"}); err != nil {
+		t.Fatal(err)
 	}
 	before := roundTrips(t, s)
 	if err := s.ForgetSink(ctx, forget); err != nil {
@@ -582,5 +590,39 @@ func BenchmarkSaveSink(b *testing.B) {
 		if err := s.SaveSink(ctx, states); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// An advisor stored as a hash by the layout before reads as not found, not
+// as an error (MGET answers nil for a key of another type), and writing the
+// advisor replaces it with the documented value.
+func TestAdvisorOfTheHashLayoutIsReplacedByPutAdvisors(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newTestStore(t)
+	if err := rdb.HSet(ctx, s.AdvisorKey(1001), fieldAdvFirm, "7001", fieldAdvRepType, "DR").Err(); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]Result, 1)
+	if err := s.Lookup(ctx, []Request{{CRD: 1001}}, out); err != nil {
+		t.Fatal(err)
+	}
+	if out[0].AdvisorFound || out[0].Err != nil {
+		t.Fatalf("a hash under the advisor's key: found %v, err %v; want not found", out[0].AdvisorFound, out[0].Err)
+	}
+	a := features.Advisor{CRD: 1001, FirmCRD: 7001, FirmStart: features.Day(19450).Time(), IndustryStart: features.Day(14488).Time(),
+		RepType: "DR", History: []features.Employment{{FirmCRD: 7001, Start: features.Day(19450).Time()}, {FirmCRD: 7002, Start: features.Day(17911).Time()}},
+		SnapshotAt: time.Unix(1764568800, 0).UTC()}
+	if err := s.PutAdvisors(ctx, []features.Advisor{a}); err != nil {
+		t.Fatal(err)
+	}
+	// The example of docs/REDIS.md.
+	if got, want := rdb.Get(ctx, s.AdvisorKey(1001)).Val(), "7001|19450|14488|DR|7001:19450,7002:17911|1764568800"; got != want {
+		t.Fatalf("stored %q, want %q", got, want)
+	}
+	if err := s.Lookup(ctx, []Request{{CRD: 1001}}, out); err != nil {
+		t.Fatal(err)
+	}
+	if !out[0].AdvisorFound || !reflect.DeepEqual(out[0].Advisor, a) {
+		t.Fatalf("read back %+v (found %v), want %+v", out[0].Advisor, out[0].AdvisorFound, a)
 	}
 }

@@ -222,7 +222,7 @@ func TestRoutingOfEachRecord(t *testing.T) {
 	ctx := context.Background()
 	tp := newTestPipeline(t, loadRegistry(t))
 	rdb := tp.rdb
-	if err := rdb.HSet(ctx, tp.store.AdvisorKey(78), "firm", "not a number").Err(); err != nil {
+	if err := rdb.Set(ctx, tp.store.AdvisorKey(78), "not a number|||||", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	change := func(lead int, edit func(*schemas.LeadChanged)) *kgo.Record {

@@ -54,7 +54,7 @@ func TestFeaturesLoad(t *testing.T) {
 				t.Errorf("stdout = %q, want the summary", stdout.String())
 			}
 			noBar(t, stderr.String())
-			if got := rdb.HGet(ctx, prefix+"advisor:1", "firm").Val(); got != "7" {
+			if got, _, _ := strings.Cut(rdb.Get(ctx, prefix+"advisor:1").Val(), "|"); got != "7" {
 				t.Errorf("advisor 1 firm = %q in Redis, want 7", got)
 			}
 			if got := rdb.HGet(ctx, prefix+"firm:7", "reps").Val(); got != "12" {
