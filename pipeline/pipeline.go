@@ -251,9 +251,16 @@ func (p *Pipeline) forgetQuotaState(ctx context.Context) error {
 	if len(p.forget) == 0 {
 		return nil
 	}
-	err := featurestore.Retry(ctx, p.opts.RedisBackoff, func(ctx context.Context) error {
-		return p.store.ForgetSink(ctx, p.forget)
-	})
+	var err error
+	if p.cdc != nil {
+		// Not retried, as the Lead states' write is not: a failure aborts
+		// the batch, which is redone from the committed offsets.
+		err = p.store.ForgetSink(ctx, p.forget)
+	} else {
+		err = featurestore.Retry(ctx, p.opts.RedisBackoff, func(ctx context.Context) error {
+			return p.store.ForgetSink(ctx, p.forget)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("pipeline: forget quota state: %w", err)
 	}
