@@ -32,6 +32,15 @@ type upper struct {
 	committed   int
 }
 
+// committedAtLeast returns a condition of runUntil: n outputs committed.
+func (u *upper) committedAtLeast(n int) func() bool {
+	return func() bool {
+		u.committedMu.Lock()
+		defer u.committedMu.Unlock()
+		return u.committed >= n
+	}
+}
+
 func (u *upper) Transform(_ context.Context, in, out []*kgo.Record) ([]*kgo.Record, error) {
 	u.calls.Add(1)
 	if u.failures.Add(-1) >= 0 {
@@ -162,11 +171,7 @@ func TestExactlyOnceWithFailedBatchesRetried(t *testing.T) {
 	tr := &upper{out: e.out}
 	tr.failures.Store(3) // the first three batches fail and must be redone
 	c := newConsumer(t, e, "txn-a", tr)
-	runUntil(t, c, func() bool {
-		tr.committedMu.Lock()
-		defer tr.committedMu.Unlock()
-		return tr.committed >= n
-	})
+	runUntil(t, c, tr.committedAtLeast(n))
 	if got := tr.calls.Load(); got < 4 {
 		t.Fatalf("transform called %d times; the injected failures did not happen", got)
 	}
@@ -205,11 +210,7 @@ func TestCrashBetweenProduceAndCommitLeavesNoDuplicates(t *testing.T) {
 	// offsets, so the crashed batch is produced again, once.
 	tr2 := &upper{out: e.out}
 	c2 := newConsumer(t, e, "txn-same", tr2)
-	runUntil(t, c2, func() bool {
-		tr2.committedMu.Lock()
-		defer tr2.committedMu.Unlock()
-		return tr2.committed >= n
-	})
+	runUntil(t, c2, tr2.committedAtLeast(n))
 	checkExactlyOnce(t, e, n)
 }
 
@@ -228,11 +229,7 @@ func TestAbortAfterProduceHidesOutputsAndRedoesTheBatch(t *testing.T) {
 		}
 		return nil
 	}
-	runUntil(t, c, func() bool {
-		tr.committedMu.Lock()
-		defer tr.committedMu.Unlock()
-		return tr.committed >= n
-	})
+	runUntil(t, c, tr.committedAtLeast(n))
 	if aborts.Load() < 2 {
 		t.Fatalf("only %d transactions ended: no abort happened", aborts.Load())
 	}
@@ -247,11 +244,7 @@ func TestCleanShutdownLeavesTheGroup(t *testing.T) {
 	produceInputs(t, e, n)
 	tr := &upper{out: e.out}
 	c := newConsumer(t, e, "txn-leave", tr)
-	runUntil(t, c, func() bool {
-		tr.committedMu.Lock()
-		defer tr.committedMu.Unlock()
-		return tr.committed >= n
-	})
+	runUntil(t, c, tr.committedAtLeast(n))
 	groups, err := e.k.Admin().DescribeGroups(context.Background(), e.group)
 	if err != nil {
 		t.Fatal(err)
@@ -394,11 +387,7 @@ func TestBatchPastItsTimeIsAbortedAndRedoneInTheSameSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runUntil(t, c, func() bool {
-		tr.committedMu.Lock()
-		defer tr.committedMu.Unlock()
-		return tr.committed >= n
-	})
+	runUntil(t, c, tr.committedAtLeast(n))
 	if !tr.overran.Load() {
 		t.Fatal("no batch overran")
 	}
@@ -496,11 +485,7 @@ func TestStaleEpochOnProduceAbortsTheBatchOnly(t *testing.T) {
 	tr := &upper{out: e.out}
 	c := newConsumer(t, e, "txn-stale-epoch", tr)
 	m := c.opts.Metrics
-	runUntil(t, c, func() bool {
-		tr.committedMu.Lock()
-		defer tr.committedMu.Unlock()
-		return tr.committed >= n
-	})
+	runUntil(t, c, tr.committedAtLeast(n))
 	if got := fault.Hits(); got != 1 {
 		t.Fatalf("%d produces answered INVALID_PRODUCER_EPOCH, want 1", got)
 	}
@@ -574,11 +559,7 @@ func TestPreparerWritesWhileTheOutputsAreProduced(t *testing.T) {
 	}
 	c := newConsumer(t, e, "txn-prepare", tr)
 	m := c.opts.Metrics
-	runUntil(t, c, func() bool {
-		tr.committedMu.Lock()
-		defer tr.committedMu.Unlock()
-		return tr.committed >= n
-	})
+	runUntil(t, c, tr.committedAtLeast(n))
 	if got := tr.calls.Load(); got < 4 {
 		t.Errorf("BeforeCommit ran %d times, want the failed batch's and at least three more", got)
 	}
