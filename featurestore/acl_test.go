@@ -34,7 +34,8 @@ func documentedACL(t *testing.T) []string {
 
 // The user docs/SECURITY.md documents for the scorer, limited to its key
 // prefix, can do everything the scorer and the population loader ask of
-// Redis: write advisors and firms, look a batch up, read, write and
+// Redis: check the advisors' layout, write advisors and firms, look a batch
+// up, read, write and
 // compare-and-set Lead states, forget and save quota states.
 func TestDocumentedACLUserServes(t *testing.T) {
 	ctx := context.Background()
@@ -53,6 +54,9 @@ func TestDocumentedACLUserServes(t *testing.T) {
 	rdb := redis.NewClient(&opt)
 	t.Cleanup(func() { rdb.Close() })
 	s := New(rdb, r.Prefix, prometheus.NewRegistry())
+	if err := s.CheckLayout(ctx); err != nil {
+		t.Fatalf("CheckLayout: %v", err)
+	}
 
 	firm := features.Firm{CRD: 7001, RepCount: 12, Arrivals: days(day(2025, 1, 2)), SnapshotAt: snap}
 	adv := features.Advisor{CRD: 1001, FirmCRD: 7001, FirmStart: day(2023, 4, 3), RepType: "DR", SnapshotAt: snap}

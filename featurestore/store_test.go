@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -624,5 +625,25 @@ func TestAdvisorOfTheHashLayoutIsReplacedByPutAdvisors(t *testing.T) {
 	}
 	if !out[0].AdvisorFound || !reflect.DeepEqual(out[0].Advisor, a) {
 		t.Fatalf("read back %+v (found %v), want %+v", out[0].Advisor, out[0].AdvisorFound, a)
+	}
+}
+
+// A store whose advisors are hashes (loaded by a release before advisors
+// were strings) is refused, naming a key and what to do; strings pass.
+func TestCheckLayoutRefusesHashAdvisors(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newTestStore(t)
+	if err := s.PutAdvisors(ctx, []features.Advisor{{CRD: 1, FirmCRD: 70}, {CRD: 2, FirmCRD: 70}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckLayout(ctx); err != nil {
+		t.Fatalf("advisors as strings: %v", err)
+	}
+	if err := rdb.HSet(ctx, s.AdvisorKey(3), fieldAdvFirm, "70").Err(); err != nil {
+		t.Fatal(err)
+	}
+	err := s.CheckLayout(ctx)
+	if err == nil || !strings.Contains(err.Error(), s.AdvisorKey(3)) || !strings.Contains(err.Error(), "features load") {
+		t.Fatalf("an advisor hash: %v, want an error naming %s and features load", err, s.AdvisorKey(3))
 	}
 }

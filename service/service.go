@@ -106,6 +106,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, fmt.Errorf("redis at %s: %w", config.Redact(cfg.RedisURL), err)
 	}
 	store := featurestore.New(rdb, cfg.RedisPrefix, reg)
+	if err := store.CheckLayout(ctx); err != nil {
+		rdb.Close()
+		return nil, err
+	}
 
 	srcl, err := SchemaRegistryClient(cfg)
 	if err != nil {

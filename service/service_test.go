@@ -854,3 +854,18 @@ func findGauge(t *testing.T, svc *Service, name, partition string) prometheus.Ga
 	t.Fatalf("no %s{partition=%q}", name, partition)
 	return nil
 }
+
+// A feature store whose advisors are still hashes (loaded by a release
+// before advisors were strings) stops start-up, saying what to do, instead
+// of scoring every change as of an unknown advisor.
+func TestStartRefusesAdvisorsOfTheHashLayout(t *testing.T) {
+	h := newHarness(t)
+	key := h.cfg.RedisPrefix + "advisor:424242"
+	if err := h.rdb.HSet(context.Background(), key, "firm", "7001").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(context.Background(), h.cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "leadscorer features load") {
+		t.Fatalf("start-up with an advisor hash: %v, want a refusal naming %s and features load", err, key)
+	}
+}
