@@ -35,8 +35,8 @@ func documentedACL(t *testing.T) []string {
 // The user docs/SECURITY.md documents for the scorer, limited to its key
 // prefix, can do everything the scorer and the population loader ask of
 // Redis: check the advisors' layout, write advisors and firms, look a batch
-// up, read, write and
-// compare-and-set Lead states, forget and save quota states.
+// up, read, write and compare-and-set Lead states, forget and save quota
+// states.
 func TestDocumentedACLUserServes(t *testing.T) {
 	ctx := context.Background()
 	r := testenv.NewRedis(t)
