@@ -608,6 +608,44 @@ func TestCDCRedoneBatchGivesTheSameResult(t *testing.T) {
 	}
 }
 
+// A batch that fails after Prepare sent its Lead states, without reaching
+// BeforeCommit (the consumer aborts it), leaves states the redo recognises
+// as its own: the redo, which first waits for the write in flight, gives
+// the same outputs and states as the attempt did.
+func TestCDCBatchFailedAfterItsStatesWereSentIsRedoneExactly(t *testing.T) {
+	ctx := context.Background()
+	h, _ := newCDCHarness(t)
+	a, b := "00Q5e0000000P0001A", "00Q5e0000000P0002A"
+	h.run(t, h.records(t, false, []*ev{h.event("CREATE", []string{a}, map[string]any{"FA_CRD__c": "77", "Status": "Open"})}))
+	batch := h.records(t, false, []*ev{
+		h.event("UPDATE", []string{a}, map[string]any{"Email": "jane@example.com", "Status": "Contacted"}, "Email", "Status"),
+		h.event("CREATE", []string{b}, map[string]any{"FA_CRD__c": "78", "Status": "Call Scheduled"}),
+	})
+	first, err := h.Prepare(ctx, batch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRoute, wantSink := h.cdcRoute(t, first), h.sinkValues(t, first)
+	if !slices.Contains(wantRoute, "sfdc") || !slices.Contains(wantRoute, "outcome:call_scheduled") {
+		t.Fatalf("the attempt gave %v: the test needs sink records and outcomes", wantRoute)
+	}
+	for attempt := 2; attempt <= 3; attempt++ {
+		out, err := h.Transform(ctx, batch, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := h.cdcRoute(t, out); !slices.Equal(got, wantRoute) {
+			t.Fatalf("redo %d gave %v, the attempt %v", attempt, got, wantRoute)
+		}
+		if got := h.sinkValues(t, out); !slices.Equal(got, wantSink) {
+			t.Fatalf("redo %d wrote %v, the attempt %v", attempt, got, wantSink)
+		}
+	}
+	if st := h.state(t, a).State; !st.HasEmail || st.Status != "Contacted" || !st.ContactedSent {
+		t.Fatalf("%s after the redos: %+v", a, st)
+	}
+}
+
 // Prepare starts writing the Lead states and returns without waiting for
 // the write, which runs while the batch is scored; BeforeCommit waits for
 // it and fails the batch with its error.
