@@ -114,12 +114,9 @@ type SinkState struct {
 // lookupScratch is the per-call working memory of Lookup, pooled so a
 // steady stream of batches allocates little beyond what go-redis does.
 type lookupScratch struct {
-	args []any // backing array of every command's arguments
-	// advCRDs are the distinct advisors asked for, in the order of their
-	// keys at the start of the MGET.
-	advCRDs  []int64
+	args     []any         // backing array of every command's arguments
 	sinkIdx  []int         // request -> index into the MGET reply, -1 for none
-	advIdx   map[int64]int // CRD -> index into advCRDs and the MGET reply
+	advIdx   map[int64]int // CRD -> index into the MGET reply: the advisors come first
 	firmIdx  map[int64]int // firm CRD -> index into firmCmds and firms
 	firmCmds []*redis.SliceCmd
 	// firmCached[j] is the cached firm whose digest firmCmds[j] asks
@@ -130,7 +127,7 @@ type lookupScratch struct {
 	firmCRDs    []int64
 	firms       []*features.Firm
 	firmErrs    []error
-	reqAdv      []int // request -> index into advCRDs, -1 for none
+	reqAdv      []int // request -> index into the MGET reply of its advisor, -1 for none
 	key         []byte
 	// mgetStart is where the MGET's arguments start in args.
 	mgetStart int
@@ -173,7 +170,6 @@ func (sc *lookupScratch) appendKey(prefix, kind string, id int64) string {
 func (sc *lookupScratch) reset() {
 	clear(sc.args)
 	sc.args = sc.args[:0]
-	sc.advCRDs = sc.advCRDs[:0]
 	sc.sinkIdx = sc.sinkIdx[:0]
 	clear(sc.firmCmds)
 	sc.firmCmds = sc.firmCmds[:0]
@@ -252,9 +248,8 @@ func (s *Store) readAdvisorsAndSinks(ctx context.Context, sc *lookupScratch, req
 		if r.CRD > 0 {
 			var ok bool
 			if idx, ok = sc.advIdx[r.CRD]; !ok {
-				idx = len(sc.advCRDs)
+				idx = len(sc.advIdx)
 				sc.advIdx[r.CRD] = idx
-				sc.advCRDs = append(sc.advCRDs, r.CRD)
 				sc.args = append(sc.args, sc.appendKey(s.prefix, "advisor:", r.CRD))
 			}
 		}
