@@ -199,6 +199,22 @@ func (h *cdcHarness) run(t *testing.T, in []*kgo.Record) []*kgo.Record {
 	return out
 }
 
+// redoAlike consumes batch again (attempt n) and requires the outputs the
+// first attempt gave: the same routes and the same sink records.
+func (h *cdcHarness) redoAlike(t *testing.T, batch []*kgo.Record, n int, wantRoute, wantSink []string) {
+	t.Helper()
+	out, err := h.Transform(context.Background(), batch, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.cdcRoute(t, out); !slices.Equal(got, wantRoute) {
+		t.Fatalf("attempt %d gave %v, the first gave %v", n, got, wantRoute)
+	}
+	if got := h.sinkValues(t, out); !slices.Equal(got, wantSink) {
+		t.Fatalf("attempt %d wrote %v, the first %v", n, got, wantSink)
+	}
+}
+
 func (h *cdcHarness) state(t *testing.T, id string) featurestore.LeadRecord {
 	t.Helper()
 	out := make([]featurestore.LeadRecord, 1)
@@ -567,16 +583,7 @@ func TestCDCRedoneBatchGivesTheSameResult(t *testing.T) {
 	// Aborted: nothing of it committed. The batch is consumed again, twice
 	// (the second redo finds the first redo's states).
 	for attempt := 2; attempt <= 3; attempt++ {
-		out, err := h.Transform(ctx, batch, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := h.cdcRoute(t, out); !slices.Equal(got, wantRoute) {
-			t.Fatalf("attempt %d gave %v, the first gave %v", attempt, got, wantRoute)
-		}
-		if got := h.sinkValues(t, out); !slices.Equal(got, wantSink) {
-			t.Fatalf("attempt %d wrote %v, the first %v", attempt, got, wantSink)
-		}
+		h.redoAlike(t, batch, attempt, wantRoute, wantSink)
 		if h.state(t, a).State != wantA || h.state(t, b).State != wantB {
 			t.Fatalf("attempt %d left other states", attempt)
 		}
@@ -630,16 +637,7 @@ func TestCDCBatchFailedAfterItsStatesWereSentIsRedoneExactly(t *testing.T) {
 		t.Fatalf("the attempt gave %v: the test needs sink records and outcomes", wantRoute)
 	}
 	for attempt := 2; attempt <= 3; attempt++ {
-		out, err := h.Transform(ctx, batch, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := h.cdcRoute(t, out); !slices.Equal(got, wantRoute) {
-			t.Fatalf("redo %d gave %v, the attempt %v", attempt, got, wantRoute)
-		}
-		if got := h.sinkValues(t, out); !slices.Equal(got, wantSink) {
-			t.Fatalf("redo %d wrote %v, the attempt %v", attempt, got, wantSink)
-		}
+		h.redoAlike(t, batch, attempt, wantRoute, wantSink)
 	}
 	if st := h.state(t, a).State; !st.HasEmail || st.Status != "Contacted" || !st.ContactedSent {
 		t.Fatalf("%s after the redos: %+v", a, st)
