@@ -11,7 +11,9 @@ package cdcsim
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/leadscorer/leadscorer/schemas"
@@ -99,10 +101,11 @@ func (g *Generator) event(changeType string, ids ...string) *schemas.ChangeEvent
 }
 
 // update makes e an UPDATE of fields, LastModifiedDate included, as
-// Salesforce sends one.
+// Salesforce sends one. The changed fields are named in sorted order, so
+// that a seed makes the same bytes every time.
 func (g *Generator) update(e *schemas.ChangeEvent, fields map[string]any) {
-	for f, v := range fields {
-		e.Fields[f] = v
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		e.Fields[f] = fields[f]
 		e.Header.ChangedFields = append(e.Header.ChangedFields, f)
 	}
 	e.Fields["LastModifiedDate"] = time.UnixMilli(g.ts).UTC()
@@ -201,11 +204,10 @@ func (g *Generator) Convert(l Lead) *schemas.ChangeEvent {
 	o := g.lead(l)
 	o.converted = true
 	e := g.event(schemas.ChangeUpdate, l.ID)
-	for f, v := range map[string]any{"Status": "Converted", "IsConverted": true, "ConvertedDate": time.UnixMilli(g.ts).UTC().Truncate(24 * time.Hour),
-		"ConvertedContactId": "0035e00000" + l.ID[10:]} {
-		e.Fields[f] = v
-		e.Header.ChangedFields = append(e.Header.ChangedFields, f)
-	}
+	f := e.Fields
+	f["Status"], f["IsConverted"] = "Converted", true
+	f["ConvertedDate"], f["ConvertedContactId"] = time.UnixMilli(g.ts).UTC().Truncate(24*time.Hour), "0035e00000"+l.ID[10:]
+	e.Header.ChangedFields = append(e.Header.ChangedFields, "Status", "IsConverted", "ConvertedDate", "ConvertedContactId")
 	return e
 }
 
