@@ -973,8 +973,13 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 		received int64
 		badRec   error
 	)
-	start := time.Now()
-	warm := start.Add(time.Second)
+	// The events are made before the run, so that the load generator's
+	// encoding does not take the CPU from the scorer during it.
+	load := b.load(s, Options{Rate: rate, Duration: b.opts.RateDuration, Seed: 2})
+	if load.Prepared, err = Prepare(load); err != nil {
+		return r, err
+	}
+	warm := load.Prepared.Start().Add(time.Second)
 	cctx, stopCollect := context.WithCancel(ctx)
 	collected := make(chan struct{})
 	go func() {
@@ -1000,6 +1005,10 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 		}
 	}()
 	defer func() { stopCollect(); <-collected }()
+	// Counted from just before the start, not from while the events were made.
+	if err := sleepUntil(ctx, load.Prepared.Start().Add(-100*time.Millisecond)); err != nil {
+		return r, err
+	}
 	before, err := s.usage(ctx)
 	if err != nil {
 		return r, err
@@ -1013,7 +1022,7 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 			profErr = b.profile(ctx, s.procs[0], rate)
 		}()
 	}
-	st, err := Run(ctx, b.load(s, Options{Rate: rate, Duration: b.opts.RateDuration, Seed: 2}))
+	st, err := Run(ctx, load)
 	if err != nil {
 		return r, err
 	}

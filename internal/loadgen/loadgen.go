@@ -16,13 +16,16 @@
 // Open loop means the i-th event is due at start + i/rate whatever happened
 // to the earlier ones, and its event_time is that due time: when the broker
 // or the generator falls behind, the delay shows up in the measured latency
-// instead of silently lowering the offered rate.
+// instead of silently lowering the offered rate. The bench's fixed-rate runs
+// make their events before the start (Prepare), so that the generator's
+// encoding does not take the CPU from the scorer it measures.
 package loadgen
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
@@ -100,6 +103,10 @@ type Options struct {
 	// partition (a merged event of several Leads aside).
 	SpreadPartitions bool
 	Seed             uint64
+	// Prepared, when set, holds the run's events, made by Prepare with
+	// these options: the run sends them from their start instead of making
+	// each when it is due.
+	Prepared *Prepared
 	// ClientOpts are extra producer client options.
 	ClientOpts []kgo.Opt
 }
@@ -126,34 +133,11 @@ func (s Stats) Rate() float64 {
 // Run produces events until the duration or count is reached or ctx ends,
 // then waits for every record to be acknowledged.
 func Run(ctx context.Context, opts Options) (Stats, error) {
-	if len(opts.Leads) == 0 {
-		return Stats{}, errors.New("loadgen: no leads")
-	}
-	if opts.Duration <= 0 && opts.Count <= 0 {
-		return Stats{}, errors.New("loadgen: set a duration or a count")
-	}
-	if opts.Rate < 0 {
-		return Stats{}, fmt.Errorf("loadgen: rate %v is negative", opts.Rate)
-	}
-	if opts.ZipfS == 0 {
-		opts.ZipfS = DefaultZipfS
-	}
-	if opts.ZipfS <= 1 {
-		return Stats{}, fmt.Errorf("loadgen: zipf exponent %v must be above 1", opts.ZipfS)
+	opts, err := checked(opts)
+	if err != nil {
+		return Stats{}, err
 	}
 	cdc := opts.Format != config.InputLeadChanged
-	if opts.Shape == "" {
-		opts.Shape = ShapeZipf
-		if cdc {
-			opts.Shape = ShapeCDC
-		}
-	}
-	switch {
-	case opts.Shape != ShapeCDC && opts.Shape != ShapeZipf:
-		return Stats{}, fmt.Errorf("loadgen: shape %q: want %s or %s", opts.Shape, ShapeCDC, ShapeZipf)
-	case opts.Shape == ShapeCDC && !cdc:
-		return Stats{}, fmt.Errorf("loadgen: shape %s needs change events, not %s records", ShapeCDC, opts.Format)
-	}
 	kopts := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.DefaultProduceTopic(opts.Topic),
@@ -170,7 +154,6 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	}
 	defer cl.Close()
 
-	keys := newPicker(opts.Leads, opts.ZipfS, opts.Seed)
 	var sent, failed atomic.Int64
 	var firstErr atomic.Pointer[error]
 	done := func(_ *kgo.Record, err error) {
@@ -181,30 +164,27 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		}
 		sent.Add(1)
 	}
-	prefix := "lg-" + strconv.FormatUint(opts.Seed, 36) + "-"
 	var (
-		gen *cdcsim.Generator
-		mix *cdcsim.Mixer
+		st    Stats
+		start = time.Now()
+		src   = newSource(opts, start)
+		ahead = opts.Prepared
+		recs  []*kgo.Record
+		n     int
 	)
-	if cdc {
-		gen = cdcsim.New(cdcsim.Options{Codec: opts.Codec, Topic: opts.Topic, JSON: opts.JSON, Seed: opts.Seed, Start: time.Now()})
+	if ahead != nil {
+		start = ahead.start
+		if err := sleepUntil(ctx, start); err != nil {
+			return Stats{}, err
+		}
 	}
-	if opts.Shape == ShapeCDC {
-		mix = cdcsim.NewMixer(gen, cdcLeads(opts.Leads), CDCMix(expectedEvents(opts)))
-	}
-	var (
-		st       Stats
-		start    = time.Now()
-		deadline time.Time
-		n        int
-		ev       = schemas.LeadChanged{HasCRD: true, Stage: "Contacting", ChangedFields: []string{"Status"}}
-		id       []byte
-	)
-	if opts.Duration > 0 {
+	var deadline time.Time // a prepared run ends with its events
+	if opts.Duration > 0 && ahead == nil {
 		deadline = start.Add(opts.Duration)
 	}
 	more := func(now time.Time) bool {
-		return (opts.Count <= 0 || n < opts.Count) && (deadline.IsZero() || now.Before(deadline)) && ctx.Err() == nil
+		return (opts.Count <= 0 || n < opts.Count) && (ahead == nil || n < ahead.events()) &&
+			(deadline.IsZero() || now.Before(deadline)) && ctx.Err() == nil
 	}
 	for now := start; more(now); now = time.Now() {
 		due := n + 1
@@ -220,40 +200,18 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		if opts.Count > 0 {
 			due = min(due, opts.Count)
 		}
+		if ahead != nil {
+			due = min(due, ahead.events())
+		}
 		for ; n < due; n++ {
-			at := now
-			if opts.Rate > 0 {
-				at = start.Add(time.Duration(float64(n) / opts.Rate * float64(time.Second)))
+			if ahead != nil {
+				recs = ahead.event(n)
+			} else if recs, err = src.next(recs[:0], n, dueAt(start, n, opts.Rate, now)); err != nil {
+				return st, err
 			}
-			if mix != nil {
-				gen.SetClock(at)
-				if err := mix.Next(); err != nil {
-					return st, fmt.Errorf("loadgen: %w", err)
-				}
-				for _, r := range mix.Take() {
-					cl.Produce(ctx, r, done)
-				}
-				continue
-			}
-			l := keys.next()
-			if gen != nil {
-				gen.SetClock(at)
-				r, err := gen.Record(gen.Next(cdcsim.Lead{ID: l.ID, CRD: l.CRD, HasEmail: l.HasEmail, HasLinkedIn: l.HasLinkedIn}))
-				if err != nil {
-					return st, fmt.Errorf("loadgen: encode event %d: %w", n, err)
-				}
+			for _, r := range recs {
 				cl.Produce(ctx, r, done)
-				continue
 			}
-			id = strconv.AppendInt(append(id[:0], prefix...), int64(n), 10)
-			ev.EventID, ev.LeadID, ev.CRD = string(id), l.ID, l.CRD
-			ev.HasEmail, ev.HasLinkedIn = l.HasEmail, l.HasLinkedIn
-			ev.EventTime = at.Truncate(time.Millisecond)
-			val, err := opts.Codec.AppendLeadChanged(nil, &ev)
-			if err != nil {
-				return st, fmt.Errorf("loadgen: encode event %d: %w", n, err)
-			}
-			cl.Produce(ctx, &kgo.Record{Key: []byte(l.ID), Value: val}, done)
 		}
 	}
 	if err := cl.Flush(context.WithoutCancel(ctx)); err != nil {
@@ -265,6 +223,186 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		return st, fmt.Errorf("loadgen: %d of %d records refused, first: %w", st.Failed, n, *p)
 	}
 	return st, nil
+}
+
+// checked is opts with its defaults, or why they cannot run.
+func checked(opts Options) (Options, error) {
+	if len(opts.Leads) == 0 {
+		return opts, errors.New("loadgen: no leads")
+	}
+	if opts.Duration <= 0 && opts.Count <= 0 {
+		return opts, errors.New("loadgen: set a duration or a count")
+	}
+	if opts.Rate < 0 {
+		return opts, fmt.Errorf("loadgen: rate %v is negative", opts.Rate)
+	}
+	if opts.ZipfS == 0 {
+		opts.ZipfS = DefaultZipfS
+	}
+	if opts.ZipfS <= 1 {
+		return opts, fmt.Errorf("loadgen: zipf exponent %v must be above 1", opts.ZipfS)
+	}
+	cdc := opts.Format != config.InputLeadChanged
+	if opts.Shape == "" {
+		opts.Shape = ShapeZipf
+		if cdc {
+			opts.Shape = ShapeCDC
+		}
+	}
+	switch {
+	case opts.Shape != ShapeCDC && opts.Shape != ShapeZipf:
+		return opts, fmt.Errorf("loadgen: shape %q: want %s or %s", opts.Shape, ShapeCDC, ShapeZipf)
+	case opts.Shape == ShapeCDC && !cdc:
+		return opts, fmt.Errorf("loadgen: shape %s needs change events, not %s records", ShapeCDC, opts.Format)
+	}
+	return opts, nil
+}
+
+// source makes each event's records in turn.
+type source struct {
+	codec  *schemas.Codec
+	keys   *picker
+	gen    *cdcsim.Generator
+	mix    *cdcsim.Mixer
+	prefix string
+	ev     schemas.LeadChanged
+	id     []byte
+}
+
+// newSource is the events of opts, the first committed at start.
+func newSource(opts Options, start time.Time) *source {
+	s := &source{
+		codec:  opts.Codec,
+		keys:   newPicker(opts.Leads, opts.ZipfS, opts.Seed),
+		prefix: "lg-" + strconv.FormatUint(opts.Seed, 36) + "-",
+		ev:     schemas.LeadChanged{HasCRD: true, Stage: "Contacting", ChangedFields: []string{"Status"}},
+	}
+	if opts.Format != config.InputLeadChanged {
+		s.gen = cdcsim.New(cdcsim.Options{Codec: opts.Codec, Topic: opts.Topic, JSON: opts.JSON, Seed: opts.Seed, Start: start})
+	}
+	if opts.Shape == ShapeCDC {
+		s.mix = cdcsim.NewMixer(s.gen, cdcLeads(opts.Leads), CDCMix(expectedEvents(opts)))
+	}
+	return s
+}
+
+// next appends the records of the n-th event, due at at, to out.
+func (s *source) next(out []*kgo.Record, n int, at time.Time) ([]*kgo.Record, error) {
+	if s.mix != nil {
+		s.gen.SetClock(at)
+		if err := s.mix.Next(); err != nil {
+			return out, fmt.Errorf("loadgen: %w", err)
+		}
+		return append(out, s.mix.Take()...), nil
+	}
+	l := s.keys.next()
+	if s.gen != nil {
+		s.gen.SetClock(at)
+		r, err := s.gen.Record(s.gen.Next(cdcsim.Lead{ID: l.ID, CRD: l.CRD, HasEmail: l.HasEmail, HasLinkedIn: l.HasLinkedIn}))
+		if err != nil {
+			return out, fmt.Errorf("loadgen: encode event %d: %w", n, err)
+		}
+		return append(out, r), nil
+	}
+	s.id = strconv.AppendInt(append(s.id[:0], s.prefix...), int64(n), 10)
+	ev := &s.ev
+	ev.EventID, ev.LeadID, ev.CRD = string(s.id), l.ID, l.CRD
+	ev.HasEmail, ev.HasLinkedIn = l.HasEmail, l.HasLinkedIn
+	ev.EventTime = at.Truncate(time.Millisecond)
+	val, err := s.codec.AppendLeadChanged(nil, ev)
+	if err != nil {
+		return out, fmt.Errorf("loadgen: encode event %d: %w", n, err)
+	}
+	return append(out, &kgo.Record{Key: []byte(l.ID), Value: val}), nil
+}
+
+// dueAt is when the n-th event is due: start + n/rate, or now when the
+// rate is open.
+func dueAt(start time.Time, n int, rate float64, now time.Time) time.Time {
+	if rate <= 0 {
+		return now
+	}
+	return start.Add(time.Duration(float64(n) / rate * float64(time.Second)))
+}
+
+// Prepared holds the records of every event of a fixed-rate run, made
+// before it so that encoding them does not take the CPU from what the run
+// measures. They are held in memory: 101 MB for the 160,000 change events
+// of 8 s at 20,000/s, made in 1.8 s.
+type Prepared struct {
+	start time.Time
+	recs  []*kgo.Record
+	ends  []int // the n-th event's records are recs[ends[n-1]:ends[n]]
+}
+
+// Start is when the first event is due.
+func (p *Prepared) Start() time.Time { return p.start }
+
+func (p *Prepared) events() int { return len(p.ends) }
+
+func (p *Prepared) event(n int) []*kgo.Record {
+	from := 0
+	if n > 0 {
+		from = p.ends[n-1]
+	}
+	return p.recs[from:p.ends[n]]
+}
+
+// Prepare makes the records of every event that Run with opts (a fixed
+// rate and a duration) offers, each stamped with its due time from a start
+// far enough ahead that making them ends before it. A first guess of the
+// time that takes is corrected once it is measured: the events are made
+// again, the same ones, for a later start.
+func Prepare(opts Options) (*Prepared, error) {
+	if opts.Rate <= 0 || opts.Duration <= 0 {
+		return nil, errors.New("loadgen: preparing the events needs a rate and a duration")
+	}
+	opts, err := checked(opts)
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := prepare(opts, 15*time.Microsecond, 200*time.Millisecond)
+	return p, err
+}
+
+// prepare is Prepare with its first guess of the time an event takes to
+// make, perEvent, and the least time left before the start, slack/2. It
+// also returns how many times it made the events.
+func prepare(opts Options, perEvent, slack time.Duration) (*Prepared, int, error) {
+	count := int(math.Ceil(opts.Rate * opts.Duration.Seconds()))
+	if opts.Count > 0 {
+		count = min(count, opts.Count)
+	}
+	guess := time.Duration(count)*perEvent + slack
+	for made := 1; ; made++ {
+		began := time.Now()
+		p := &Prepared{start: began.Add(guess), ends: make([]int, 0, count)}
+		src := newSource(opts, p.start)
+		for n := 0; n < count; n++ {
+			var err error
+			if p.recs, err = src.next(p.recs, n, dueAt(p.start, n, opts.Rate, p.start)); err != nil {
+				return nil, made, err
+			}
+			p.ends = append(p.ends, len(p.recs))
+		}
+		took := time.Since(began)
+		if time.Until(p.start) >= slack/2 {
+			return p, made, nil
+		}
+		guess = took*5/4 + slack
+	}
+}
+
+// sleepUntil waits until t or ctx's end.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // CDCMix is the change-event mix of ShapeCDC for a run of events events:

@@ -304,3 +304,84 @@ func readChanges(t *testing.T, cluster *kfake.Cluster, count int, check func(*kg
 	}
 	return n
 }
+
+// A prepared run sends, from its start, the events a live run starting
+// then would make, each committed at its due time.
+func TestPreparedRunSendsTheEventsOfItsStart(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	var leads []Lead
+	for i := range 40 {
+		leads = append(leads, Lead{ID: fmt.Sprintf("00Q5e0000%08dA", i), CRD: int64(i + 1)})
+	}
+	const rate = 4000.0
+	opts := Options{Brokers: cluster.ListenAddrs(), Topic: "in", JSON: true, Leads: leads,
+		Rate: rate, Duration: 100 * time.Millisecond, Seed: 3}
+	p, err := Prepare(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Start().After(time.Now()) {
+		t.Fatalf("start %v is not ahead", p.Start())
+	}
+	if p.events() != 400 {
+		t.Fatalf("%d events prepared, want rate x duration = 400", p.events())
+	}
+	live, err := checked(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := newSource(live, p.Start())
+	var want [][]byte
+	for n := range p.events() {
+		recs, err := src.next(nil, n, dueAt(p.Start(), n, rate, time.Time{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			want = append(want, r.Value)
+		}
+	}
+	opts.Prepared = p
+	st, err := Run(context.Background(), opts)
+	if err != nil || st.Sent != int64(len(want)) {
+		t.Fatalf("sent %d of %d: %v", st.Sent, len(want), err)
+	}
+	i := 0
+	end := p.Start().Add(opts.Duration).UnixMilli()
+	readChanges(t, cluster, len(want), func(r *kgo.Record, c *schemas.LeadChange) {
+		if string(r.Value) != string(want[i]) {
+			t.Fatalf("record %d is not the live source's:\n%s\n%s", i, r.Value, want[i])
+		}
+		if ts := c.Header.CommitTimestamp; ts < p.Start().UnixMilli() || ts > end {
+			t.Fatalf("record %d committed at %d, outside the run's [%d, %d]", i, ts, p.Start().UnixMilli(), end)
+		}
+		i++
+	})
+	if i != len(want) {
+		t.Fatalf("read %d records of %d", i, len(want))
+	}
+}
+
+// When making the events outlasts the first guess, they are made again
+// for a later start, which is still ahead when Prepare returns.
+func TestPrepareMakesTheEventsAgainWhenItsGuessWasShort(t *testing.T) {
+	opts, err := checked(Options{JSON: true, Leads: []Lead{{ID: "00Q000000000001AAA", CRD: 1}},
+		Rate: 1e6, Duration: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, made, err := prepare(opts, 0, 2*time.Millisecond) // 20,000 events in under a millisecond: no
+	if err != nil {
+		t.Fatal(err)
+	}
+	if made != 2 {
+		t.Fatalf("made the events %d times, want 2", made)
+	}
+	if p.events() != 20_000 || !p.Start().After(time.Now()) {
+		t.Fatalf("%d events from %v", p.events(), p.Start())
+	}
+}
