@@ -319,6 +319,12 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 				put("achieved_eps_at_"+k, lr.achieved)
 				put("scorer_cpu_us_per_event_at_"+k, lr.cpuPerEvent)
 				put("scorer_rss_mb_at_"+k, lr.rssMB)
+				put("machine_cores_busy_at_"+k, lr.machineCores)
+				if !math.IsNaN(lr.brokerCPU) {
+					put("broker_cpu_us_per_event_at_"+k, lr.brokerCPU)
+				}
+				put("redis_cpu_us_per_event_at_"+k, lr.redisCPU)
+				put("loadgen_cpu_us_per_event_at_"+k, lr.harnessCPU)
 				if !math.IsNaN(lr.topUpShare) {
 					put("top_up_share_at_"+k, lr.topUpShare)
 				}
@@ -751,8 +757,16 @@ type satResult struct {
 // sandbox broker (zero on a real cluster) and the Redis server, and the
 // bytes the Redis server has sent its clients.
 type machineUse struct {
-	busy, broker, redis time.Duration
-	redisOut            float64
+	// busy is the machine's; harness the bench process's own (the load
+	// generator and the readers of the outputs).
+	busy, broker, redis, harness time.Duration
+	redisOut                     float64
+}
+
+// perEvent is m's CPU since m0 in microseconds per event.
+func (m machineUse) perEvent(m0 machineUse, events int64) (broker, redis, harness float64) {
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(events) }
+	return us(m.broker - m0.broker), us(m.redis - m0.redis), us(m.harness - m0.harness)
 }
 
 func (b *bench) machine(ctx context.Context, s *stack) (machineUse, error) {
@@ -761,6 +775,11 @@ func (b *bench) machine(ctx context.Context, s *stack) (machineUse, error) {
 	if m.busy, err = process.MachineCPU(); err != nil {
 		return m, err
 	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return m, err
+	}
+	m.harness = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	if s.sandbox != nil {
 		if m.broker, err = s.sandbox.CPU(); err != nil {
 			return m, err
@@ -859,11 +878,10 @@ func (b *bench) saturation(ctx context.Context, n int, ceiling bool) (satResult,
 	}
 	r.eps = float64(st.Sent) / elapsed.Seconds()
 	r.machineCores = (m1.busy - m0.busy).Seconds() / elapsed.Seconds()
-	r.brokerCPUPerEvent = float64((m1.broker - m0.broker).Microseconds()) / float64(st.Sent)
+	r.brokerCPUPerEvent, r.redisCPUPerEvent, _ = m1.perEvent(m0, st.Sent)
 	if s.sandbox == nil {
 		r.brokerCPUPerEvent = math.NaN()
 	}
-	r.redisCPUPerEvent = float64((m1.redis - m0.redis).Microseconds()) / float64(st.Sent)
 	r.redisOutPerEvent = (m1.redisOut - m0.redisOut) / float64(st.Sent)
 	r.cpuPerEvent = float64((after.cpu - before.cpu).Microseconds()) / float64(st.Sent)
 	r.redisPerEvent = (after.redis - before.redis) / float64(st.Sent)
@@ -937,6 +955,10 @@ func countCommitted(ctx context.Context, brokers []string, topic string) (int64,
 
 type latResult struct {
 	p50, p99, p999, visibleP99, achieved, cpuPerEvent, rssMB, memoHitRate float64
+	// What shared the machine during the run: its busy cores, and the
+	// broker's (NaN on the real cluster), Redis's and the bench process's
+	// own CPU per event (the last sends the events and reads the outputs).
+	machineCores, brokerCPU, redisCPU, harnessCPU float64
 	// batchRecords is the mean batch, in input records, and batchMS the
 	// mean time a batch spent in each stage, in milliseconds, "total" their
 	// sum; nil when the build does not time its stages.
@@ -1013,6 +1035,10 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 	if err != nil {
 		return r, err
 	}
+	m0, err := b.machine(ctx, s)
+	if err != nil {
+		return r, err
+	}
 	var profErr error
 	var profWG sync.WaitGroup
 	if profile {
@@ -1041,6 +1067,15 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 			got := received
 			mu.Unlock()
 			if got >= int64(after.scored) {
+				m1, err := b.machine(ctx, s)
+				if err != nil {
+					return r, err
+				}
+				r.machineCores = (m1.busy - m0.busy).Seconds() / time.Since(load.Prepared.Start()).Seconds()
+				r.brokerCPU, r.redisCPU, r.harnessCPU = m1.perEvent(m0, st.Sent)
+				if s.sandbox == nil {
+					r.brokerCPU = math.NaN()
+				}
 				break
 			}
 		}
