@@ -106,14 +106,19 @@ bench-e2e:
 # (scripts/stack.sh, brought up and down by the suite), plus broker-kill and
 # broker-stall; the default is the sandbox broker process, for quick local
 # runs. Stops by itself; about 5 minutes either way.
-# chaos-ci is CI's form: the real cluster, 20,000 events per scenario.
 CHAOS_KAFKA ?= sandbox
 CHAOS_EVENTS ?= 100000
 .PHONY: chaos chaos-ci
 chaos: build redis
 	./$(DEV) chaos --bin $(BIN) --kafka $(CHAOS_KAFKA) --events $(CHAOS_EVENTS)
+# CI's form: every scenario on one three-broker cluster, started for both
+# runs and brought down after them: with LeadChanged records, then with
+# Salesforce change events (docs/RELIABILITY.md).
 chaos-ci: build redis
-	./$(DEV) chaos --bin $(BIN) --kafka real --events 20000
+	dir=$$(mktemp -d) && trap 'STACK_DIR=$$dir scripts/stack.sh down; rm -rf $$dir' EXIT && \
+	STACK_DIR=$$dir scripts/stack.sh up --brokers 3 && \
+	./$(DEV) chaos --bin $(BIN) --kafka real --stack-dir $$dir --events 20000 && \
+	./$(DEV) chaos --bin $(BIN) --kafka real --stack-dir $$dir --events 20000 --input salesforce-cdc
 
 # Fuzzing (docs/SECURITY.md): each target for a number of executions on top
 # of its seed corpus in the package's testdata/fuzz/: about 10 s each on a

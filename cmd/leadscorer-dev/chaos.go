@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leadscorer/leadscorer/config"
 	"github.com/leadscorer/leadscorer/internal/chaos"
 )
 
@@ -35,6 +36,7 @@ func runChaos(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	brokers := fs.Int("brokers", 3, "brokers of the real cluster: 1 or 3")
 	stackScript := fs.String("stack", "scripts/stack.sh", "the script that runs the real cluster")
 	stackDir := fs.String("stack-dir", os.Getenv("STACK_DIR"), "the real cluster's run folder (default $STACK_DIR, else a folder in --work-dir); a healthy stack already running there is used and left running")
+	input := fs.String("input", config.InputLeadChanged, "the streams and the scorers' input_format: leadchanged, or salesforce-cdc (change events: Leads created, updated and echoed, each scored on the state the scorer stored)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,7 +72,7 @@ func runChaos(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	suite, closeSuite, err := chaos.New(ctx, chaos.Options{
 		Bin: scorer, DevBin: dev, Registry: *registry, RedisAddr: *redisAddr, WorkDir: *workDir, Events: *events, Seed: *seed,
 		StreamFor: *streamFor, ScenarioTimeout: *scenarioTimeout, Progress: stderr,
-		Kafka: *kafka, Brokers: *brokers, StackScript: *stackScript, StackDir: *stackDir,
+		Kafka: *kafka, Brokers: *brokers, StackScript: *stackScript, StackDir: *stackDir, Input: *input,
 	})
 	if err != nil {
 		return err
@@ -83,7 +85,7 @@ func runChaos(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			closeSuite()
 		}
 	}()
-	fmt.Fprintf(stdout, "%s events=%d seed=%d\n", suite.Kafka(), *events, *seed)
+	fmt.Fprintf(stdout, "%s input=%s events=%d seed=%d\n", suite.Kafka(), *input, *events, *seed)
 	var failed []string
 	for _, name := range names {
 		r, err := suite.Run(ctx, name)

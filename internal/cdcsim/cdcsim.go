@@ -288,6 +288,16 @@ func (g *Generator) State(id string) (created, deleted, converted bool) {
 	return o.created, o.deleted, o.converted
 }
 
+// Contact says whether the org holds an email and a LinkedIn profile for
+// the Lead (as created when it has not changed them since).
+func (g *Generator) Contact(id string) (hasEmail, hasLinkedIn bool) {
+	o, ok := g.leads[id]
+	if !ok {
+		return false, false
+	}
+	return o.HasEmail, o.HasLinkedIn
+}
+
 // Record encodes e as the connector writes it.
 func (g *Generator) Record(e *schemas.ChangeEvent) (*kgo.Record, error) {
 	var (

@@ -77,6 +77,10 @@ type Options struct {
 	// folder (default WorkDir/kafka-stack). A stack already running there
 	// is used and left running.
 	StackScript, StackDir string
+	// Input is the scorers' input_format and so the streams':
+	// config.InputLeadChanged (default) or config.InputSalesforceCDC
+	// (StreamCDC).
+	Input string
 	// Registry is the model registry file; its folder is copied for each
 	// scenario, so the bad-model scenario never touches the original.
 	Registry string
@@ -157,6 +161,13 @@ func New(ctx context.Context, opts Options) (*Suite, func(), error) {
 	if opts.Brokers == 0 {
 		opts.Brokers = 3
 	}
+	switch opts.Input {
+	case "":
+		opts.Input = config.InputLeadChanged
+	case config.InputLeadChanged, config.InputSalesforceCDC:
+	default:
+		return nil, nil, fmt.Errorf("chaos: Input %q: want %s or %s", opts.Input, config.InputLeadChanged, config.InputSalesforceCDC)
+	}
 	if opts.Bin == "" || opts.WorkDir == "" || opts.Registry == "" {
 		return nil, nil, errors.New("chaos: Bin, WorkDir and Registry are required")
 	}
@@ -232,7 +243,11 @@ func New(ctx context.Context, opts Options) (*Suite, func(), error) {
 		return nil, nil, err
 	}
 	if opts.Kafka == KafkaSandbox {
-		ids, err := schemas.Register(ctx, s.srcl, schemas.DefaultTopics())
+		topics := schemas.DefaultTopics()
+		if s.cdc() {
+			topics = schemas.CDCTopics()
+		}
+		ids, err := schemas.Register(ctx, s.srcl, topics)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -282,25 +297,38 @@ func (s *Suite) Run(ctx context.Context, name string) (*Result, error) {
 }
 
 // topicSet names a scenario's topics.
-type topicSet struct{ In, Sfdc, Shadow, DLQ string }
+type topicSet struct{ In, Sfdc, Shadow, DLQ, Outcomes, Refresh string }
 
 func defaultTopicSet() topicSet {
 	cfg := config.Default()
-	return topicSet{In: cfg.TopicIn, Sfdc: cfg.TopicSfdc, Shadow: cfg.TopicShadow, DLQ: cfg.TopicDLQ}
+	return topicSet{In: cfg.TopicIn, Sfdc: cfg.TopicSfdc, Shadow: cfg.TopicShadow, DLQ: cfg.TopicDLQ,
+		Outcomes: cfg.TopicOutcomes, Refresh: cfg.TopicRefresh}
 }
 
 func (t topicSet) prefixed(p string) topicSet {
-	return topicSet{In: p + t.In, Sfdc: p + t.Sfdc, Shadow: p + t.Shadow, DLQ: p + t.DLQ}
+	return topicSet{In: p + t.In, Sfdc: p + t.Sfdc, Shadow: p + t.Shadow, DLQ: p + t.DLQ,
+		Outcomes: p + t.Outcomes, Refresh: p + t.Refresh}
 }
 
-func (t topicSet) all() []string { return []string{t.In, t.Sfdc, t.Shadow, t.DLQ} }
+func (t topicSet) all() []string {
+	return []string{t.In, t.Sfdc, t.Shadow, t.DLQ, t.Outcomes, t.Refresh}
+}
+
+// cdc reports whether the suite's streams are change events.
+func (s *Suite) cdc() bool { return s.opts.Input == config.InputSalesforceCDC }
 
 // createTopics creates a scenario's topics on a real cluster as the project
 // declares them (kafkastack.CreateScorerTopics), the input with room for
 // the 2 MB poison.
-func createTopics(ctx context.Context, adm *kadm.Client, brokers int, t topicSet) error {
-	return kafkastack.CreateScorerTopics(ctx, adm, brokers, partitions, maxInputSize,
+// A scorer of change events also writes outcomes and refresh requests.
+func createTopics(ctx context.Context, adm *kadm.Client, brokers int, t topicSet, cdc bool) error {
+	err := kafkastack.CreateScorerTopics(ctx, adm, brokers, partitions, maxInputSize,
 		kafkastack.ScorerTopics{In: t.In, Sfdc: t.Sfdc, Shadow: t.Shadow, DLQ: t.DLQ})
+	if err != nil || !cdc {
+		return err
+	}
+	return kafkastack.CreateTopics(ctx, adm, int16(min(brokers, 3)),
+		kafkastack.Topic{Name: t.Outcomes, Partitions: partitions}, kafkastack.Topic{Name: t.Refresh, Partitions: partitions})
 }
 
 // env is one scenario's world.
@@ -410,11 +438,16 @@ func (s *Suite) setUp(ctx context.Context, name string) (*env, error) {
 			e.tearDown()
 			return nil, fmt.Errorf("chaos: the cluster is not healthy before %s: %w", name, err)
 		}
-		if err := createTopics(ctx, e.adm, s.opts.Brokers, e.topics); err != nil {
+		if err := createTopics(ctx, e.adm, s.opts.Brokers, e.topics, s.cdc()); err != nil {
 			e.tearDown()
 			return nil, err
 		}
-		ids, err := schemas.Register(ctx, s.srcl, schemas.Topics{LeadChanged: e.topics.In, Sfdc: e.topics.Sfdc, Shadow: e.topics.Shadow})
+		topics := schemas.Topics{LeadChanged: e.topics.In, Sfdc: e.topics.Sfdc, Shadow: e.topics.Shadow}
+		if s.cdc() { // the input as the connector registers it; the poison needs LeadOutcome
+			topics.LeadChanged, topics.ChangeEvents = "", e.topics.In
+			topics.Outcomes, topics.Refresh = e.topics.Outcomes, e.topics.Refresh
+		}
+		ids, err := schemas.Register(ctx, s.srcl, topics)
 		if err != nil {
 			e.tearDown()
 			return nil, fmt.Errorf("chaos: register the schemas: %w", err)
@@ -439,7 +472,11 @@ func (s *Suite) setUp(ctx context.Context, name string) (*env, error) {
 	if name == "poison" {
 		mix.Poison = 0.01
 	}
-	e.recs, e.sent, err = Stream(e.codec, e.topics.In, name, s.pop, mix)
+	if s.cdc() {
+		e.recs, e.sent, err = StreamCDC(e.codec, e.topics.In, s.pop, mix)
+	} else {
+		e.recs, e.sent, err = Stream(e.codec, e.topics.In, name, s.pop, mix)
+	}
 	if err != nil {
 		e.tearDown()
 		return nil, err
@@ -509,11 +546,12 @@ func (e *env) startScorer(id int) error {
 		"--brokers", strings.Join(e.brokers, ","), "--schema-registry", e.s.srURL,
 		"--redis-url", redisURL, "--redis-prefix", e.prefix,
 		"--topic-in", e.topics.In, "--topic-sfdc", e.topics.Sfdc, "--topic-shadow", e.topics.Shadow, "--topic-dlq", e.topics.DLQ,
+		"--topic-outcomes", e.topics.Outcomes, "--topic-refresh", e.topics.Refresh,
 		"--group", e.group, "--transactional-id", e.txnID(id),
 		"--http-addr", addr, "--registry", e.registry,
 		"--score-epsilon", strconv.FormatFloat(ScoreEpsilon, 'g', -1, 64),
 		"--transaction-timeout", "20s", "--batch-timeout", "15s", "--log-level", "warn",
-		"--input-format", config.InputLeadChanged) // the fault suite's streams are LeadChanged records
+		"--input-format", e.s.opts.Input)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,10 @@ package chaos
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
+	"github.com/leadscorer/leadscorer/internal/cdcsim"
 	"github.com/leadscorer/leadscorer/internal/poison"
 	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/schemas"
@@ -124,6 +126,68 @@ func Stream(codec *schemas.Codec, topic, prefix string, pop *synth.Population, m
 		default:
 			state[l.ID] = st
 			val, err = codec.AppendLeadChanged(nil, &e)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("chaos: event %d: %w", i, err)
+		}
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(l.ID), Value: val,
+			Headers: []kgo.RecordHeader{{Key: HeaderEvent, Value: []byte(s.ID)}}})
+		sent = append(sent, s)
+	}
+	return recs, sent, nil
+}
+
+// StreamCDC builds a scenario's input as Salesforce change events, as the
+// CDC connector writes them (Avro): each Lead of a pool a fifth the size of
+// the stream is created the first time it is drawn, then updated (its
+// email or LinkedIn profile set or cleared, another field, its status
+// moved on) or echoed by the sink, as cdcsim makes an org's changes. Only
+// the creation carries the Lead's CRD and contact fields: every later
+// change is scored on the state the scorer stored for the Lead, so a state
+// lost or written twice shows as a wrong or lost output. A good event's id
+// is the one the scorer gives the change: transaction key, sequence number
+// and Lead Id. Poison (mix.Poison of the records, every CDC kind in turn)
+// is made from changes of a generator of its own, so that the org's state
+// never holds them. mix.Echoes and mix.Flip are the generator's own: about
+// one update in ten is an echo, and half the updates flip a contact field.
+func StreamCDC(codec *schemas.Codec, topic string, pop *synth.Population, mix Mix) ([]*kgo.Record, []Sent, error) {
+	rng := rand.New(rand.NewPCG(mix.Seed, 0xc4a05))
+	pool := min(max(mix.Events/5, 1), len(pop.Leads))
+	org := cdcsim.New(cdcsim.Options{Codec: codec, Topic: topic, Seed: mix.Seed, Start: mix.At})
+	bad := cdcsim.New(cdcsim.Options{Codec: codec, Topic: topic, Seed: mix.Seed + 1, Start: mix.At})
+	recs := make([]*kgo.Record, 0, mix.Events)
+	sent := make([]Sent, 0, mix.Events)
+	nextPoison, oversized := 0, 0
+	for i := range mix.Events {
+		pl := &pop.Leads[rng.IntN(pool)]
+		l := cdcsim.Lead{ID: pl.ID, CRD: pl.CRD, HasEmail: pl.HasEmail, HasLinkedIn: pl.HasLinkedIn}
+		var (
+			s   Sent
+			val []byte
+			err error
+		)
+		if rng.Float64() < mix.Poison {
+			k := poison.CDCKinds[nextPoison%len(poison.CDCKinds)]
+			nextPoison++
+			if k.Kind == poison.Oversized {
+				if oversized == MaxOversized {
+					k = poison.CDCKinds[nextPoison%len(poison.CDCKinds)]
+					nextPoison++
+				} else {
+					oversized++
+				}
+			}
+			s = Sent{ID: fmt.Sprintf("poison-%d", i), Kind: Poison, Lead: l.ID, CRD: l.CRD, Class: k.Class, Fault: k.Name}
+			val, err = poison.CDCValue(codec, bad.Create(l), false, k, rng, OversizedBytes)
+		} else {
+			e := org.Next(l)
+			h := &e.Header
+			s = Sent{ID: h.TransactionKey + ":" + strconv.FormatInt(h.SequenceNumber, 10) + ":" + l.ID, Lead: l.ID, CRD: l.CRD}
+			s.Email, s.LinkedIn = org.Contact(l.ID)
+			if h.CommitUser == cdcsim.SinkUser {
+				s.Kind = Echo
+			}
+			val, err = codec.AppendChangeEvent(nil, e)
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("chaos: event %d: %w", i, err)

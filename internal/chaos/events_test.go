@@ -3,10 +3,14 @@ package chaos
 import (
 	"context"
 	"errors"
-	"github.com/leadscorer/leadscorer/internal/poison"
+	"fmt"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"testing"
 
+	"github.com/leadscorer/leadscorer/internal/cdcsim"
+	"github.com/leadscorer/leadscorer/internal/poison"
 	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
@@ -93,6 +97,105 @@ func TestStreamPoisonGetsTheClassItIsExpectedToGet(t *testing.T) {
 		t.Errorf("%d oversized records, want at most %d", n, MaxOversized)
 	}
 	if counts[Echo] == 0 || counts[Good] < 2000 {
+		t.Errorf("kinds %v: want echoes and mostly good events", counts)
+	}
+}
+
+// The change-event stream's truth, read back with the scorer's own reader:
+// a good event's id is the scorer's (transaction key, sequence number,
+// Lead Id), only a Lead's creation carries its CRD, the contact fields the
+// stream expects are those its changes add up to, echoes are the sink's
+// own writes, and every kind of malformed change event is present.
+func TestStreamCDCSaysWhatItsChangesAddUpTo(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(srfake.NewRegistry().Handler())
+	defer srv.Close()
+	cl, err := sr.NewClient(sr.URLs(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := schemas.Register(ctx, cl, schemas.CDCTopics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := schemas.NewCodec(cl, ids)
+	pop, err := synth.Generate(synth.Options{Seed: 3, Advisors: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, sent, err := StreamCDC(codec, "in", pop, Mix{Events: 4000, Poison: 0.02, Seed: 1, At: EventTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 4000 || len(sent) != 4000 {
+		t.Fatalf("%d records, %d sent, want 4000", len(recs), len(sent))
+	}
+	const crd, email, linkedIn = 0, 1, 2
+	reader, err := schemas.NewCDCReader(codec, []string{"FA_CRD__c", "Email", "LinkedIn_Profile__c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contact := map[string][2]bool{}
+	seen, faults, counts := map[string]bool{}, map[string]int{}, map[Kind]int{}
+	for i, r := range recs {
+		s := sent[i]
+		counts[s.Kind]++
+		if seen[s.ID] {
+			t.Fatalf("event id %s used twice", s.ID)
+		}
+		seen[s.ID] = true
+		if got := producer.Header(r, HeaderEvent); got != s.ID {
+			t.Fatalf("record %d carries %s %q, want %q", i, HeaderEvent, got, s.ID)
+		}
+		if s.Kind == Poison {
+			faults[s.Fault]++
+			continue
+		}
+		var c schemas.LeadChange
+		if err := reader.Decode(ctx, r.Value, &c); err != nil {
+			t.Fatalf("%s: %v", s.ID, err)
+		}
+		h := &c.Header
+		if want := fmt.Sprintf("%s:%d:%s", h.TransactionKey, h.SequenceNumber, h.RecordIDs[0]); s.ID != want || s.Lead != h.RecordIDs[0] {
+			t.Fatalf("event %s (lead %s) is the scorer's %s", s.ID, s.Lead, want)
+		}
+		if echo := h.CommitUser == cdcsim.SinkUser; echo != (s.Kind == Echo) {
+			t.Fatalf("%s: committed by %s, kind %d", s.ID, h.CommitUser, s.Kind)
+		}
+		if s.Kind == Echo {
+			continue
+		}
+		st := contact[s.Lead]
+		switch h.ChangeType {
+		case schemas.ChangeCreate:
+			if c.Values[crd].Str != strconv.FormatInt(s.CRD, 10) {
+				t.Fatalf("%s: a creation with CRD %+v, want %d", s.ID, c.Values[crd], s.CRD)
+			}
+			st = [2]bool{!c.Values[email].IsNull(), !c.Values[linkedIn].IsNull()}
+		case schemas.ChangeUpdate:
+			if !c.Values[crd].IsNull() {
+				t.Fatalf("%s: an update carries the CRD", s.ID)
+			}
+			if slices.Contains(h.ChangedFields, "Email") {
+				st[0] = !c.Values[email].IsNull()
+			}
+			if slices.Contains(h.ChangedFields, "LinkedIn_Profile__c") {
+				st[1] = !c.Values[linkedIn].IsNull()
+			}
+		default:
+			t.Fatalf("%s: a %s", s.ID, h.ChangeType)
+		}
+		contact[s.Lead] = st
+		if st != [2]bool{s.Email, s.LinkedIn} {
+			t.Fatalf("%s: the changes add up to email, LinkedIn %v, the stream says %v, %v", s.ID, st, s.Email, s.LinkedIn)
+		}
+	}
+	for _, k := range poison.CDCKinds {
+		if faults[k.Name] == 0 {
+			t.Errorf("no %q poison in the stream", k.Name)
+		}
+	}
+	if counts[Echo] == 0 || counts[Good] < 3000 {
 		t.Errorf("kinds %v: want echoes and mostly good events", counts)
 	}
 }
