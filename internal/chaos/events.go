@@ -85,7 +85,7 @@ func Stream(codec *schemas.Codec, topic, prefix string, pop *synth.Population, m
 	sent := make([]Sent, 0, mix.Events)
 	// The Lead as the stream last showed it, so that flips accumulate.
 	state := map[string][2]bool{}
-	nextPoison, oversized := 0, 0
+	var turn poisonTurn
 	for i := range mix.Events {
 		l := &pop.Leads[rng.IntN(pool)]
 		st, ok := state[l.ID]
@@ -107,16 +107,7 @@ func Stream(codec *schemas.Codec, topic, prefix string, pop *synth.Population, m
 		)
 		switch r := rng.Float64(); {
 		case r < mix.Poison:
-			k := PoisonKinds[nextPoison%len(PoisonKinds)]
-			nextPoison++
-			if k == poison.Oversized {
-				if oversized == MaxOversized {
-					k = PoisonKinds[nextPoison%len(PoisonKinds)]
-					nextPoison++
-				} else {
-					oversized++
-				}
-			}
+			k := PoisonKinds[turn.pick(len(PoisonKinds), func(i int) bool { return PoisonKinds[i] == poison.Oversized })]
 			s.Kind, s.Class, s.Fault = Poison, k.Class, k.Name
 			val, err = poison.Value(codec, &e, k, rng, OversizedBytes)
 		case r < mix.Poison+mix.Echoes:
@@ -135,6 +126,26 @@ func Stream(codec *schemas.Codec, topic, prefix string, pop *synth.Population, m
 		sent = append(sent, s)
 	}
 	return recs, sent, nil
+}
+
+// poisonTurn takes the poison kinds in turn, leaving out the oversized one
+// once MaxOversized records of it were made.
+type poisonTurn struct{ next, oversized int }
+
+// pick is the index of the next of n kinds; oversized says which is the
+// oversized one.
+func (p *poisonTurn) pick(n int, oversized func(int) bool) int {
+	i := p.next % n
+	p.next++
+	if oversized(i) {
+		if p.oversized < MaxOversized {
+			p.oversized++
+			return i
+		}
+		i = p.next % n
+		p.next++
+	}
+	return i
 }
 
 // StreamCDC builds a scenario's input as Salesforce change events, as the
@@ -157,7 +168,7 @@ func StreamCDC(codec *schemas.Codec, topic string, pop *synth.Population, mix Mi
 	bad := cdcsim.New(cdcsim.Options{Codec: codec, Topic: topic, Seed: mix.Seed + 1, Start: mix.At})
 	recs := make([]*kgo.Record, 0, mix.Events)
 	sent := make([]Sent, 0, mix.Events)
-	nextPoison, oversized := 0, 0
+	var turn poisonTurn
 	for i := range mix.Events {
 		pl := &pop.Leads[rng.IntN(pool)]
 		l := cdcsim.Lead{ID: pl.ID, CRD: pl.CRD, HasEmail: pl.HasEmail, HasLinkedIn: pl.HasLinkedIn}
@@ -167,16 +178,7 @@ func StreamCDC(codec *schemas.Codec, topic string, pop *synth.Population, mix Mi
 			err error
 		)
 		if rng.Float64() < mix.Poison {
-			k := poison.CDCKinds[nextPoison%len(poison.CDCKinds)]
-			nextPoison++
-			if k.Kind == poison.Oversized {
-				if oversized == MaxOversized {
-					k = poison.CDCKinds[nextPoison%len(poison.CDCKinds)]
-					nextPoison++
-				} else {
-					oversized++
-				}
-			}
+			k := poison.CDCKinds[turn.pick(len(poison.CDCKinds), func(i int) bool { return poison.CDCKinds[i].Kind == poison.Oversized })]
 			s = Sent{ID: fmt.Sprintf("poison-%d", i), Kind: Poison, Lead: l.ID, CRD: l.CRD, Class: k.Class, Fault: k.Name}
 			val, err = poison.CDCValue(codec, bad.Create(l), false, k, rng, OversizedBytes)
 		} else {

@@ -18,27 +18,34 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
 
+// streamWorld is a codec of topics registered in a fake Schema Registry,
+// and a population of 2,000 advisors.
+func streamWorld(t *testing.T, topics schemas.Topics) (*schemas.Codec, *synth.Population) {
+	t.Helper()
+	srv := httptest.NewServer(srfake.NewRegistry().Handler())
+	t.Cleanup(srv.Close)
+	cl, err := sr.NewClient(sr.URLs(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := schemas.Register(context.Background(), cl, topics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop, err := synth.Generate(synth.Options{Seed: 3, Advisors: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return schemas.NewCodec(cl, ids), pop
+}
+
 // The stream's truth must be right before it can judge the scorer: every
 // event id unique, every poison kind present, and each poison record
 // refused by the decoder and validator with exactly the class the stream
 // expects for it.
 func TestStreamPoisonGetsTheClassItIsExpectedToGet(t *testing.T) {
 	ctx := context.Background()
-	srv := httptest.NewServer(srfake.NewRegistry().Handler())
-	defer srv.Close()
-	cl, err := sr.NewClient(sr.URLs(srv.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := schemas.Register(ctx, cl, schemas.DefaultTopics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec := schemas.NewCodec(cl, ids)
-	pop, err := synth.Generate(synth.Options{Seed: 3, Advisors: 2000})
-	if err != nil {
-		t.Fatal(err)
-	}
+	codec, pop := streamWorld(t, schemas.DefaultTopics())
 	const maxRecordBytes = 256 << 10 // the scorer's default max_record_bytes
 	recs, sent, err := Stream(codec, "in", "t", pop, Mix{Events: 3000, Poison: 0.1, Echoes: 0.05, Flip: 0.2, Seed: 1, At: EventTime})
 	if err != nil {
@@ -108,21 +115,7 @@ func TestStreamPoisonGetsTheClassItIsExpectedToGet(t *testing.T) {
 // own writes, and every kind of malformed change event is present.
 func TestStreamCDCSaysWhatItsChangesAddUpTo(t *testing.T) {
 	ctx := context.Background()
-	srv := httptest.NewServer(srfake.NewRegistry().Handler())
-	defer srv.Close()
-	cl, err := sr.NewClient(sr.URLs(srv.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := schemas.Register(ctx, cl, schemas.CDCTopics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec := schemas.NewCodec(cl, ids)
-	pop, err := synth.Generate(synth.Options{Seed: 3, Advisors: 2000})
-	if err != nil {
-		t.Fatal(err)
-	}
+	codec, pop := streamWorld(t, schemas.CDCTopics())
 	recs, sent, err := StreamCDC(codec, "in", pop, Mix{Events: 4000, Poison: 0.02, Seed: 1, At: EventTime})
 	if err != nil {
 		t.Fatal(err)
