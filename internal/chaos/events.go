@@ -121,11 +121,17 @@ func Stream(codec *schemas.Codec, topic, prefix string, pop *synth.Population, m
 		if err != nil {
 			return nil, nil, fmt.Errorf("chaos: event %d: %w", i, err)
 		}
-		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(l.ID), Value: val,
-			Headers: []kgo.RecordHeader{{Key: HeaderEvent, Value: []byte(s.ID)}}})
+		recs = append(recs, inputRecord(topic, l.ID, s.ID, val))
 		sent = append(sent, s)
 	}
 	return recs, sent, nil
+}
+
+// inputRecord is an input record of the Lead, with its event id in the
+// HeaderEvent header.
+func inputRecord(topic, lead, id string, val []byte) *kgo.Record {
+	return &kgo.Record{Topic: topic, Key: []byte(lead), Value: val,
+		Headers: []kgo.RecordHeader{{Key: HeaderEvent, Value: []byte(id)}}}
 }
 
 // poisonTurn takes the poison kinds in turn, leaving out the oversized one
@@ -194,8 +200,7 @@ func StreamCDC(codec *schemas.Codec, topic string, pop *synth.Population, mix Mi
 		if err != nil {
 			return nil, nil, fmt.Errorf("chaos: event %d: %w", i, err)
 		}
-		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(l.ID), Value: val,
-			Headers: []kgo.RecordHeader{{Key: HeaderEvent, Value: []byte(s.ID)}}})
+		recs = append(recs, inputRecord(topic, l.ID, s.ID, val))
 		sent = append(sent, s)
 	}
 	return recs, sent, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/leadscorer/leadscorer/internal/synth"
 	"github.com/leadscorer/leadscorer/producer"
 	"github.com/leadscorer/leadscorer/schemas"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
@@ -39,6 +40,19 @@ func streamWorld(t *testing.T, topics schemas.Topics) (*schemas.Codec, *synth.Po
 	return schemas.NewCodec(cl, ids), pop
 }
 
+// checkIdentity fails t unless record i carries its own event id in the
+// HeaderEvent header, and no earlier one (seen) had it.
+func checkIdentity(t *testing.T, i int, r *kgo.Record, s Sent, seen map[string]bool) {
+	t.Helper()
+	if seen[s.ID] {
+		t.Fatalf("event id %s used twice", s.ID)
+	}
+	seen[s.ID] = true
+	if got := producer.Header(r, HeaderEvent); got != s.ID {
+		t.Fatalf("record %d carries %s %q, want %q", i, HeaderEvent, got, s.ID)
+	}
+}
+
 // The stream's truth must be right before it can judge the scorer: every
 // event id unique, every poison kind present, and each poison record
 // refused by the decoder and validator with exactly the class the stream
@@ -60,13 +74,7 @@ func TestStreamPoisonGetsTheClassItIsExpectedToGet(t *testing.T) {
 	for i, r := range recs {
 		s := sent[i]
 		counts[s.Kind]++
-		if seen[s.ID] {
-			t.Fatalf("event id %s used twice", s.ID)
-		}
-		seen[s.ID] = true
-		if got := producer.Header(r, HeaderEvent); got != s.ID {
-			t.Fatalf("record %d carries %s %q, want %q", i, HeaderEvent, got, s.ID)
-		}
+		checkIdentity(t, i, r, s, seen)
 		class := ""
 		if len(r.Value) > maxRecordBytes {
 			class = producer.ClassSize
@@ -133,13 +141,7 @@ func TestStreamCDCSaysWhatItsChangesAddUpTo(t *testing.T) {
 	for i, r := range recs {
 		s := sent[i]
 		counts[s.Kind]++
-		if seen[s.ID] {
-			t.Fatalf("event id %s used twice", s.ID)
-		}
-		seen[s.ID] = true
-		if got := producer.Header(r, HeaderEvent); got != s.ID {
-			t.Fatalf("record %d carries %s %q, want %q", i, HeaderEvent, got, s.ID)
-		}
+		checkIdentity(t, i, r, s, seen)
 		if s.Kind == Poison {
 			faults[s.Fault]++
 			continue
