@@ -105,12 +105,14 @@ bench-e2e:
 # (100,000). CHAOS_KAFKA=real runs them on a three-broker Apache Kafka cluster
 # (scripts/stack.sh, brought up and down by the suite), plus broker-kill and
 # broker-stall; the default is the sandbox broker process, for quick local
-# runs. Stops by itself; about 5 minutes either way.
+# runs. CHAOS_INPUT=salesforce-cdc streams change events instead of
+# LeadChanged records. Stops by itself; about 5 minutes either way.
 CHAOS_KAFKA ?= sandbox
 CHAOS_EVENTS ?= 100000
+CHAOS_INPUT ?= leadchanged
 .PHONY: chaos chaos-ci
 chaos: build redis
-	./$(DEV) chaos --bin $(BIN) --kafka $(CHAOS_KAFKA) --events $(CHAOS_EVENTS)
+	./$(DEV) chaos --bin $(BIN) --kafka $(CHAOS_KAFKA) --events $(CHAOS_EVENTS) --input $(CHAOS_INPUT)
 # CI's form: every scenario on one three-broker cluster, started for both
 # runs and brought down after them: with LeadChanged records, then with
 # Salesforce change events (docs/RELIABILITY.md).
