@@ -1039,6 +1039,7 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 	if err != nil {
 		return r, err
 	}
+	m0At := time.Now()
 	var profErr error
 	var profWG sync.WaitGroup
 	if profile {
@@ -1071,7 +1072,7 @@ func (b *bench) latency(ctx context.Context, n int, rate float64, profile bool) 
 				if err != nil {
 					return r, err
 				}
-				r.machineCores = (m1.busy - m0.busy).Seconds() / time.Since(load.Prepared.Start()).Seconds()
+				r.machineCores = (m1.busy - m0.busy).Seconds() / time.Since(m0At).Seconds()
 				r.brokerCPU, r.redisCPU, r.harnessCPU = m1.perEvent(m0, st.Sent)
 				if s.sandbox == nil {
 					r.brokerCPU = math.NaN()

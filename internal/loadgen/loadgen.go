@@ -167,7 +167,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 	var (
 		st    Stats
 		start = time.Now()
-		src   = newSource(opts, start)
+		src   *source
 		ahead = opts.Prepared
 		recs  []*kgo.Record
 		n     int
@@ -177,6 +177,8 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		if err := sleepUntil(ctx, start); err != nil {
 			return Stats{}, err
 		}
+	} else {
+		src = newSource(opts, start)
 	}
 	var deadline time.Time // a prepared run ends with its events
 	if opts.Duration > 0 && ahead == nil {
