@@ -319,8 +319,8 @@ func (s *Suite) cdc() bool { return s.opts.Input == config.InputSalesforceCDC }
 
 // createTopics creates a scenario's topics on a real cluster as the project
 // declares them (kafkastack.CreateScorerTopics), the input with room for
-// the 2 MB poison.
-// A scorer of change events also writes outcomes and refresh requests.
+// the 2 MB poison; with change events (cdc) also the outcomes' and the
+// refresh requests' topics, which such a scorer writes.
 func createTopics(ctx context.Context, adm *kadm.Client, brokers int, t topicSet, cdc bool) error {
 	err := kafkastack.CreateScorerTopics(ctx, adm, brokers, partitions, maxInputSize,
 		kafkastack.ScorerTopics{In: t.In, Sfdc: t.Sfdc, Shadow: t.Shadow, DLQ: t.DLQ})
