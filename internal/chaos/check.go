@@ -96,16 +96,19 @@ type Expecter interface {
 
 // Check compares a scenario's outputs with what its input must produce:
 //   - input: each event exactly once (else the run proves nothing);
-//   - shadow: exactly one record per good event, none for echoes or poison,
+//   - shadow: exactly one record per good or withheld event, none for
+//     echoes, removals or poison,
 //     every version's score, percentile, decile and flags equal to the
 //     offline computation as of the record's own scored_at (a scorer scores
 //     a batch as of one instant, to the millisecond, and says which);
-//   - sink: at most one record per event, only for good events, scored at
+//   - sink: at most one record per event, only for good events (a removal
+//     may withhold those of its batch), scored at
 //     the same instant as the event's shadow record (they commit in one
 //     transaction) and equal to the offline computation as of it; every
-//     Lead with a good event has a record,
-//     and its last record shows what the Lead's last change says (within
-//     the quota guard's eps), so no suppressed update left it stale;
+//     Lead with a good event since its last removal has a record,
+//     and its last record shows what the Lead's last good change says
+//     (within the quota guard's eps), so no suppressed update left it
+//     stale;
 //   - DLQ: exactly the poison, each once, with its class.
 func Check(name string, sent []Sent, out *Outputs, o Expecter, eps float64) (*Result, error) {
 	r := &Result{Scenario: name, Events: len(sent), DLQ: len(out.DLQ), Sink: len(out.Sink)}
@@ -138,7 +141,7 @@ func Check(name string, sent []Sent, out *Outputs, o Expecter, eps float64) (*Re
 			continue
 		}
 		s, ok := byID[sh.EventID]
-		if !ok || s.Kind != Good {
+		if !ok || !s.Kind.scored() {
 			r.Wrong++
 			r.problem("shadow: record for event %q, which is not a good event", sh.EventID)
 			continue
@@ -154,7 +157,7 @@ func Check(name string, sent []Sent, out *Outputs, o Expecter, eps float64) (*Re
 		}
 	}
 	for _, s := range sent {
-		if s.Kind == Good && seen[s.ID] == 0 {
+		if s.Kind.scored() && seen[s.ID] == 0 {
 			r.Lost++
 			r.problem("shadow: event %s lost", s.ID)
 		}
@@ -201,11 +204,16 @@ func Check(name string, sent []Sent, out *Outputs, o Expecter, eps float64) (*Re
 	}
 	// What the Lead must show at the end, and how many sink records the
 	// quota guard needs at least: replay each Lead's good events in order,
-	// each as of when it was scored (a lost one is counted above).
+	// each as of when it was scored (a lost one is counted above). A
+	// removal leaves nothing to show, and the quota state with it.
 	need := map[string]SinkView{}
 	minimum := 0
 	for i := range sent {
 		s := &sent[i]
+		if s.Kind == Removed {
+			delete(need, s.Lead)
+			continue
+		}
 		at, scored := scoredAt[s.ID]
 		if s.Kind != Good || !scored {
 			continue
@@ -264,6 +272,9 @@ func Check(name string, sent []Sent, out *Outputs, o Expecter, eps float64) (*Re
 	}
 	return r, nil
 }
+
+// scored reports whether an event of kind k must have a shadow record.
+func (k Kind) scored() bool { return k == Good || k == Withheld }
 
 func diffShadow(sh ShadowOut, s *Sent, e *Expected) string {
 	var why []string

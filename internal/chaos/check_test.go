@@ -55,13 +55,15 @@ func perfect(t *testing.T, sent []Sent) *Outputs {
 		s := &sent[i]
 		out.Input = append(out.Input, s.ID)
 		switch s.Kind {
-		case Good:
+		case Good, Withheld:
 			e, _ := fakeOracle{}.Expect(s, at)
 			out.Shadow = append(out.Shadow, ShadowOut{EventID: s.ID, LeadID: s.Lead, ScoredAt: at, Scores: e.Scores})
-			if v, ok := shows[s.Lead]; !ok || v != e.Sink {
+			if v, ok := shows[s.Lead]; s.Kind == Good && (!ok || v != e.Sink) {
 				out.Sink = append(out.Sink, SinkOut{EventID: s.ID, LeadID: s.Lead, Offset: int64(i), ScoredAt: at, View: e.Sink})
 				shows[s.Lead] = e.Sink
 			}
+		case Removed:
+			delete(shows, s.Lead)
 		case Poison:
 			out.DLQ = append(out.DLQ, DLQOut{Event: s.ID, Class: s.Class})
 		}
@@ -163,6 +165,62 @@ func TestCheckCountsWhatTheOutputsGetWrong(t *testing.T) {
 			}
 			if r.DLQ != len(out.DLQ) || r.Events != len(sent) {
 				t.Errorf("dlq=%d events=%d, want %d %d", r.DLQ, r.Events, len(out.DLQ), len(sent))
+			}
+		})
+	}
+}
+
+// The kinds only change events have: a converted Lead's changes are scored
+// and never written to the sink; a removal has no output, leaves its Lead
+// nothing to show, and makes the next change of a Lead that comes back a
+// sink record the quota guard must write again.
+func TestCheckOfConvertedAndRemovedLeads(t *testing.T) {
+	sent := []Sent{
+		{ID: "c1", Kind: Good, Lead: "C", CRD: 9},
+		{ID: "c2", Kind: Withheld, Lead: "C", CRD: 9, Email: true},
+		{ID: "d1", Kind: Good, Lead: "D", CRD: 11},
+		{ID: "d2", Kind: Removed, Lead: "D", CRD: 11},
+		{ID: "f1", Kind: Good, Lead: "F", CRD: 13},
+		{ID: "f2", Kind: Removed, Lead: "F", CRD: 13},
+		{ID: "f3", Kind: Good, Lead: "F", CRD: 13}, // back as it was: written again
+	}
+	without := func(id string) func(o *Outputs) {
+		return func(o *Outputs) { o.Sink = append(o.Sink[:sinkIndex(o, id)], o.Sink[sinkIndex(o, id)+1:]...) }
+	}
+	tests := []struct {
+		name                   string
+		break_                 func(out *Outputs)
+		lost, dup, wrong, reps int
+		problem                string
+	}{
+		{name: "a correct run passes, the Lead back counted as a needed write", break_: func(*Outputs) {}},
+		{name: "a sink record for a withheld change is wrong", wrong: 1, problem: "c2",
+			break_: func(o *Outputs) {
+				e, _ := fakeOracle{}.Expect(&sent[1], at)
+				o.Sink = append(o.Sink, SinkOut{EventID: "c2", LeadID: "C", Offset: 100, ScoredAt: at, View: e.Sink})
+			}},
+		{name: "a withheld change without a shadow record is lost", lost: 1, problem: "c2 lost",
+			break_: func(o *Outputs) { o.Shadow = append(o.Shadow[:1], o.Shadow[2:]...) }},
+		{name: "a shadow record for a removal is wrong", wrong: 1, problem: "d2",
+			break_: func(o *Outputs) { o.Shadow = append(o.Shadow, ShadowOut{EventID: "d2", LeadID: "D", ScoredAt: at}) }},
+		{name: "a removed Lead needs no sink record", break_: without("d1")},
+		{name: "a Lead back after its removal needs its sink record", lost: 1, problem: "lead F",
+			break_: func(o *Outputs) { without("f3")(o); without("f1")(o) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := perfect(t, sent)
+			tt.break_(out)
+			r, err := Check("t", sent, out, fakeOracle{}, 0.001)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Lost != tt.lost || r.Duplicated != tt.dup || r.Wrong != tt.wrong || r.SinkRepeats != tt.reps {
+				t.Errorf("lost=%d duplicated=%d wrong=%d repeats=%d, want %d %d %d %d; problems %q",
+					r.Lost, r.Duplicated, r.Wrong, r.SinkRepeats, tt.lost, tt.dup, tt.wrong, tt.reps, r.Problems)
+			}
+			if tt.problem != "" && !strings.Contains(strings.Join(r.Problems, "\n"), tt.problem) {
+				t.Errorf("problems %q do not mention %q", r.Problems, tt.problem)
 			}
 		})
 	}

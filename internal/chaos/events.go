@@ -31,6 +31,12 @@ const (
 	Echo
 	// Poison is a malformed record: exactly one DLQ record, of Class.
 	Poison
+	// Withheld is a change of a converted Lead: one shadow record, no sink
+	// record (change events only).
+	Withheld
+	// Removed is a Lead's deletion: no output, and the Lead shows nothing
+	// the sink must keep true until it comes back (change events only).
+	Removed
 )
 
 // Sent is one input record as the stream generator made it: the truth the
@@ -134,6 +140,23 @@ func inputRecord(topic, lead, id string, val []byte) *kgo.Record {
 		Headers: []kgo.RecordHeader{{Key: HeaderEvent, Value: []byte(id)}}}
 }
 
+// nextChange is the org's next change of the Lead: mostly what cdcsim
+// makes next, but one live Lead's change in fifty is its deletion and one
+// in fifty its conversion, and a deleted Lead comes back by undeletion
+// half the time (by a new creation otherwise).
+func nextChange(org *cdcsim.Generator, l cdcsim.Lead, rng *rand.Rand) *schemas.ChangeEvent {
+	created, deleted, converted := org.State(l.ID)
+	switch r := rng.IntN(100); {
+	case deleted && r < 50:
+		return org.Undelete(l)
+	case created && !deleted && r < 2:
+		return org.Delete(l)
+	case created && !deleted && !converted && r < 4:
+		return org.Convert(l)
+	}
+	return org.Next(l)
+}
+
 // poisonTurn takes the poison kinds in turn, leaving out the oversized one
 // once MaxOversized records of it were made.
 type poisonTurn struct{ next, oversized int }
@@ -158,10 +181,12 @@ func (p *poisonTurn) pick(n int, oversized func(int) bool) int {
 // CDC connector writes them (Avro): each Lead of a pool a fifth the size of
 // the stream is created the first time it is drawn, then updated (its
 // email or LinkedIn profile set or cleared, another field, its status
-// moved on) or echoed by the sink, as cdcsim makes an org's changes. Only
-// the creation carries the Lead's CRD and contact fields: every later
-// change is scored on the state the scorer stored for the Lead, so a state
-// lost or written twice shows as a wrong or lost output. A good event's id
+// moved on) or echoed by the sink, as cdcsim makes an org's changes; now
+// and then converted (its later changes are scored, never written to the
+// sink), deleted, and undeleted or created again. Only a creation or an
+// undeletion carries the Lead's CRD and contact fields: every other change
+// is scored on the state the scorer stored for the Lead, so a state lost or
+// written twice shows as a wrong or lost output. A good event's id
 // is the one the scorer gives the change: transaction key, sequence number
 // and Lead Id. Poison (mix.Poison of the records, every CDC kind in turn)
 // is made from changes of a generator of its own, so that the org's state
@@ -188,12 +213,18 @@ func StreamCDC(codec *schemas.Codec, topic string, pop *synth.Population, mix Mi
 			s = Sent{ID: fmt.Sprintf("poison-%d", i), Kind: Poison, Lead: l.ID, CRD: l.CRD, Class: k.Class, Fault: k.Name}
 			val, err = poison.CDCValue(codec, bad.Create(l), false, k, rng, OversizedBytes)
 		} else {
-			e := org.Next(l)
+			e := nextChange(org, l, rng)
 			h := &e.Header
 			s = Sent{ID: h.TransactionKey + ":" + strconv.FormatInt(h.SequenceNumber, 10) + ":" + l.ID, Lead: l.ID, CRD: l.CRD}
 			s.Email, s.LinkedIn = org.Contact(l.ID)
-			if h.CommitUser == cdcsim.SinkUser {
+			_, _, converted := org.State(l.ID)
+			switch {
+			case h.ChangeType == schemas.ChangeDelete:
+				s.Kind = Removed
+			case h.CommitUser == cdcsim.SinkUser:
 				s.Kind = Echo
+			case converted:
+				s.Kind = Withheld
 			}
 			val, err = codec.AppendChangeEvent(nil, e)
 		}

@@ -131,12 +131,12 @@ func TestStreamCDCSaysWhatItsChangesAddUpTo(t *testing.T) {
 	if len(recs) != 4000 || len(sent) != 4000 {
 		t.Fatalf("%d records, %d sent, want 4000", len(recs), len(sent))
 	}
-	const crd, email, linkedIn = 0, 1, 2
-	reader, err := schemas.NewCDCReader(codec, []string{"FA_CRD__c", "Email", "LinkedIn_Profile__c"})
+	const crd, email, linkedIn, isConverted = 0, 1, 2, 3
+	reader, err := schemas.NewCDCReader(codec, []string{"FA_CRD__c", "Email", "LinkedIn_Profile__c", "IsConverted"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	contact := map[string][2]bool{}
+	contact, wasConverted := map[string][2]bool{}, map[string]bool{}
 	seen, faults, counts := map[string]bool{}, map[string]int{}, map[Kind]int{}
 	for i, r := range recs {
 		s := sent[i]
@@ -157,12 +157,21 @@ func TestStreamCDCSaysWhatItsChangesAddUpTo(t *testing.T) {
 		if echo := h.CommitUser == cdcsim.SinkUser; echo != (s.Kind == Echo) {
 			t.Fatalf("%s: committed by %s, kind %d", s.ID, h.CommitUser, s.Kind)
 		}
-		if s.Kind == Echo {
+		if (h.ChangeType == schemas.ChangeDelete) != (s.Kind == Removed) {
+			t.Fatalf("%s: a %s of kind %d", s.ID, h.ChangeType, s.Kind)
+		}
+		if s.Kind == Echo || s.Kind == Removed {
 			continue
+		}
+		if v := c.Values[isConverted]; v.Kind == schemas.ValueBool && v.Bool {
+			wasConverted[s.Lead] = true
+		}
+		if wasConverted[s.Lead] != (s.Kind == Withheld) {
+			t.Fatalf("%s: kind %d of a Lead converted %v", s.ID, s.Kind, wasConverted[s.Lead])
 		}
 		st := contact[s.Lead]
 		switch h.ChangeType {
-		case schemas.ChangeCreate:
+		case schemas.ChangeCreate, schemas.ChangeUndelete:
 			if c.Values[crd].Str != strconv.FormatInt(s.CRD, 10) {
 				t.Fatalf("%s: a creation with CRD %+v, want %d", s.ID, c.Values[crd], s.CRD)
 			}
@@ -190,7 +199,7 @@ func TestStreamCDCSaysWhatItsChangesAddUpTo(t *testing.T) {
 			t.Errorf("no %q poison in the stream", k.Name)
 		}
 	}
-	if counts[Echo] == 0 || counts[Good] < 3000 {
-		t.Errorf("kinds %v: want echoes and mostly good events", counts)
+	if counts[Echo] == 0 || counts[Withheld] == 0 || counts[Removed] == 0 || counts[Good] < 2500 {
+		t.Errorf("kinds %v: want echoes, withheld changes, removals and mostly good events", counts)
 	}
 }
