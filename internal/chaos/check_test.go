@@ -81,12 +81,7 @@ func sinkIndex(out *Outputs, id string) int {
 }
 
 func TestCheckCountsWhatTheOutputsGetWrong(t *testing.T) {
-	tests := []struct {
-		name                   string
-		break_                 func(out *Outputs)
-		lost, dup, wrong, reps int
-		problem                string
-	}{
+	tests := []checkCase{
 		{name: "a correct run passes", break_: func(*Outputs) {}},
 		{name: "a good event without a shadow record is lost", lost: 1, problem: "e3 lost",
 			break_: func(o *Outputs) { o.Shadow = append(o.Shadow[:2], o.Shadow[3:]...) }},
@@ -143,30 +138,41 @@ func TestCheckCountsWhatTheOutputsGetWrong(t *testing.T) {
 			break_: func(o *Outputs) { o.Input = append(o.Input, "e1") }},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			sent := world()
-			out := perfect(t, sent)
-			tt.break_(out)
-			r, err := Check("t", sent, out, fakeOracle{}, 0.001)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Lost != tt.lost || r.Duplicated != tt.dup || r.Wrong != tt.wrong || r.SinkRepeats != tt.reps {
-				t.Errorf("lost=%d duplicated=%d wrong=%d repeats=%d, want %d %d %d %d; problems %q",
-					r.Lost, r.Duplicated, r.Wrong, r.SinkRepeats, tt.lost, tt.dup, tt.wrong, tt.reps, r.Problems)
-			}
-			joined := strings.Join(r.Problems, "\n")
-			if tt.problem != "" && !strings.Contains(joined, tt.problem) {
-				t.Errorf("problems %q do not mention %q", r.Problems, tt.problem)
-			}
-			wantPass := tt.lost+tt.dup+tt.wrong == 0 && tt.problem == ""
-			if r.Pass() != wantPass {
-				t.Errorf("Pass() = %v, want %v (problems %q)", r.Pass(), wantPass, r.Problems)
-			}
-			if r.DLQ != len(out.DLQ) || r.Events != len(sent) {
-				t.Errorf("dlq=%d events=%d, want %d %d", r.DLQ, r.Events, len(out.DLQ), len(sent))
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, world()) })
+	}
+}
+
+// checkCase breaks the outputs a correct scorer writes for a stream and
+// says what the check must then count and report.
+type checkCase struct {
+	name                   string
+	break_                 func(out *Outputs)
+	lost, dup, wrong, reps int
+	problem                string
+}
+
+func (tt checkCase) run(t *testing.T, sent []Sent) {
+	t.Helper()
+	out := perfect(t, sent)
+	tt.break_(out)
+	r, err := Check("t", sent, out, fakeOracle{}, 0.001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Lost != tt.lost || r.Duplicated != tt.dup || r.Wrong != tt.wrong || r.SinkRepeats != tt.reps {
+		t.Errorf("lost=%d duplicated=%d wrong=%d repeats=%d, want %d %d %d %d; problems %q",
+			r.Lost, r.Duplicated, r.Wrong, r.SinkRepeats, tt.lost, tt.dup, tt.wrong, tt.reps, r.Problems)
+	}
+	joined := strings.Join(r.Problems, "\n")
+	if tt.problem != "" && !strings.Contains(joined, tt.problem) {
+		t.Errorf("problems %q do not mention %q", r.Problems, tt.problem)
+	}
+	wantPass := tt.lost+tt.dup+tt.wrong == 0 && tt.problem == ""
+	if r.Pass() != wantPass {
+		t.Errorf("Pass() = %v, want %v (problems %q)", r.Pass(), wantPass, r.Problems)
+	}
+	if r.DLQ != len(out.DLQ) || r.Events != len(sent) {
+		t.Errorf("dlq=%d events=%d, want %d %d", r.DLQ, r.Events, len(out.DLQ), len(sent))
 	}
 }
 
@@ -187,12 +193,7 @@ func TestCheckOfConvertedAndRemovedLeads(t *testing.T) {
 	without := func(id string) func(o *Outputs) {
 		return func(o *Outputs) { o.Sink = append(o.Sink[:sinkIndex(o, id)], o.Sink[sinkIndex(o, id)+1:]...) }
 	}
-	tests := []struct {
-		name                   string
-		break_                 func(out *Outputs)
-		lost, dup, wrong, reps int
-		problem                string
-	}{
+	tests := []checkCase{
 		{name: "a correct run passes, the Lead back counted as a needed write", break_: func(*Outputs) {}},
 		{name: "a sink record for a withheld change is wrong", wrong: 1, problem: "c2",
 			break_: func(o *Outputs) {
@@ -208,21 +209,7 @@ func TestCheckOfConvertedAndRemovedLeads(t *testing.T) {
 			break_: func(o *Outputs) { without("f3")(o); without("f1")(o) }},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			out := perfect(t, sent)
-			tt.break_(out)
-			r, err := Check("t", sent, out, fakeOracle{}, 0.001)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Lost != tt.lost || r.Duplicated != tt.dup || r.Wrong != tt.wrong || r.SinkRepeats != tt.reps {
-				t.Errorf("lost=%d duplicated=%d wrong=%d repeats=%d, want %d %d %d %d; problems %q",
-					r.Lost, r.Duplicated, r.Wrong, r.SinkRepeats, tt.lost, tt.dup, tt.wrong, tt.reps, r.Problems)
-			}
-			if tt.problem != "" && !strings.Contains(strings.Join(r.Problems, "\n"), tt.problem) {
-				t.Errorf("problems %q do not mention %q", r.Problems, tt.problem)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, sent) })
 	}
 }
 
