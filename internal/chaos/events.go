@@ -186,12 +186,12 @@ func (p *poisonTurn) pick(n int, oversized func(int) bool) int {
 // sink), deleted, and undeleted or created again. Only a creation or an
 // undeletion carries the Lead's CRD and contact fields: every other change
 // is scored on the state the scorer stored for the Lead, so a state lost or
-// written twice shows as a wrong or lost output. A good event's id
+// written twice shows as a wrong or lost output. A scored event's id
 // is the one the scorer gives the change: transaction key, sequence number
 // and Lead Id. Poison (mix.Poison of the records, every CDC kind in turn)
 // is made from changes of a generator of its own, so that the org's state
 // never holds them. mix.Echoes and mix.Flip are the generator's own: about
-// one update in ten is an echo, and half the updates flip a contact field.
+// one update in ten is an echo, and about a third flip a contact field.
 func StreamCDC(codec *schemas.Codec, topic string, pop *synth.Population, mix Mix) ([]*kgo.Record, []Sent, error) {
 	rng := rand.New(rand.NewPCG(mix.Seed, 0xc4a05))
 	pool := min(max(mix.Events/5, 1), len(pop.Leads))
