@@ -104,8 +104,8 @@ type Options struct {
 	SpreadPartitions bool
 	Seed             uint64
 	// Prepared, when set, holds the run's events, made by Prepare with
-	// these options: the run sends them from their start instead of making
-	// each when it is due.
+	// these options: the run sends them at the rate and from the start they
+	// were stamped with, instead of making each when it is due.
 	Prepared *Prepared
 	// ClientOpts are extra producer client options.
 	ClientOpts []kgo.Opt
@@ -173,7 +173,7 @@ func Run(ctx context.Context, opts Options) (Stats, error) {
 		n     int
 	)
 	if ahead != nil {
-		start = ahead.start
+		start, opts.Rate = ahead.start, ahead.rate // the schedule its events were stamped with
 		if err := sleepUntil(ctx, start); err != nil {
 			return Stats{}, err
 		}
@@ -334,6 +334,7 @@ func dueAt(start time.Time, n int, rate float64, now time.Time) time.Time {
 // stamps its records as it sends them.
 type Prepared struct {
 	start time.Time
+	rate  float64
 	recs  []*kgo.Record
 	ends  []int // the n-th event's records are recs[ends[n-1]:ends[n]]
 }
@@ -379,7 +380,7 @@ func prepare(opts Options, perEvent, slack time.Duration) (*Prepared, int, error
 	guess := time.Duration(count)*perEvent + slack
 	for made := 1; ; made++ {
 		began := time.Now()
-		p := &Prepared{start: began.Add(guess), ends: make([]int, 0, count)}
+		p := &Prepared{start: began.Add(guess), rate: opts.Rate, ends: make([]int, 0, count)}
 		src := newSource(opts, p.start)
 		for n := 0; n < count; n++ {
 			var err error
