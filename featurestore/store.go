@@ -109,6 +109,12 @@ type SinkState struct {
 	// ExplanationHash identifies the explanation text written, so a changed
 	// explanation is a change without storing the text.
 	ExplanationHash uint64
+	// At, when HasAt, is the input record of the Lead's last change when
+	// the state was saved (input_format salesforce-cdc): the state holds
+	// only while the Lead's committed record in Redis is at the same
+	// position (see docs/REDIS.md).
+	At    InputPosition
+	HasAt bool
 }
 
 // lookupScratch is the per-call working memory of Lookup, pooled so a
@@ -533,9 +539,9 @@ func isConnError(err error) bool {
 		redis.HasErrorPrefix(err, "TRYAGAIN") || redis.HasErrorPrefix(err, "MASTERDOWN")
 }
 
-// SaveSink writes the sink state of many leads with one MSET (one round
-// trip) per putChunk states: one command to build and answer, not one per
-// lead. Each state replaces the whole value of its key, so saving the same
+// SaveSink writes the sink state of many leads with one MSET per putChunk
+// states, all in one pipelined round trip: a command to build and answer
+// per 500 leads, not one per lead. Each state replaces the whole value of its key, so saving the same
 // state twice leaves the same record: at-least-once callers may repeat it.
 // A state that cannot be stored (empty lead id, score not finite,
 // percentile outside 1..100, empty version or one containing '|') fails the
@@ -546,30 +552,41 @@ func (s *Store) SaveSink(ctx context.Context, states []SinkState) error {
 			return fmt.Errorf("featurestore: save sink state %d: %w", i, err)
 		}
 	}
+	if len(states) == 0 {
+		return nil
+	}
+	// One MSET per putChunk states, all in one round trip. Every key and
+	// value is a substring of one string: one allocation for them all.
 	var b []byte
 	var ends []int
+	for i := range states {
+		b = append(append(append(b, s.prefix...), "sink:"...), states[i].LeadID...)
+		ends = append(ends, len(b))
+		b = sinkValue(&states[i], b)
+		ends = append(ends, len(b))
+	}
+	all := string(b)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, 0, (len(states)+putChunk-1)/putChunk)
+	from := 0
 	for start := 0; start < len(states); start += putChunk {
-		chunk := states[start:min(start+putChunk, len(states))]
-		// Every key and value a substring of one string: one allocation
-		// for them all.
-		b, ends = b[:0], ends[:0]
-		for i := range chunk {
-			b = append(append(append(b, s.prefix...), "sink:"...), chunk[i].LeadID...)
-			ends = append(ends, len(b))
-			b = sinkValue(&chunk[i], b)
-			ends = append(ends, len(b))
-		}
-		all := string(b)
-		args := make([]any, 1, 1+len(ends))
+		n := min(putChunk, len(states)-start)
+		args := make([]any, 1, 1+2*n)
 		args[0] = argMSet
-		from := 0
-		for _, end := range ends {
+		for _, end := range ends[2*start : 2*(start+n)] {
 			args = append(args, all[from:end])
 			from = end
 		}
-		if err := s.rdb.Do(ctx, args...).Err(); err != nil {
-			return fmt.Errorf("featurestore: write sink states %d..%d: %w", start, start+len(chunk)-1, err)
+		cmds = append(cmds, pipe.Do(ctx, args...))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		for i, cmd := range cmds {
+			if cmd.Err() != nil {
+				start := i * putChunk
+				return fmt.Errorf("featurestore: write sink states %d..%d: %w", start, min(start+putChunk, len(states))-1, cmd.Err())
+			}
 		}
+		return fmt.Errorf("featurestore: write sink states: %w", err)
 	}
 	return nil
 }

@@ -310,6 +310,12 @@ func TestMalformedRecordFailsOnlyItsRequests(t *testing.T) {
 		{"a sink state cut short", func(s *Store, rdb *redis.Client) error {
 			return rdb.Set(ctx, s.SinkKey("L1"), "0.5|50|0", 0).Err()
 		}, func(s *Store) string { return s.SinkKey("L1") }, fieldSinkDeprio},
+		{"a sink position that is not partition:offset", func(s *Store, rdb *redis.Client) error {
+			return rdb.Set(ctx, s.SinkKey("L1"), "0.5|50|0|0|v4.1.0|48213", 0).Err()
+		}, func(s *Store) string { return s.SinkKey("L1") }, fieldSinkAt},
+		{"a sink state with a part too many", func(s *Store, rdb *redis.Client) error {
+			return rdb.Set(ctx, s.SinkKey("L1"), "0.5|50|0|0|v4.1.0|0:1|x", 0).Err()
+		}, func(s *Store) string { return s.SinkKey("L1") }, fieldSinkAt},
 		{"a sink score that is not a number", func(s *Store, rdb *redis.Client) error {
 			return rdb.Set(ctx, s.SinkKey("L1"), "high|50|0|0|v4.1.0", 0).Err()
 		}, func(s *Store) string { return s.SinkKey("L1") }, fieldSinkScore},
@@ -356,6 +362,7 @@ func TestSaveSinkThenLookupReturnsIt(t *testing.T) {
 	states := []SinkState{
 		{LeadID: "00Q5e00000AbCdEFGH", Score: 0.4213370999999999, Percentile: 17, Deprioritize: true, Version: "v4.1.0", ExplanationHash: 0xfedcba9876543210},
 		{LeadID: "00Q5e00000AbCdEXYZ", Score: 0.6, Percentile: 100, Version: "v4.0.0"},
+		{LeadID: "00Q5e00000AbCdEPOS", Score: 0.25, Percentile: 3, Version: "v4.1.0", At: InputPosition{Partition: 5, Offset: 48213}, HasAt: true},
 	}
 	// Saving twice is what an at-least-once producer does: same record.
 	var stored [2][]any
@@ -363,25 +370,37 @@ func TestSaveSinkThenLookupReturnsIt(t *testing.T) {
 		if err := s.SaveSink(ctx, states); err != nil {
 			t.Fatal(err)
 		}
-		stored[i] = rdb.MGet(ctx, s.SinkKey(states[0].LeadID), s.SinkKey(states[1].LeadID)).Val()
+		stored[i] = rdb.MGet(ctx, s.SinkKey(states[0].LeadID), s.SinkKey(states[1].LeadID), s.SinkKey(states[2].LeadID)).Val()
 	}
 	if !reflect.DeepEqual(stored[0], stored[1]) {
 		t.Errorf("saving the same states again changed the stored values: %q then %q", stored[0], stored[1])
 	}
 	out := make([]Result, len(states))
-	reqs := []Request{{LeadID: states[0].LeadID}, {LeadID: states[1].LeadID}}
+	reqs := make([]Request, len(states))
+	ids := make([]string, len(states))
+	for i, st := range states {
+		reqs[i].LeadID, ids[i] = st.LeadID, st.LeadID
+	}
 	if err := s.Lookup(ctx, reqs, out); err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]LeadRecord, len(states))
+	if err := s.LoadLeads(ctx, ids, recs); err != nil {
 		t.Fatal(err)
 	}
 	for i, st := range states {
 		if !out[i].HasLastSink || out[i].LastSink != st {
-			t.Errorf("lead %s: got %+v (has=%v), want %+v", st.LeadID, out[i].LastSink, out[i].HasLastSink, st)
+			t.Errorf("lead %s: Lookup got %+v (has=%v), want %+v", st.LeadID, out[i].LastSink, out[i].HasLastSink, st)
+		}
+		if !recs[i].HasLastSink || recs[i].LastSink != st {
+			t.Errorf("lead %s: LoadLeads got %+v (has=%v), want %+v", st.LeadID, recs[i].LastSink, recs[i].HasLastSink, st)
 		}
 	}
 }
 
 // More states than one command carries: every one is saved, each under
-// its own key; forgetting some deletes exactly those, in one round trip.
+// its own key, in one round trip; forgetting some deletes exactly those,
+// in one round trip.
 func TestSaveAndForgetSinkAcrossChunks(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
@@ -396,8 +415,17 @@ func TestSaveAndForgetSinkAcrossChunks(t *testing.T) {
 			forget = append(forget, states[i].LeadID)
 		}
 	}
+	// The client's first pipeline dials a connection of its own, whose
+	// set-up commands the hook counts too: dial it first.
+	if err := s.ForgetSink(ctx, []string{"none"}); err != nil {
+		t.Fatal(err)
+	}
+	before := roundTrips(t, s)
 	if err := s.SaveSink(ctx, states); err != nil {
 		t.Fatal(err)
+	}
+	if trips := roundTrips(t, s) - before; trips != 1 {
+		t.Fatalf("saving %d states took %v round trips, want 1", n, trips)
 	}
 	out := make([]Result, n)
 	if err := s.Lookup(ctx, reqs, out); err != nil {
@@ -408,12 +436,7 @@ func TestSaveAndForgetSinkAcrossChunks(t *testing.T) {
 			t.Fatalf("lead %d: got %+v (has=%v), want %+v", i, out[i].LastSink, out[i].HasLastSink, st)
 		}
 	}
-	// The client's first pipeline dials a connection of its own, whose
-	// set-up commands the hook counts too: dial it first.
-	if err := s.ForgetSink(ctx, []string{"none"}); err != nil {
-		t.Fatal(err)
-	}
-	before := roundTrips(t, s)
+	before = roundTrips(t, s)
 	if err := s.ForgetSink(ctx, forget); err != nil {
 		t.Fatal(err)
 	}
