@@ -88,14 +88,11 @@ type cdc struct {
 	txSeen map[string]int  // events per transaction key in the batch
 	first  map[int32]int64 // first offset of each input partition in the batch
 	writes []featurestore.LeadWrite
+	gone   []string // deleted Leads: their quota state is forgotten
 	// saving: startSaveLeads is writing writes, and will send the result
 	// on saved.
 	saving bool
 	saved  chan error
-	// sinkSaving: Committed is saving the quota states of the last batch,
-	// and will send the result on sinkSaved.
-	sinkSaving bool
-	sinkSaved  chan error
 }
 
 // leadSlot is one Lead during a batch.
@@ -108,10 +105,8 @@ type leadSlot struct {
 	exists bool
 	state  featurestore.LeadState // after the changes applied so far
 	dirty  bool
-	// sinkKnown: the quota state read holds for the base: it was saved
-	// after the commit of the batch that wrote the base (at the base's
-	// position), and no change of this batch made it doubtful (a deletion,
-	// V4 fields written by someone else).
+	// sinkKnown: the quota state read can be trusted (false once the Lead
+	// was deleted or its V4 fields changed by someone else in this batch).
 	sinkKnown bool
 	// at is the input record of the last change applied to the Lead.
 	at featurestore.InputPosition
@@ -127,7 +122,7 @@ func newCDC(codec *schemas.Codec, o CDCOptions) (*cdc, error) {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	return &cdc{opts: o, reader: r, fields: fields, leads: map[string]*leadSlot{}, first: map[int32]int64{},
-		txSeen: map[string]int{}, saved: make(chan error, 1), sinkSaved: make(chan error, 1)}, nil
+		txSeen: map[string]int{}, saved: make(chan error, 1)}, nil
 }
 
 // sinkFieldNames are the Lead fields the sink record writes.
@@ -379,29 +374,18 @@ func (p *Pipeline) loadLeads(ctx context.Context) error {
 	for i, id := range c.ids {
 		rec := &c.recs[i]
 		s := &c.slots[i]
-		*s = leadSlot{rec: rec}
+		*s = leadSlot{rec: rec, sinkKnown: true}
 		switch {
 		case !rec.Found:
 		case c.uncommitted(rec.At):
 			s.base, s.found = rec.Prev, rec.HasPrev
-			s.sinkKnown = rec.HasPrev && sinkAt(rec, rec.PrevAt)
 		default:
 			s.base, s.found = rec.State, true
-			s.sinkKnown = sinkAt(rec, rec.At)
 		}
 		s.state, s.exists = s.base, s.found
 		c.leads[id] = s
 	}
 	return nil
-}
-
-// sinkAt reports whether the Lead's quota state was saved when its record
-// was at position at: after the commit of the batch that wrote it there.
-// A state saved at another position is not the sink's last write: the
-// scorer that committed the Lead's later change died before saving its
-// quota state, or a scorer that lost the partition saved it late.
-func sinkAt(rec *featurestore.LeadRecord, at featurestore.InputPosition) bool {
-	return rec.HasLastSink && rec.LastSink.HasAt && rec.LastSink.At == at
 }
 
 // uncommitted reports whether a state was written by this batch before:
@@ -434,6 +418,7 @@ func (p *Pipeline) apply(out []*kgo.Record, now time.Time) ([]*kgo.Record, error
 	c := p.cdc
 	p.changes = p.changes[:0]
 	c.text = c.text[:0]
+	c.gone = c.gone[:0]
 	var err error
 	for _, i := range c.order {
 		e, in := &c.events[i], c.ins[i]
@@ -464,6 +449,7 @@ func (p *Pipeline) apply(out []*kgo.Record, now time.Time) ([]*kgo.Record, error
 			case schemas.ChangeDelete:
 				s.state = featurestore.LeadState{Deleted: true, ContactedSent: before.ContactedSent, CallSent: before.CallSent}
 				s.sinkKnown = false
+				c.gone = append(c.gone, id)
 				score = false
 				p.withholdSink(id) // no write to a deleted Lead, from an earlier change of the batch either
 			default: // a gap event: rescore what is stored, and have the Lead re-read
@@ -500,7 +486,7 @@ func (p *Pipeline) apply(out []*kgo.Record, now time.Time) ([]*kgo.Record, error
 			case ch.noSink:
 				p.m.cdcWithheld.WithLabelValues("gap_delete").Inc()
 			}
-			if s.sinkKnown {
+			if s.sinkKnown && s.rec.HasLastSink {
 				ch.lastSink = &s.rec.LastSink
 			}
 			p.changes = append(p.changes, ch)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,27 +49,6 @@ type storeHook struct {
 	beforeSave func()
 	// saveErr, when set, is what SaveLeads returns instead of writing.
 	saveErr error
-	// beforeSaveSink and beforeLoad, when set, run before SaveSink and
-	// LoadLeads do; afterSaveSink when SaveSink has written.
-	beforeSaveSink, afterSaveSink, beforeLoad func()
-}
-
-func (h *storeHook) SaveSink(ctx context.Context, states []featurestore.SinkState) error {
-	if h.beforeSaveSink != nil {
-		h.beforeSaveSink()
-	}
-	err := h.Store.SaveSink(ctx, states)
-	if h.afterSaveSink != nil {
-		h.afterSaveSink()
-	}
-	return err
-}
-
-func (h *storeHook) LoadLeads(ctx context.Context, ids []string, out []featurestore.LeadRecord) error {
-	if h.beforeLoad != nil {
-		h.beforeLoad()
-	}
-	return h.Store.LoadLeads(ctx, ids, out)
 }
 
 func (h *storeHook) SaveLeads(ctx context.Context, w []featurestore.LeadWrite) error {
@@ -207,7 +185,7 @@ func (h *cdcHarness) cdcRoute(t *testing.T, out []*kgo.Record) []string {
 	return got
 }
 
-// run transforms one batch, commits it and waits for its quota states.
+// run transforms one batch and commits it.
 func (h *cdcHarness) run(t *testing.T, in []*kgo.Record) []*kgo.Record {
 	t.Helper()
 	ctx := context.Background()
@@ -216,9 +194,6 @@ func (h *cdcHarness) run(t *testing.T, in []*kgo.Record) []*kgo.Record {
 		t.Fatal(err)
 	}
 	if err := h.Committed(ctx, out); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -718,138 +693,6 @@ func TestCDCStateWrittenByAnotherScorerFailsTheBatch(t *testing.T) {
 	}
 	if got, _ := rdb.Get(ctx, h.store.LeadKey(a)).Result(); got != theirs {
 		t.Fatalf("the other scorer's state was overwritten: %q", got)
-	}
-}
-
-// A Lead's quota state is saved after the commit with the position of the
-// Lead's record, and trusted only at that position. A scorer that dies
-// between a commit and the save, or one that saves late for a partition it
-// lost, leaves a state the next change does not trust: its sink record is
-// written even when its score is the one that stale state holds. A change
-// the guard holds back moves the state on with the record, so the next
-// unchanged score is held back too.
-func TestCDCQuotaStateHoldsOnlyAtItsLeadsPosition(t *testing.T) {
-	ctx := context.Background()
-	h, _ := newCDCHarness(t)
-	a := "00Q5e0000000Q0001A"
-	update := func(fields map[string]any, changed ...string) []*kgo.Record {
-		return h.records(t, false, []*ev{h.event("UPDATE", []string{a}, fields, changed...)})
-	}
-	email := func(v any) []*kgo.Record { return update(map[string]any{"Email": v}, "Email") }
-	written, heldBack := []string{"sfdc", "shadow"}, []string{"shadow"}
-	expect := func(what string, out []*kgo.Record, want []string) {
-		t.Helper()
-		if got := h.cdcRoute(t, out); !slices.Equal(got, want) {
-			t.Fatalf("%s gave %v, want %v", what, got, want)
-		}
-	}
-	atRecord := func(what string) featurestore.SinkState {
-		t.Helper()
-		rec := h.state(t, a)
-		if !rec.HasLastSink || !rec.LastSink.HasAt || rec.LastSink.At != rec.At {
-			t.Fatalf("after %s the quota state is %+v (found %v), the record at %+v", what, rec.LastSink, rec.HasLastSink, rec.At)
-		}
-		return rec.LastSink
-	}
-
-	expect("the creation", h.run(t, h.records(t, false, []*ev{h.event("CREATE", []string{a},
-		map[string]any{"FA_CRD__c": "77", "LastName": "Doe", "Company": "Acme Wealth", "Status": "Open", "Email": "jane@example.com"})})), written)
-	withEmail := atRecord("the creation")
-	for _, status := range []string{"Working", "Nurturing"} {
-		expect("a change of status", h.run(t, update(map[string]any{"Status": status}, "Status")), heldBack)
-		if st := atRecord("a change of status"); st.Score != withEmail.Score {
-			t.Fatalf("a held-back change saved score %v, want %v", st.Score, withEmail.Score)
-		}
-	}
-
-	// The scorer dies after committing the email's removal, before saving
-	// its quota state: Redis still has the state with the email, at the
-	// position before.
-	out, err := h.Transform(ctx, email(nil), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expect("the email's removal", out, written)
-	expect("the email back, after a lost save", h.run(t, email("jane@example.com")), written)
-
-	// A scorer that lost the partition saves the state it had late, over
-	// the state of the change after it.
-	late := atRecord("the email back")
-	expect("the email's removal", h.run(t, email(nil)), written)
-	if err := h.store.SaveSink(ctx, []featurestore.SinkState{late}); err != nil {
-		t.Fatal(err)
-	}
-	expect("the email back, after a late save", h.run(t, email("jane@example.com")), written)
-	expect("a change of status", h.run(t, update(map[string]any{"Status": "Working"}, "Status")), heldBack)
-}
-
-// With change events a committed batch's quota states are saved while
-// the next batch is polled and decoded: Committed returns without waiting
-// for the save, and the next batch reads the quota states only once the
-// save is done, so it holds back a score the last batch wrote.
-func TestCDCQuotaStatesSavedWhileTheNextBatchIsDecoded(t *testing.T) {
-	ctx := context.Background()
-	h, hook := newCDCHarness(t)
-	a := "00Q5e0000000O0001A"
-	entered, release := make(chan struct{}), make(chan struct{})
-	var (
-		mu      sync.Mutex
-		order   []string
-		blocked = true
-	)
-	note := func(what string) {
-		mu.Lock()
-		defer mu.Unlock()
-		order = append(order, what)
-	}
-	hook.beforeSaveSink = func() {
-		mu.Lock()
-		b := blocked
-		mu.Unlock()
-		if b {
-			close(entered)
-			<-release
-		}
-	}
-	hook.afterSaveSink = func() { note("saved") }
-	hook.beforeLoad = func() { note("load") }
-
-	out, err := h.Transform(ctx, h.records(t, false, []*ev{h.event("CREATE", []string{a},
-		map[string]any{"FA_CRD__c": "77", "LastName": "Doe", "Company": "Acme Wealth", "Status": "Open"})}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	committed := make(chan error, 1)
-	go func() { committed <- h.Committed(ctx, out) }()
-	<-entered
-	select {
-	case err := <-committed:
-		if err != nil {
-			t.Fatalf("Committed: %v", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("Committed waits for the quota states' save")
-	}
-	mu.Lock()
-	blocked, order = false, nil
-	mu.Unlock()
-	in := h.records(t, false, []*ev{h.event("UPDATE", []string{a}, map[string]any{"Status": "Working"}, "Status")})
-	next := make(chan []*kgo.Record, 1)
-	go func() {
-		out, err := h.Transform(ctx, in, nil)
-		if err != nil {
-			t.Error(err)
-		}
-		next <- out
-	}()
-	close(release)
-	if got := h.cdcRoute(t, <-next); !slices.Equal(got, []string{"shadow"}) {
-		t.Fatalf("the next batch gave %v, want the unchanged score held back", got)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(order, []string{"saved", "load"}) {
-		t.Fatalf("the store saw %v, want the save before the next batch's read", order)
 	}
 }
 

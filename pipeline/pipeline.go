@@ -75,9 +75,8 @@ type Pipeline struct {
 	msg     schemas.LeadChanged
 	reqs    []featurestore.Request
 	results []featurestore.Result
-	pending map[string]featurestore.SinkState // the quota state of each lead's last sink record in the batch
+	pending map[string]featurestore.SinkState // quota state to save once the batch commits
 	forget  []string                          // leads whose quota state is deleted before the commit
-	saving  []featurestore.SinkState          // quota states saved after the commit
 	values  features.Values
 	scores  []schemas.VersionScore // one change's, encoded before the next
 	sink    schemas.LeadScoreSfdc
@@ -192,7 +191,6 @@ func (p *Pipeline) Prepare(ctx context.Context, in, out []*kgo.Record) ([]*kgo.R
 	} else {
 		out, err = p.decodeCDC(ctx, in, out, now)
 		if err == nil {
-			p.waitSink() // the quota states the last batch saved are read with the Lead states
 			err = p.loadLeads(ctx)
 		}
 		if err == nil {
@@ -224,16 +222,12 @@ func (p *Pipeline) Prepare(ctx context.Context, in, out []*kgo.Record) ([]*kgo.R
 }
 
 // BeforeCommit implements consumer.Preparer: what the batch Prepare scored
-// changes in Redis before the commit. With LeadChanged records it deletes
-// the quota states of the leads it writes to; with change events it waits
-// for the Lead states' write Prepare started, whose positions tell a
-// quota state saved after the commit from a stale one (sinkAt).
+// changes in Redis before the commit. It deletes the quota states of the
+// leads it writes to (or deleted), and waits for the Lead states' write
+// Prepare started (salesforce-cdc).
 func (p *Pipeline) BeforeCommit(ctx context.Context) error {
 	start := time.Now()
-	var err error
-	if p.cdc == nil {
-		err = p.forgetQuotaState(ctx)
-	}
+	err := p.forgetQuotaState(ctx)
 	if saveErr := p.waitLeads(); saveErr != nil {
 		err = errors.Join(saveErr, err)
 	}
@@ -242,21 +236,31 @@ func (p *Pipeline) BeforeCommit(ctx context.Context) error {
 }
 
 // forgetQuotaState deletes the quota state of the leads this batch writes
-// to (LeadChanged records) before any output can commit: if the scorer
-// dies between the commit and saving the new state (Committed), the next
-// change of such a lead finds no state and is sent, instead of being
+// to, and of the Leads it deleted, before any output can commit: if the
+// scorer dies between the commit and saving the new state (Committed), the
+// next change of such a lead finds no state and is sent, instead of being
 // compared with a stale one.
 func (p *Pipeline) forgetQuotaState(ctx context.Context) error {
 	p.forget = p.forget[:0]
 	for id := range p.pending {
 		p.forget = append(p.forget, id)
 	}
+	if p.cdc != nil {
+		p.forget = append(p.forget, p.cdc.gone...)
+	}
 	if len(p.forget) == 0 {
 		return nil
 	}
-	err := featurestore.Retry(ctx, p.opts.RedisBackoff, func(ctx context.Context) error {
-		return p.store.ForgetSink(ctx, p.forget)
-	})
+	var err error
+	if p.cdc != nil {
+		// Not retried, as the Lead states' write is not: a failure aborts
+		// the batch, which is redone from the committed offsets.
+		err = p.store.ForgetSink(ctx, p.forget)
+	} else {
+		err = featurestore.Retry(ctx, p.opts.RedisBackoff, func(ctx context.Context) error {
+			return p.store.ForgetSink(ctx, p.forget)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("pipeline: forget quota state: %w", err)
 	}
@@ -269,29 +273,16 @@ func (p *Pipeline) deadLetter(out []*kgo.Record, r *kgo.Record, class, msg strin
 }
 
 // Committed implements consumer.Transformer: it saves the quota-guard state
-// of the sink records the committed batch wrote (sinkStates). Losing it
-// costs one repeated, idempotent Salesforce update, so it is tried a few
-// times only. With change events the save runs while the next batch is
-// polled and decoded, and that batch waits for it before it reads the
-// quota states (waitSink): it returns nil, and a failure is logged then.
+// of the sink records the committed batch wrote. Losing it costs one
+// repeated, idempotent Salesforce update, so it is tried a few times only.
 func (p *Pipeline) Committed(ctx context.Context, _ []*kgo.Record) error {
-	p.waitSink()
-	states := p.sinkStates()
-	if len(states) == 0 {
+	if len(p.pending) == 0 {
 		return nil
 	}
-	if p.cdc == nil {
-		return p.saveSink(ctx, states)
+	states := make([]featurestore.SinkState, 0, len(p.pending))
+	for _, st := range p.pending {
+		states = append(states, st)
 	}
-	// The consumer ends ctx when Committed returns; the save is bounded by
-	// its attempts and the client's timeouts.
-	ctx = context.WithoutCancel(ctx)
-	p.cdc.sinkSaving = true
-	go func() { p.cdc.sinkSaved <- p.saveSink(ctx, states) }()
-	return nil
-}
-
-func (p *Pipeline) saveSink(ctx context.Context, states []featurestore.SinkState) error {
 	b := p.opts.RedisBackoff
 	b.Attempts = 3
 	start := time.Now()
@@ -301,53 +292,4 @@ func (p *Pipeline) saveSink(ctx context.Context, states []featurestore.SinkState
 		return errors.Join(errors.New("pipeline: save quota state"), err)
 	}
 	return nil
-}
-
-// waitSink waits for the quota states' save Committed started, if any,
-// and logs its failure: the next changes of those Leads are written again.
-func (p *Pipeline) waitSink() {
-	if err := p.Flush(); err != nil {
-		p.log.Warn("after-commit effects failed", "err", err)
-	}
-}
-
-// Flush waits for the quota states' save the last Committed started (change
-// events), and returns its error. Call it when the consumer has stopped,
-// before the Redis client is closed: a save cut short costs repeated sink
-// updates after the restart.
-func (p *Pipeline) Flush() error {
-	if p.cdc == nil || !p.cdc.sinkSaving {
-		return nil
-	}
-	p.cdc.sinkSaving = false
-	return <-p.cdc.sinkSaved
-}
-
-// sinkStates returns the quota states to save once the batch committed.
-// With LeadChanged records: those of its sink records. With change
-// events: the state of every Lead whose record the batch moved on, at the
-// record's new position, so that sinkAt finds it: the sink record the
-// batch wrote, or else the state the Lead had, when it holds still.
-func (p *Pipeline) sinkStates() []featurestore.SinkState {
-	p.saving = p.saving[:0]
-	if p.cdc == nil {
-		for _, st := range p.pending {
-			p.saving = append(p.saving, st)
-		}
-		return p.saving
-	}
-	for i := range p.cdc.writes {
-		w := &p.cdc.writes[i]
-		st, ok := p.pending[w.LeadID]
-		if !ok {
-			s := p.cdc.leads[w.LeadID]
-			if !s.sinkKnown {
-				continue
-			}
-			st = s.rec.LastSink
-		}
-		st.At, st.HasAt = w.Record.At, true
-		p.saving = append(p.saving, st)
-	}
-	return p.saving
 }

