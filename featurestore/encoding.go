@@ -38,7 +38,6 @@ const (
 	fieldSinkDeprio  = "deprioritize"
 	fieldSinkExpl    = "explanation_hash"
 	fieldSinkVersion = "version"
-	fieldSinkAt      = "at"
 )
 
 // The field lists, in the order HMGET asks for them and the decoders read
@@ -49,7 +48,7 @@ var (
 	// firmReadFields is what a full read of a firm asks for: its fields,
 	// then the digest of their values.
 	firmReadFields = append(firmFields[:len(firmFields):len(firmFields)], fieldFirmDigest)
-	sinkFields     = []string{fieldSinkScore, fieldSinkPct, fieldSinkDeprio, fieldSinkExpl, fieldSinkVersion, fieldSinkAt}
+	sinkFields     = []string{fieldSinkScore, fieldSinkPct, fieldSinkDeprio, fieldSinkExpl, fieldSinkVersion}
 )
 
 // MalformedError reports a stored record that cannot be decoded: a field
@@ -247,9 +246,8 @@ func firmDigest(vals []string) string {
 }
 
 // sinkValue encodes a sink state as one string:
-// score|percentile|deprioritize|explanation hash in hex|version, and
-// |partition:offset when it has a position, e.g.
-// "0.4213|17|1|fedcba9876543210|v4.1.0|0:48213", appended to buf.
+// score|percentile|deprioritize|explanation hash in hex|version,
+// e.g. "0.4213|17|1|fedcba9876543210|v4.1.0", appended to buf.
 func sinkValue(st *SinkState, buf []byte) []byte {
 	b := strconv.AppendFloat(buf, st.Score, 'g', -1, 64)
 	b = append(b, '|')
@@ -259,12 +257,7 @@ func sinkValue(st *SinkState, buf []byte) []byte {
 	b = append(b, '|')
 	b = strconv.AppendUint(b, st.ExplanationHash, 16)
 	b = append(b, '|')
-	b = append(b, st.Version...)
-	if st.HasAt {
-		b = append(b, '|')
-		b = appendPosition(b, st.At)
-	}
-	return b
+	return append(b, st.Version...)
 }
 
 // ---- decoding (reads) ----
@@ -512,25 +505,24 @@ func decodeFirm(d *decoder, crd int64, f *features.Firm) {
 	f.SnapshotAt = d.snapshot(6)
 }
 
-// decodeSink parses a value written by sinkValue. The version may not
-// contain '|', so a value has five parts, or six with a position.
+// decodeSink parses a value written by sinkValue. The version is the last
+// part and may not contain '|', so a value has exactly five parts.
 func decodeSink(key, val, leadID string, st *SinkState) *MalformedError {
-	var parts [6]string
-	n := 0
-	for rest := val; ; n++ {
-		if n == len(parts) {
-			return &MalformedError{Key: key, Field: fieldSinkAt, Value: val, Err: errors.New("more than 6 parts")}
-		}
+	var parts [5]string
+	rest := val
+	for i := range parts {
 		j := strings.IndexByte(rest, '|')
-		if j < 0 {
-			parts[n] = rest
-			n++
+		if i == len(parts)-1 {
+			if j >= 0 {
+				return &MalformedError{Key: key, Field: sinkFields[i], Value: val, Err: errors.New("more than 5 parts")}
+			}
+			parts[i] = rest
 			break
 		}
-		parts[n], rest = rest[:j], rest[j+1:]
-	}
-	if n < 5 {
-		return &MalformedError{Key: key, Field: sinkFields[n-1], Value: val, Err: fmt.Errorf("want 5 or 6 parts separated by '|', found %d", n)}
+		if j < 0 {
+			return &MalformedError{Key: key, Field: sinkFields[i], Value: val, Err: fmt.Errorf("want 5 parts separated by '|', found %d", i+1)}
+		}
+		parts[i], rest = rest[:j], rest[j+1:]
 	}
 	bad := func(i int, err error) *MalformedError {
 		return &MalformedError{Key: key, Field: sinkFields[i], Value: val, Err: fmt.Errorf("%q: %w", parts[i], err)}
@@ -565,11 +557,5 @@ func decodeSink(key, val, leadID string, st *SinkState) *MalformedError {
 		return bad(4, errors.New("empty"))
 	}
 	*st = SinkState{LeadID: leadID, Score: score, Percentile: pct, Deprioritize: deprio, ExplanationHash: h, Version: parts[4]}
-	if n == 6 {
-		if st.At, err = parsePosition(parts[5]); err != nil {
-			return bad(5, err)
-		}
-		st.HasAt = true
-	}
 	return nil
 }

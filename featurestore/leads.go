@@ -171,10 +171,8 @@ var saveLeads = redis.NewScript(saveLeadsSource)
 // batch's transaction commits. Each record is written only if its key still
 // holds what LoadLeads read: when another scorer wrote it since, SaveLeads
 // returns ErrLeadStateMoved (the others are written) and the batch must be
-// aborted. A tombstone (a write with a TTL) deletes the Lead's quota state
-// in the same round trip, whether or not its record moved: a Lead without
-// quota state is only written again. It only reads writes, so a batch may
-// run it while it goes on scoring.
+// aborted. It only reads writes, so a batch may run it while it goes on
+// scoring.
 func (s *Store) SaveLeads(ctx context.Context, writes []LeadWrite) error {
 	if len(writes) == 0 {
 		return nil
@@ -210,15 +208,6 @@ func (s *Store) SaveLeads(ctx context.Context, writes []LeadWrite) error {
 		k0, v0 = kEnd[i], vEnd[i]
 	}
 	save := pipe.EvalSha(ctx, saveLeads.Hash(), keys, args...)
-	var gone []string
-	for i := range writes {
-		if writes[i].TTL > 0 {
-			gone = append(gone, s.SinkKey(writes[i].LeadID))
-		}
-	}
-	if len(gone) > 0 {
-		pipe.Del(ctx, gone...)
-	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("featurestore: save lead states: %w", err)
 	}

@@ -42,9 +42,8 @@ func nextWrites(ctx context.Context, s *Store, ids []string, recs []LeadRecord, 
 }
 
 // SaveLeads writes each Lead only if its key still holds what LoadLeads
-// read (or is still absent), writes the others, expires tombstones and
-// deletes their quota states, and says so when one moved; for one Lead, a
-// few, and more than a thousand.
+// read (or is still absent), writes the others, expires tombstones, and
+// says so when one moved; for one Lead, a few, and more than a thousand.
 func TestSaveLeadsWritesOnlyWhatDidNotMove(t *testing.T) {
 	ctx := context.Background()
 	s, rdb := newTestStore(t)
@@ -56,13 +55,6 @@ func TestSaveLeadsWritesOnlyWhatDidNotMove(t *testing.T) {
 				keys[i] = s.LeadKey(id)
 			}
 			rdb.Del(ctx, keys...)
-			sinks := make([]SinkState, n)
-			for i, id := range ids {
-				sinks[i] = SinkState{LeadID: id, Score: 0.5, Percentile: 50, Version: "v4.1.0"}
-			}
-			if err := s.SaveSink(ctx, sinks); err != nil {
-				t.Fatal(err)
-			}
 			recs := make([]LeadRecord, n)
 			// Absent keys: every write goes in.
 			writes, err := nextWrites(ctx, s, ids, recs, 1, time.Hour)
@@ -80,12 +72,8 @@ func TestSaveLeadsWritesOnlyWhatDidNotMove(t *testing.T) {
 					t.Fatalf("lead %d after the first save: %+v", i, r)
 				}
 				ttl := rdb.PTTL(ctx, s.LeadKey(ids[i])).Val()
-				tomb := i%10 == 9
-				if tomb != (ttl > 0) {
+				if tomb := i%10 == 9; tomb != (ttl > 0) {
 					t.Fatalf("lead %d: TTL %v, tombstone %v", i, ttl, tomb)
-				}
-				if tomb == r.HasLastSink {
-					t.Fatalf("lead %d: quota state kept %v, tombstone %v", i, r.HasLastSink, tomb)
 				}
 			}
 			// Another scorer writes the last Lead between the read and

@@ -109,12 +109,6 @@ type SinkState struct {
 	// ExplanationHash identifies the explanation text written, so a changed
 	// explanation is a change without storing the text.
 	ExplanationHash uint64
-	// At, when HasAt, is the input record of the Lead's last change when
-	// the state was saved (input_format salesforce-cdc): the state holds
-	// only while the Lead's committed record in Redis is at the same
-	// position (see docs/REDIS.md).
-	At    InputPosition
-	HasAt bool
 }
 
 // lookupScratch is the per-call working memory of Lookup, pooled so a
@@ -541,8 +535,9 @@ func isConnError(err error) bool {
 
 // SaveSink writes the sink state of many leads with one MSET per putChunk
 // states, all in one pipelined round trip: a command to build and answer
-// per 500 leads, not one per lead. Each state replaces the whole value of its key, so saving the same
-// state twice leaves the same record: at-least-once callers may repeat it.
+// per 500 leads, not one per lead. Each state replaces the whole value of
+// its key, so saving the same state twice leaves the same record:
+// at-least-once callers may repeat it.
 // A state that cannot be stored (empty lead id, score not finite,
 // percentile outside 1..100, empty version or one containing '|') fails the
 // call before anything is written.

@@ -310,12 +310,6 @@ func TestMalformedRecordFailsOnlyItsRequests(t *testing.T) {
 		{"a sink state cut short", func(s *Store, rdb *redis.Client) error {
 			return rdb.Set(ctx, s.SinkKey("L1"), "0.5|50|0", 0).Err()
 		}, func(s *Store) string { return s.SinkKey("L1") }, fieldSinkDeprio},
-		{"a sink position that is not partition:offset", func(s *Store, rdb *redis.Client) error {
-			return rdb.Set(ctx, s.SinkKey("L1"), "0.5|50|0|0|v4.1.0|48213", 0).Err()
-		}, func(s *Store) string { return s.SinkKey("L1") }, fieldSinkAt},
-		{"a sink state with a part too many", func(s *Store, rdb *redis.Client) error {
-			return rdb.Set(ctx, s.SinkKey("L1"), "0.5|50|0|0|v4.1.0|0:1|x", 0).Err()
-		}, func(s *Store) string { return s.SinkKey("L1") }, fieldSinkAt},
 		{"a sink score that is not a number", func(s *Store, rdb *redis.Client) error {
 			return rdb.Set(ctx, s.SinkKey("L1"), "high|50|0|0|v4.1.0", 0).Err()
 		}, func(s *Store) string { return s.SinkKey("L1") }, fieldSinkScore},
@@ -362,7 +356,6 @@ func TestSaveSinkThenLookupReturnsIt(t *testing.T) {
 	states := []SinkState{
 		{LeadID: "00Q5e00000AbCdEFGH", Score: 0.4213370999999999, Percentile: 17, Deprioritize: true, Version: "v4.1.0", ExplanationHash: 0xfedcba9876543210},
 		{LeadID: "00Q5e00000AbCdEXYZ", Score: 0.6, Percentile: 100, Version: "v4.0.0"},
-		{LeadID: "00Q5e00000AbCdEPOS", Score: 0.25, Percentile: 3, Version: "v4.1.0", At: InputPosition{Partition: 5, Offset: 48213}, HasAt: true},
 	}
 	// Saving twice is what an at-least-once producer does: same record.
 	var stored [2][]any
@@ -370,7 +363,7 @@ func TestSaveSinkThenLookupReturnsIt(t *testing.T) {
 		if err := s.SaveSink(ctx, states); err != nil {
 			t.Fatal(err)
 		}
-		stored[i] = rdb.MGet(ctx, s.SinkKey(states[0].LeadID), s.SinkKey(states[1].LeadID), s.SinkKey(states[2].LeadID)).Val()
+		stored[i] = rdb.MGet(ctx, s.SinkKey(states[0].LeadID), s.SinkKey(states[1].LeadID)).Val()
 	}
 	if !reflect.DeepEqual(stored[0], stored[1]) {
 		t.Errorf("saving the same states again changed the stored values: %q then %q", stored[0], stored[1])
