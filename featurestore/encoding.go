@@ -458,11 +458,11 @@ func (d *decoder) history(i int, dst []features.Employment) []features.Employmen
 }
 
 // decodeAdvisorValue fills a from a value appendAdvisorValue wrote, reusing
-// a.History's backing array. A value without exactly one part per field of
-// advisorFields is malformed; a part that does not parse is malformed with
-// that part named as the field.
-func decodeAdvisorValue(key, val string, crd int64, a *features.Advisor) *MalformedError {
-	var parts [6]string
+// a.History's backing array, with parts as its working memory (a local
+// array would escape: the decoder's errors keep its strings). A value
+// without exactly one part per field of advisorFields is malformed; a part
+// that does not parse is malformed with that part named as the field.
+func decodeAdvisorValue(key, val string, crd int64, a *features.Advisor, parts *[6]string) *MalformedError {
 	if n := split(val, '|', parts[:]); n != len(parts) {
 		return &MalformedError{Key: key, Value: val, Err: fmt.Errorf("%d parts joined by '|', want %d (%s)", n, len(parts), strings.Join(advisorFields, ", "))}
 	}

@@ -128,6 +128,7 @@ type lookupScratch struct {
 	firms       []*features.Firm
 	firmErrs    []error
 	reqAdv      []int // request -> index into the MGET reply of its advisor, -1 for none
+	advParts    [6]string
 	key         []byte
 	// mgetStart is where the MGET's arguments start in args.
 	mgetStart int
@@ -182,6 +183,7 @@ func (sc *lookupScratch) reset() {
 	clear(sc.firmIdx)
 	sc.firmCRDs = sc.firmCRDs[:0]
 	sc.reqAdv = sc.reqAdv[:0]
+	clear(sc.advParts[:])
 	clear(sc.firmErrs)
 	sc.firmErrs = sc.firmErrs[:0]
 	clear(sc.firms)
@@ -285,7 +287,7 @@ func (s *Store) decodeAdvisor(sc *lookupScratch, i int, req *Request, res *Resul
 	// the same way).
 	if v, ok := vals[a].(string); ok {
 		key := sc.args[sc.mgetStart+1+a].(string)
-		if mal := decodeAdvisorValue(key, v, req.CRD, &res.Advisor); mal != nil {
+		if mal := decodeAdvisorValue(key, v, req.CRD, &res.Advisor, &sc.advParts); mal != nil {
 			res.Err = mal
 		} else {
 			res.AdvisorFound = true
