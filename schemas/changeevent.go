@@ -107,14 +107,7 @@ const (
 
 // AppendRefresh appends r in the wire format to dst.
 func (c *Codec) AppendRefresh(dst []byte, r *LeadRefreshRequest) ([]byte, error) {
-	ids := make([]any, len(r.LeadIDs))
-	for i, id := range r.LeadIDs {
-		ids[i] = id
-	}
-	return c.encode(dst, kindRefresh, map[string]any{
-		"request_id": r.RequestID, "entity": r.Entity, "lead_ids": ids, "change_type": r.ChangeType,
-		"reason": r.Reason, "commit_time": r.CommitTime, "requested_at": r.RequestedAt,
-	})
+	return c.appendRefreshFast(dst, r)
 }
 
 // DecodeRefresh decodes a wire-format LeadRefreshRequest into dst.

@@ -94,6 +94,38 @@ func (c *Codec) appendSfdcFast(dst []byte, r *LeadScoreSfdc, objectType, eventTy
 	return appendLong(b, r.TraceSourceOffset), nil
 }
 
+// appendOutcomeFast encodes o, its kind already checked.
+func (c *Codec) appendOutcomeFast(dst []byte, o *LeadOutcome) ([]byte, error) {
+	b, err := c.appendHeader(dst, kindOutcome)
+	if err != nil {
+		return dst, err
+	}
+	b = appendString(b, o.EventID)
+	b = appendString(b, o.LeadID)
+	b = appendString(b, o.Kind)
+	return appendMillis(b, o.Time), nil
+}
+
+func (c *Codec) appendRefreshFast(dst []byte, r *LeadRefreshRequest) ([]byte, error) {
+	b, err := c.appendHeader(dst, kindRefresh)
+	if err != nil {
+		return dst, err
+	}
+	b = appendString(b, r.RequestID)
+	b = appendString(b, r.Entity)
+	if n := len(r.LeadIDs); n > 0 {
+		b = appendLong(b, int64(n))
+		for _, id := range r.LeadIDs {
+			b = appendString(b, id)
+		}
+	}
+	b = appendLong(b, 0)
+	b = appendString(b, r.ChangeType)
+	b = appendString(b, r.Reason)
+	b = appendMillis(b, r.CommitTime)
+	return appendMillis(b, r.RequestedAt), nil
+}
+
 // appendShadowFast encodes r, already checked.
 func (c *Codec) appendShadowFast(dst []byte, r *LeadScoreShadow) ([]byte, error) {
 	b, err := c.appendHeader(dst, kindShadow)

@@ -98,6 +98,27 @@ func TestFastEncodersWriteGoavrosBytes(t *testing.T) {
 		if err1 != nil || err2 != nil || !bytes.Equal(fast, slow) {
 			t.Fatalf("Shadow %d %+v:\nfast %x (%v)\ngoavro %x (%v)", i, sh, fast, err1, slow, err2)
 		}
+
+		o := &LeadOutcome{EventID: randString(rng), LeadID: randString(rng), Kind: OutcomeContacted, Time: randTime(rng)}
+		if rng.IntN(2) == 0 {
+			o.Kind = OutcomeCallScheduled
+		}
+		fast, err1 = c.AppendLeadOutcome(nil, o)
+		slow, err2 = c.genericAppendLeadOutcome(nil, o)
+		if err1 != nil || err2 != nil || !bytes.Equal(fast, slow) {
+			t.Fatalf("LeadOutcome %d %+v:\nfast %x (%v)\ngoavro %x (%v)", i, o, fast, err1, slow, err2)
+		}
+
+		rr := &LeadRefreshRequest{RequestID: randString(rng), Entity: randString(rng), ChangeType: randString(rng),
+			Reason: randString(rng), CommitTime: randTime(rng), RequestedAt: randTime(rng)}
+		for range rng.IntN(4) {
+			rr.LeadIDs = append(rr.LeadIDs, randString(rng))
+		}
+		fast, err1 = c.AppendRefresh(nil, rr)
+		slow, err2 = c.genericAppendRefresh(nil, rr)
+		if err1 != nil || err2 != nil || !bytes.Equal(fast, slow) {
+			t.Fatalf("LeadRefreshRequest %d %+v:\nfast %x (%v)\ngoavro %x (%v)", i, rr, fast, err1, slow, err2)
+		}
 	}
 }
 

@@ -115,3 +115,23 @@ func nullableDouble(f float64) any {
 	}
 	return goavro.Union("double", f)
 }
+
+func (c *Codec) genericAppendLeadOutcome(dst []byte, o *LeadOutcome) ([]byte, error) {
+	return c.encode(dst, kindOutcome, map[string]any{
+		"event_id": o.EventID,
+		"lead_id":  o.LeadID,
+		"kind":     o.Kind,
+		"time":     o.Time,
+	})
+}
+
+func (c *Codec) genericAppendRefresh(dst []byte, r *LeadRefreshRequest) ([]byte, error) {
+	ids := make([]any, len(r.LeadIDs))
+	for i, id := range r.LeadIDs {
+		ids[i] = id
+	}
+	return c.encode(dst, kindRefresh, map[string]any{
+		"request_id": r.RequestID, "entity": r.Entity, "lead_ids": ids, "change_type": r.ChangeType,
+		"reason": r.Reason, "commit_time": r.CommitTime, "requested_at": r.RequestedAt,
+	})
+}

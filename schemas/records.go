@@ -225,12 +225,7 @@ func (c *Codec) AppendLeadOutcome(dst []byte, o *LeadOutcome) ([]byte, error) {
 	if o.Kind != OutcomeContacted && o.Kind != OutcomeCallScheduled {
 		return dst, fmt.Errorf("schemas: LeadOutcome: kind: %q is not %s or %s", o.Kind, OutcomeContacted, OutcomeCallScheduled)
 	}
-	return c.encode(dst, kindOutcome, map[string]any{
-		"event_id": o.EventID,
-		"lead_id":  o.LeadID,
-		"kind":     o.Kind,
-		"time":     o.Time,
-	})
+	return c.appendOutcomeFast(dst, o)
 }
 
 // DecodeLeadOutcome decodes a wire-format LeadOutcome into dst. Errors are
