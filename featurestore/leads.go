@@ -272,7 +272,7 @@ func appendLeadState(b []byte, s *LeadState) []byte {
 	b = append(b, ',')
 	b = strconv.AppendInt(b, s.CommitNumber, 10)
 	b = append(b, ',')
-	b = append(b, url.QueryEscape(s.TransactionKey)...)
+	b = appendQueryEscaped(b, s.TransactionKey)
 	b = append(b, ',')
 	b = strconv.AppendInt(b, s.SequenceNumber, 10)
 	b = append(b, ',')
@@ -282,9 +282,27 @@ func appendLeadState(b []byte, s *LeadState) []byte {
 		}
 	}
 	b = append(b, ',')
-	b = append(b, url.QueryEscape(s.CRD)...)
+	b = appendQueryEscaped(b, s.CRD)
 	b = append(b, ',')
-	return append(b, url.QueryEscape(s.Status)...)
+	return appendQueryEscaped(b, s.Status)
+}
+
+// appendQueryEscaped appends url.QueryEscape(s) to b without a string of its
+// own: letters, digits and -_.~ as they are, a space as +, any other byte
+// as %XX.
+func appendQueryEscaped(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+			b = append(b, c)
+		case c == ' ':
+			b = append(b, '+')
+		default:
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return b
 }
 
 // split cuts s at every sep into dst, without allocating, and returns how

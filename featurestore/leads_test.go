@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -160,4 +162,28 @@ func evalshaStats(tb testing.TB, rdb *redis.Client) (usec, calls float64) {
 		}
 	}
 	return usec, calls
+}
+
+// appendQueryEscaped writes what url.QueryEscape returns, for every byte
+// and for strings of them, so the stored states read back with
+// url.QueryUnescape as before.
+func TestAppendQueryEscapedIsQueryEscape(t *testing.T) {
+	var all []byte
+	for c := range 256 {
+		all = append(all, byte(c))
+	}
+	cases := []string{"", "Call Scheduled", "0004ba37-9e28", "a+b&c=d/e?f", "Überweisung ✓", string(all)}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		if got, want := string(appendQueryEscaped([]byte("x"), s)), "x"+url.QueryEscape(s); got != want {
+			t.Fatalf("%q: %q, want %q", s, got, want)
+		}
+	}
 }

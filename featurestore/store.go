@@ -598,9 +598,21 @@ func (s *Store) ForgetSink(ctx context.Context, leadIDs []string) error {
 	if len(leadIDs) == 0 {
 		return nil
 	}
+	// Every key a substring of one string: one allocation for them all.
+	size := 0
+	for _, id := range leadIDs {
+		size += len(s.prefix) + len("sink:") + len(id)
+	}
+	kb := make([]byte, 0, size)
+	for _, id := range leadIDs {
+		kb = append(append(append(kb, s.prefix...), "sink:"...), id...)
+	}
+	ks := string(kb)
 	keys := make([]string, len(leadIDs))
+	start := 0
 	for i, id := range leadIDs {
-		keys[i] = s.SinkKey(id)
+		end := start + len(s.prefix) + len("sink:") + len(id)
+		keys[i], start = ks[start:end], end
 	}
 	pipe := s.rdb.Pipeline()
 	for start := 0; start < len(keys); start += putChunk {

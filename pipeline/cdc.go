@@ -253,6 +253,17 @@ func crdOf(v schemas.FieldValue) (int64, error) {
 	return 0, fmt.Errorf("%s is not a CRD number", describeValue(v))
 }
 
+// canonicalCRD is CRD n, which v holds, in decimal: v's own string when it
+// is already that (the usual case: no string of its own).
+func canonicalCRD(v schemas.FieldValue, n int64) string {
+	if v.Kind == schemas.ValueString {
+		if s := strings.TrimSpace(v.Str); s[0] != '0' && strings.Trim(s, "0123456789") == "" {
+			return s
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 func describeValue(v schemas.FieldValue) string {
 	switch v.Kind {
 	case schemas.ValueString:
@@ -472,7 +483,9 @@ func (p *Pipeline) apply(out []*kgo.Record, now time.Time) ([]*kgo.Record, error
 			if !score {
 				continue
 			}
-			ch.crd, _ = strconv.ParseInt(s.state.CRD, 10, 64) // digits only, or empty: 0
+			if s.state.CRD != "" { // digits only, or empty: 0 (and no parse error to make)
+				ch.crd, _ = strconv.ParseInt(s.state.CRD, 10, 64)
+			}
 
 			ch.lead = features.Lead{HasEmail: s.state.HasEmail, HasLinkedIn: s.state.HasLinkedIn}
 			ch.partial = s.state.Partial
@@ -569,7 +582,7 @@ func (c *cdc) set(st *featurestore.LeadState, slot int, v schemas.FieldValue) {
 	case slotCRD:
 		st.CRD = ""
 		if n, err := crdOf(v); err == nil && n > 0 {
-			st.CRD = strconv.FormatInt(n, 10)
+			st.CRD = canonicalCRD(v, n)
 		}
 	case slotEmail:
 		st.HasEmail = present(v)

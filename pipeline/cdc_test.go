@@ -710,3 +710,25 @@ func TestCDCMappedFieldNeverCarriedIsReported(t *testing.T) {
 		t.Fatalf("%d fields reported missing, want only the unmapped one (the null ones are carried)", n)
 	}
 }
+
+// A CRD is stored in decimal whatever way the record wrote it.
+func TestCanonicalCRD(t *testing.T) {
+	for _, tc := range []struct {
+		v    schemas.FieldValue
+		want string
+	}{
+		{schemas.FieldValue{Kind: schemas.ValueString, Str: "5093442"}, "5093442"},
+		{schemas.FieldValue{Kind: schemas.ValueString, Str: " 5093442\t"}, "5093442"},
+		{schemas.FieldValue{Kind: schemas.ValueString, Str: "005093442"}, "5093442"},
+		{schemas.FieldValue{Kind: schemas.ValueString, Str: "+5093442"}, "5093442"},
+		{schemas.FieldValue{Kind: schemas.ValueInt, Int: 5093442}, "5093442"},
+	} {
+		n, err := crdOf(tc.v)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.v, err)
+		}
+		if got := canonicalCRD(tc.v, n); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}
