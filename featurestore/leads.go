@@ -99,26 +99,7 @@ func (s *Store) LoadLeads(ctx context.Context, leadIDs []string, out []LeadRecor
 	if len(leadIDs) == 0 {
 		return nil
 	}
-	// Every key a substring of one string: one allocation for them all.
-	size := 0
-	for _, id := range leadIDs {
-		size += 2 * (len(s.prefix) + len("lead:") + len(id))
-	}
-	kb := make([]byte, 0, size)
-	ends := make([]int, 0, 2*len(leadIDs))
-	for _, kind := range []string{"lead:", "sink:"} {
-		for _, id := range leadIDs {
-			kb = append(append(append(kb, s.prefix...), kind...), id...)
-			ends = append(ends, len(kb))
-		}
-	}
-	ks := string(kb)
-	keys := make([]string, len(ends))
-	start := 0
-	for i, end := range ends {
-		keys[i] = ks[start:end]
-		start = end
-	}
+	keys := s.keys(leadIDs, "lead:", "sink:")
 	vals, err := s.rdb.MGet(ctx, keys...).Result()
 	if err != nil {
 		return fmt.Errorf("featurestore: load lead states: %w", err)

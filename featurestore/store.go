@@ -67,6 +67,33 @@ func (s *Store) AdvisorKey(crd int64) string {
 // FirmKey returns the key of the firm hash for crd.
 func (s *Store) FirmKey(crd int64) string { return s.prefix + "firm:" + strconv.FormatInt(crd, 10) }
 
+// keys returns the key of every id under each kind in turn ("sink:",
+// ...), all of them substrings of one string: one allocation for their
+// bytes, not one per key.
+func (s *Store) keys(ids []string, kinds ...string) []string {
+	size := 0
+	for _, kind := range kinds {
+		for _, id := range ids {
+			size += len(s.prefix) + len(kind) + len(id)
+		}
+	}
+	kb := make([]byte, 0, size)
+	ends := make([]int, 0, len(kinds)*len(ids))
+	for _, kind := range kinds {
+		for _, id := range ids {
+			kb = append(append(append(kb, s.prefix...), kind...), id...)
+			ends = append(ends, len(kb))
+		}
+	}
+	ks := string(kb)
+	keys := make([]string, len(ends))
+	start := 0
+	for i, end := range ends {
+		keys[i], start = ks[start:end], end
+	}
+	return keys
+}
+
 // SinkKey returns the key of the sink state string for a Salesforce Lead Id.
 func (s *Store) SinkKey(leadID string) string { return s.prefix + "sink:" + leadID }
 
@@ -598,22 +625,7 @@ func (s *Store) ForgetSink(ctx context.Context, leadIDs []string) error {
 	if len(leadIDs) == 0 {
 		return nil
 	}
-	// Every key a substring of one string: one allocation for them all.
-	size := 0
-	for _, id := range leadIDs {
-		size += len(s.prefix) + len("sink:") + len(id)
-	}
-	kb := make([]byte, 0, size)
-	for _, id := range leadIDs {
-		kb = append(append(append(kb, s.prefix...), "sink:"...), id...)
-	}
-	ks := string(kb)
-	keys := make([]string, len(leadIDs))
-	start := 0
-	for i, id := range leadIDs {
-		end := start + len(s.prefix) + len("sink:") + len(id)
-		keys[i], start = ks[start:end], end
-	}
+	keys := s.keys(leadIDs, "sink:")
 	pipe := s.rdb.Pipeline()
 	for start := 0; start < len(keys); start += putChunk {
 		pipe.Del(ctx, keys[start:min(start+putChunk, len(keys))]...)
