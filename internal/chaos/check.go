@@ -97,7 +97,7 @@ type Expecter interface {
 // Check compares a scenario's outputs with what its input must produce:
 //   - input: each event exactly once (else the run proves nothing);
 //   - shadow: exactly one record per good or withheld event, none for
-//     echoes, removals or poison,
+//     echoes, removals, overflows or poison,
 //     every version's score, percentile, decile and flags equal to the
 //     offline computation as of the record's own scored_at (a scorer scores
 //     a batch as of one instant, to the millisecond, and says which);

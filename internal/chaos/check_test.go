@@ -179,10 +179,12 @@ func (tt checkCase) run(t *testing.T, sent []Sent) {
 // The kinds only change events have: a converted Lead's changes are scored
 // and never written to the sink; a removal has no output, leaves its Lead
 // nothing to show, and makes the next change of a Lead that comes back a
-// sink record the quota guard must write again.
+// sink record the quota guard must write again; an overflow has no output
+// and changes nothing.
 func TestCheckOfConvertedAndRemovedLeads(t *testing.T) {
 	sent := []Sent{
 		{ID: "c1", Kind: Good, Lead: "C", CRD: 9},
+		{ID: "o1", Kind: RefreshOnly, Lead: "C", CRD: 9},
 		{ID: "c2", Kind: Withheld, Lead: "C", CRD: 9, Email: true},
 		{ID: "d1", Kind: Good, Lead: "D", CRD: 11},
 		{ID: "d2", Kind: Removed, Lead: "D", CRD: 11},
@@ -197,11 +199,18 @@ func TestCheckOfConvertedAndRemovedLeads(t *testing.T) {
 		{name: "a correct run passes, the Lead back counted as a needed write", break_: func(*Outputs) {}},
 		{name: "a sink record for a withheld change is wrong", wrong: 1, problem: "c2",
 			break_: func(o *Outputs) {
-				e, _ := fakeOracle{}.Expect(&sent[1], at)
+				e, _ := fakeOracle{}.Expect(&sent[2], at)
 				o.Sink = append(o.Sink, SinkOut{EventID: "c2", LeadID: "C", Offset: 100, ScoredAt: at, View: e.Sink})
 			}},
 		{name: "a withheld change without a shadow record is lost", lost: 1, problem: "c2 lost",
 			break_: func(o *Outputs) { o.Shadow = append(o.Shadow[:1], o.Shadow[2:]...) }},
+		{name: "a shadow record for an overflow is wrong", wrong: 1, problem: "o1",
+			break_: func(o *Outputs) { o.Shadow = append(o.Shadow, ShadowOut{EventID: "o1", LeadID: "C", ScoredAt: at}) }},
+		{name: "a sink record for an overflow is wrong", wrong: 1, problem: "o1",
+			break_: func(o *Outputs) {
+				e, _ := fakeOracle{}.Expect(&sent[1], at)
+				o.Sink = append(o.Sink, SinkOut{EventID: "o1", LeadID: "C", Offset: 101, ScoredAt: at, View: e.Sink})
+			}},
 		{name: "a shadow record for a removal is wrong", wrong: 1, problem: "d2",
 			break_: func(o *Outputs) { o.Shadow = append(o.Shadow, ShadowOut{EventID: "d2", LeadID: "D", ScoredAt: at}) }},
 		{name: "a removed Lead needs no sink record", break_: without("d1")},

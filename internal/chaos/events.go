@@ -37,6 +37,10 @@ const (
 	// Removed is a Lead's deletion: no output, and the Lead shows nothing
 	// the sink must keep true until it comes back (change events only).
 	Removed
+	// RefreshOnly is a GAP_OVERFLOW: no shadow, sink or DLQ record (a
+	// refresh request of the whole object), and nothing changes for the
+	// check (change events only).
+	RefreshOnly
 )
 
 // Sent is one input record as the stream generator made it: the truth the
@@ -146,13 +150,29 @@ func inputRecord(topic, lead, id string, val []byte) *kgo.Record {
 // half the time (by a new creation otherwise).
 func nextChange(org *cdcsim.Generator, l cdcsim.Lead, rng *rand.Rand) *schemas.ChangeEvent {
 	created, deleted, converted := org.State(l.ID)
-	switch r := rng.IntN(100); {
-	case deleted && r < 50:
-		return org.Undelete(l)
-	case created && !deleted && r < 2:
+	live := created && !deleted
+	switch r := rng.IntN(1000); {
+	case deleted:
+		if r < 500 {
+			return org.Undelete(l)
+		}
+	case live && r < 20:
 		return org.Delete(l)
-	case created && !deleted && !converted && r < 4:
-		return org.Convert(l)
+	case live && r < 40:
+		if !converted {
+			return org.Convert(l)
+		}
+	case live && r < 50:
+		// Changes Salesforce could not deliver: the scorer rescores what
+		// it stored and asks for the Lead to be read again.
+		return org.Gap(schemas.ChangeGapUpdate, []cdcsim.Lead{l})
+	case live && r < 55:
+		// A deletion delivered as a gap: rescored, never written.
+		e := org.Delete(l)
+		e.Header.ChangeType = schemas.ChangeGapDelete
+		return e
+	case r < 57:
+		return org.Overflow()
 	}
 	return org.Next(l)
 }
@@ -183,7 +203,13 @@ func (p *poisonTurn) pick(n int, oversized func(int) bool) int {
 // email or LinkedIn profile set or cleared, another field, its status
 // moved on) or echoed by the sink, as cdcsim makes an org's changes; now
 // and then converted (its later changes are scored, never written to the
-// sink), deleted, and undeleted or created again. Only a creation or an
+// sink), deleted, and undeleted or created again; one live Lead's change
+// in a hundred is a GAP_UPDATE (rescored from the stored state) and one in
+// two hundred a deletion delivered as a GAP_DELETE (rescored, never
+// written); one draw in five hundred is a GAP_OVERFLOW (a refresh request
+// only). No change names several Leads: the input's partitions would
+// order them apart, which the connector's one partition never does. Only a
+// creation or an
 // undeletion carries the Lead's CRD and contact fields: every other change
 // is scored on the state the scorer stored for the Lead, so a state lost or
 // written twice shows as a wrong or lost output. A scored event's id
@@ -215,15 +241,17 @@ func StreamCDC(codec *schemas.Codec, topic string, pop *synth.Population, mix Mi
 		} else {
 			e := nextChange(org, l, rng)
 			h := &e.Header
-			s = Sent{ID: h.TransactionKey + ":" + strconv.FormatInt(h.SequenceNumber, 10) + ":" + l.ID, Lead: l.ID, CRD: l.CRD}
+			s = Sent{ID: h.TransactionKey + ":" + strconv.FormatInt(h.SequenceNumber, 10) + ":" + h.RecordIDs[0], Lead: l.ID, CRD: l.CRD}
 			s.Email, s.LinkedIn = org.Contact(l.ID)
 			_, _, converted := org.State(l.ID)
 			switch {
+			case h.ChangeType == schemas.ChangeGapOverflow:
+				s.Kind = RefreshOnly
 			case h.ChangeType == schemas.ChangeDelete:
 				s.Kind = Removed
 			case h.CommitUser == cdcsim.SinkUser:
 				s.Kind = Echo
-			case converted:
+			case converted, h.ChangeType == schemas.ChangeGapDelete:
 				s.Kind = Withheld
 			}
 			val, err = codec.AppendChangeEvent(nil, e)

@@ -136,7 +136,7 @@ func TestStreamCDCSaysWhatItsChangesAddUpTo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	contact, wasConverted := map[string][2]bool{}, map[string]bool{}
+	contact, wasConverted, changes := map[string][2]bool{}, map[string]bool{}, map[string]int{}
 	seen, faults, counts := map[string]bool{}, map[string]int{}, map[Kind]int{}
 	for i, r := range recs {
 		s := sent[i]
@@ -151,23 +151,25 @@ func TestStreamCDCSaysWhatItsChangesAddUpTo(t *testing.T) {
 			t.Fatalf("%s: %v", s.ID, err)
 		}
 		h := &c.Header
-		if want := fmt.Sprintf("%s:%d:%s", h.TransactionKey, h.SequenceNumber, h.RecordIDs[0]); s.ID != want || s.Lead != h.RecordIDs[0] {
+		changes[h.ChangeType]++
+		overflow := h.ChangeType == schemas.ChangeGapOverflow
+		if want := fmt.Sprintf("%s:%d:%s", h.TransactionKey, h.SequenceNumber, h.RecordIDs[0]); s.ID != want || !overflow && s.Lead != h.RecordIDs[0] {
 			t.Fatalf("event %s (lead %s) is the scorer's %s", s.ID, s.Lead, want)
 		}
 		if echo := h.CommitUser == cdcsim.SinkUser; echo != (s.Kind == Echo) {
 			t.Fatalf("%s: committed by %s, kind %d", s.ID, h.CommitUser, s.Kind)
 		}
-		if (h.ChangeType == schemas.ChangeDelete) != (s.Kind == Removed) {
+		if (h.ChangeType == schemas.ChangeDelete) != (s.Kind == Removed) || overflow != (s.Kind == RefreshOnly) {
 			t.Fatalf("%s: a %s of kind %d", s.ID, h.ChangeType, s.Kind)
 		}
-		if s.Kind == Echo || s.Kind == Removed {
+		if s.Kind == Echo || s.Kind == Removed || s.Kind == RefreshOnly {
 			continue
 		}
 		if v := c.Values[isConverted]; v.Kind == schemas.ValueBool && v.Bool {
 			wasConverted[s.Lead] = true
 		}
-		if wasConverted[s.Lead] != (s.Kind == Withheld) {
-			t.Fatalf("%s: kind %d of a Lead converted %v", s.ID, s.Kind, wasConverted[s.Lead])
+		if withheld := wasConverted[s.Lead] || h.ChangeType == schemas.ChangeGapDelete; withheld != (s.Kind == Withheld) {
+			t.Fatalf("%s: kind %d of a Lead converted %v, a %s", s.ID, s.Kind, wasConverted[s.Lead], h.ChangeType)
 		}
 		st := contact[s.Lead]
 		switch h.ChangeType {
@@ -186,6 +188,11 @@ func TestStreamCDCSaysWhatItsChangesAddUpTo(t *testing.T) {
 			if slices.Contains(h.ChangedFields, "LinkedIn_Profile__c") {
 				st[1] = !c.Values[linkedIn].IsNull()
 			}
+		case schemas.ChangeGapUpdate, schemas.ChangeGapDelete:
+			// Header only: the Lead is rescored as the scorer stored it.
+			if !c.Values[crd].IsNull() || len(h.ChangedFields) > 0 {
+				t.Fatalf("%s: a gap event carries fields", s.ID)
+			}
 		default:
 			t.Fatalf("%s: a %s", s.ID, h.ChangeType)
 		}
@@ -199,7 +206,12 @@ func TestStreamCDCSaysWhatItsChangesAddUpTo(t *testing.T) {
 			t.Errorf("no %q poison in the stream", k.Name)
 		}
 	}
-	if counts[Echo] == 0 || counts[Withheld] == 0 || counts[Removed] == 0 || counts[Good] < 2500 {
-		t.Errorf("kinds %v: want echoes, withheld changes, removals and mostly good events", counts)
+	if counts[Echo] == 0 || counts[Withheld] == 0 || counts[Removed] == 0 || counts[RefreshOnly] == 0 || counts[Good] < 2500 {
+		t.Errorf("kinds %v: want echoes, withheld changes, removals, overflows and mostly good events", counts)
+	}
+	for _, ct := range []string{schemas.ChangeGapUpdate, schemas.ChangeGapDelete, schemas.ChangeGapOverflow, schemas.ChangeUndelete} {
+		if changes[ct] == 0 {
+			t.Errorf("change types %v: no %s", changes, ct)
+		}
 	}
 }
