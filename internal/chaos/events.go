@@ -31,8 +31,8 @@ const (
 	Echo
 	// Poison is a malformed record: exactly one DLQ record, of Class.
 	Poison
-	// Withheld is a change of a converted Lead: one shadow record, no sink
-	// record (change events only).
+	// Withheld is a change of a converted Lead, or a GAP_DELETE: one
+	// shadow record, no sink record (change events only).
 	Withheld
 	// Removed is a Lead's deletion: no output, and the Lead shows nothing
 	// the sink must keep true until it comes back (change events only).
@@ -145,9 +145,11 @@ func inputRecord(topic, lead, id string, val []byte) *kgo.Record {
 }
 
 // nextChange is the org's next change of the Lead: mostly what cdcsim
-// makes next, but one live Lead's change in fifty is its deletion and one
-// in fifty its conversion, and a deleted Lead comes back by undeletion
-// half the time (by a new creation otherwise).
+// makes next, but one live Lead's change in fifty is its deletion, one in
+// fifty its conversion, one in a hundred a GAP_UPDATE and one in two
+// hundred a deletion delivered as a GAP_DELETE; one draw in five hundred
+// is a GAP_OVERFLOW; and a deleted Lead comes back by undeletion half the
+// time (by a new creation otherwise).
 func nextChange(org *cdcsim.Generator, l cdcsim.Lead, rng *rand.Rand) *schemas.ChangeEvent {
 	created, deleted, converted := org.State(l.ID)
 	live := created && !deleted
@@ -203,16 +205,13 @@ func (p *poisonTurn) pick(n int, oversized func(int) bool) int {
 // email or LinkedIn profile set or cleared, another field, its status
 // moved on) or echoed by the sink, as cdcsim makes an org's changes; now
 // and then converted (its later changes are scored, never written to the
-// sink), deleted, and undeleted or created again; one live Lead's change
-// in a hundred is a GAP_UPDATE (rescored from the stored state) and one in
-// two hundred a deletion delivered as a GAP_DELETE (rescored, never
-// written); one draw in five hundred is a GAP_OVERFLOW (a refresh request
-// only). No change names several Leads: the input's partitions would
-// order them apart, which the connector's one partition never does. Only a
-// creation or an
-// undeletion carries the Lead's CRD and contact fields: every other change
-// is scored on the state the scorer stored for the Lead, so a state lost or
-// written twice shows as a wrong or lost output. A scored event's id
+// sink), deleted and undeleted or created again, or named by a gap event
+// (rescored from the stored state) or an overflow (see nextChange). No
+// change names several Leads: the input's partitions would order them
+// apart, which the connector's one partition never does. Only a creation
+// or an undeletion carries the Lead's CRD and contact fields: every other
+// change is scored on the state the scorer stored for the Lead, so a state
+// lost or written twice shows as a wrong or lost output. A scored event's id
 // is the one the scorer gives the change: transaction key, sequence number
 // and Lead Id. Poison (mix.Poison of the records, every CDC kind in turn)
 // is made from changes of a generator of its own, so that the org's state
