@@ -89,7 +89,7 @@ func TestDocumentedACLUserServes(t *testing.T) {
 	if err := s.ForgetSink(ctx, ids[:1]); err != nil {
 		t.Fatalf("ForgetSink: %v", err)
 	}
-	if err := s.LoadLeads(ctx, ids, recs); err != nil {
+	if err := s.LoadLeads(ctx, ids, recs, nil); err != nil {
 		t.Fatalf("LoadLeads: %v", err)
 	}
 	for i, rec := range recs {

@@ -89,10 +89,14 @@ var ErrLeadStateMoved = errors.New("featurestore: a lead's state changed since i
 func (s *Store) LeadKey(leadID string) string { return s.prefix + "lead:" + leadID }
 
 // LoadLeads reads the record and the quota-guard state of each Lead in one
-// round trip (one MGET). out must have len(leadIDs). A stored value that
-// does not parse is a *MalformedError for the whole call: the Lead's
-// history cannot be merged safely, and it will not repair itself.
-func (s *Store) LoadLeads(ctx context.Context, leadIDs []string, out []LeadRecord) error {
+// round trip (one MGET). out must have len(leadIDs). The state before the
+// last batch (Prev) is decoded only for the records whose At redo reports
+// (the batch redoes that attempt and starts from Prev; nil: every record);
+// the others have PrevAt and HasPrev, and a zero Prev. A stored value that
+// does not parse, in a part decoded, is a *MalformedError for the whole
+// call: the Lead's history cannot be merged safely, and it will not repair
+// itself.
+func (s *Store) LoadLeads(ctx context.Context, leadIDs []string, out []LeadRecord, redo func(InputPosition) bool) error {
 	if len(out) != len(leadIDs) {
 		return fmt.Errorf("featurestore: load of %d leads into %d records", len(leadIDs), len(out))
 	}
@@ -108,7 +112,7 @@ func (s *Store) LoadLeads(ctx context.Context, leadIDs []string, out []LeadRecor
 	for i, id := range leadIDs {
 		out[i] = LeadRecord{}
 		if v, ok := vals[i].(string); ok {
-			if err := decodeLeadRecord(v, &out[i]); err != nil {
+			if err := decodeLeadRecord(v, &out[i], redo); err != nil {
 				return &MalformedError{Key: keys[i], Value: v, Err: err}
 			}
 			out[i].Found, out[i].raw = true, v
@@ -306,7 +310,9 @@ func split(s string, sep byte, dst []string) int {
 	}
 }
 
-func decodeLeadRecord(v string, r *LeadRecord) error {
+// decodeLeadRecord decodes v into r, its Prev only when redo is nil or
+// reports r.At.
+func decodeLeadRecord(v string, r *LeadRecord, redo func(InputPosition) bool) error {
 	var buf [5]string
 	parts := buf[:]
 	if split(v, '|', parts) != 5 || parts[0] != leadVersion {
@@ -325,6 +331,9 @@ func decodeLeadRecord(v string, r *LeadRecord) error {
 	r.HasPrev = true
 	if r.PrevAt, err = parsePosition(parts[3]); err != nil {
 		return fmt.Errorf("prev at: %w", err)
+	}
+	if redo != nil && !redo(r.At) {
+		return nil
 	}
 	if err := parseLeadState(parts[4], &r.Prev); err != nil {
 		return fmt.Errorf("prev state: %w", err)
@@ -354,10 +363,10 @@ func parseLeadState(s string, st *LeadState) error {
 	var errs [6]error
 	st.CommitTimestamp, errs[0] = strconv.ParseInt(parts[0], 10, 64)
 	st.CommitNumber, errs[1] = strconv.ParseInt(parts[1], 10, 64)
-	st.TransactionKey, errs[2] = url.QueryUnescape(parts[2])
+	st.TransactionKey, errs[2] = queryUnescape(parts[2])
 	st.SequenceNumber, errs[3] = strconv.ParseInt(parts[3], 10, 64)
-	st.CRD, errs[4] = url.QueryUnescape(parts[5])
-	st.Status, errs[5] = url.QueryUnescape(parts[6])
+	st.CRD, errs[4] = queryUnescape(parts[5])
+	st.Status, errs[5] = queryUnescape(parts[6])
 	if err := errors.Join(errs[:]...); err != nil {
 		return err
 	}
@@ -373,4 +382,22 @@ func parseLeadState(s string, st *LeadState) error {
 		}
 	}
 	return nil
+}
+
+// queryUnescape is url.QueryUnescape, without its work for the usual parts:
+// nothing escaped, or only spaces (a status such as "Call+Scheduled").
+func queryUnescape(s string) (string, error) {
+	plus := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '%':
+			return url.QueryUnescape(s)
+		case '+':
+			plus = true
+		}
+	}
+	if !plus {
+		return s, nil
+	}
+	return strings.ReplaceAll(s, "+", " "), nil
 }

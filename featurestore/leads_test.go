@@ -26,7 +26,7 @@ func leadIDs(n int) []string {
 // nextWrites loads the Leads' records and returns a write of each with its
 // position moved to offset at (a tombstone with ttl for every tenth).
 func nextWrites(ctx context.Context, s *Store, ids []string, recs []LeadRecord, at int64, ttl time.Duration) ([]LeadWrite, error) {
-	if err := s.LoadLeads(ctx, ids, recs); err != nil {
+	if err := s.LoadLeads(ctx, ids, recs, nil); err != nil {
 		return nil, err
 	}
 	writes := make([]LeadWrite, len(ids))
@@ -66,7 +66,7 @@ func TestSaveLeadsWritesOnlyWhatDidNotMove(t *testing.T) {
 			if err := s.SaveLeads(ctx, writes); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.LoadLeads(ctx, ids, recs); err != nil {
+			if err := s.LoadLeads(ctx, ids, recs, nil); err != nil {
 				t.Fatal(err)
 			}
 			for i, r := range recs {
@@ -165,9 +165,9 @@ func evalshaStats(tb testing.TB, rdb *redis.Client) (usec, calls float64) {
 }
 
 // appendQueryEscaped writes what url.QueryEscape returns, for every byte
-// and for strings of them, so the stored states read back with
-// url.QueryUnescape as before.
-func TestAppendQueryEscapedIsQueryEscape(t *testing.T) {
+// and for strings of them, and queryUnescape reads what url.QueryUnescape
+// does, escaped or not, malformed or not.
+func TestQueryEscapingIsURLs(t *testing.T) {
 	var all []byte
 	for c := range 256 {
 		all = append(all, byte(c))
@@ -185,5 +185,81 @@ func TestAppendQueryEscapedIsQueryEscape(t *testing.T) {
 		if got, want := string(appendQueryEscaped([]byte("x"), s)), "x"+url.QueryEscape(s); got != want {
 			t.Fatalf("%q: %q, want %q", s, got, want)
 		}
+		for _, in := range []string{url.QueryEscape(s), s, s + "%", s + "%zz+"} {
+			got, err := queryUnescape(in)
+			want, wantErr := url.QueryUnescape(in)
+			if got != want || (err == nil) != (wantErr == nil) {
+				t.Fatalf("unescape %q: %q, %v; want %q, %v", in, got, err, want, wantErr)
+			}
+		}
+	}
+}
+
+// BenchmarkDecodeLeadRecord decodes a typical stored Lead record, as
+// LoadLeads does for every Lead it finds: "state" when the batch starts
+// from the state after the last batch (nearly always), "redo" when it
+// redoes that batch and needs the state before it too.
+func BenchmarkDecodeLeadRecord(b *testing.B) {
+	const v = "v1|3:48213|1764586812345,10767459616301,0004ba37-9e28,1,ESc,5093442,Call+Scheduled|3:47990|1764586800000,10767459616286,0004ba37-9e11,1,E,5093442,Contacted"
+	for _, redo := range []bool{false, true} {
+		name := map[bool]string{false: "state", true: "redo"}[redo]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var r LeadRecord
+			for b.Loop() {
+				r = LeadRecord{}
+				if err := decodeLeadRecord(v, &r, func(InputPosition) bool { return redo }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if r.HasPrev != true || (r.Prev.CRD != "") != redo {
+				b.Fatalf("decoded %+v", r)
+			}
+		})
+	}
+}
+
+// LoadLeads decodes a Lead's state before the last batch only when the
+// batch redoes that batch; a malformed one is an error then, and only then.
+func TestLoadLeadsDecodesPrevForARedo(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newTestStore(t)
+	ids := leadIDs(1)
+	recs := make([]LeadRecord, 1)
+	for at := int64(1); at <= 2; at++ {
+		writes, err := nextWrites(ctx, s, ids, recs, at, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &writes[0]
+		w.Record.Prev, w.Record.PrevAt, w.Record.HasPrev = recs[0].State, recs[0].At, recs[0].Found
+		if err := s.SaveLeads(ctx, writes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := LeadState{CommitTimestamp: 1, CommitNumber: 1, TransactionKey: "t1", SequenceNumber: 1, CRD: "1000"}
+	for _, redo := range []bool{false, true} {
+		var asked []InputPosition
+		err := s.LoadLeads(ctx, ids, recs, func(at InputPosition) bool { asked = append(asked, at); return redo })
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := recs[0]
+		if len(asked) != 1 || asked[0] != r.At || r.At.Offset != 2 || !r.HasPrev || r.PrevAt.Offset != 1 || r.State.CommitNumber != 2 {
+			t.Fatalf("redo %v: asked %v, read %+v", redo, asked, r)
+		}
+		if want := map[bool]LeadState{true: first}[redo]; r.Prev != want {
+			t.Fatalf("redo %v: Prev %+v, want %+v", redo, r.Prev, want)
+		}
+	}
+	// The state before, malformed: unread unless needed.
+	v := rdb.Get(ctx, s.LeadKey(ids[0])).Val()
+	rdb.Set(ctx, s.LeadKey(ids[0]), v[:strings.LastIndexByte(v, '|')+1]+"junk", 0)
+	if err := s.LoadLeads(ctx, ids, recs, func(InputPosition) bool { return false }); err != nil {
+		t.Fatalf("without a redo: %v", err)
+	}
+	var mal *MalformedError
+	if err := s.LoadLeads(ctx, ids, recs, func(InputPosition) bool { return true }); !errors.As(err, &mal) || !strings.Contains(err.Error(), "prev state") {
+		t.Fatalf("with a redo: %v, want a malformed prev state", err)
 	}
 }

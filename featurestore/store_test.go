@@ -378,7 +378,7 @@ func TestSaveSinkThenLookupReturnsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := make([]LeadRecord, len(states))
-	if err := s.LoadLeads(ctx, ids, recs); err != nil {
+	if err := s.LoadLeads(ctx, ids, recs, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i, st := range states {

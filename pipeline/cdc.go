@@ -367,7 +367,7 @@ func (p *Pipeline) loadLeads(ctx context.Context) error {
 		return nil
 	}
 	err := featurestore.Retry(ctx, p.opts.RedisBackoff, func(ctx context.Context) error {
-		err := p.store.LoadLeads(ctx, c.ids, c.recs)
+		err := p.store.LoadLeads(ctx, c.ids, c.recs, c.uncommitted)
 		if err != nil {
 			p.m.redisRetries.Inc()
 			p.log.Warn("redis lead state lookup failed", "err", err)

@@ -218,7 +218,7 @@ func (h *cdcHarness) redoAlike(t *testing.T, batch []*kgo.Record, n int, wantRou
 func (h *cdcHarness) state(t *testing.T, id string) featurestore.LeadRecord {
 	t.Helper()
 	out := make([]featurestore.LeadRecord, 1)
-	if err := h.store.LoadLeads(context.Background(), []string{id}, out); err != nil {
+	if err := h.store.LoadLeads(context.Background(), []string{id}, out, nil); err != nil {
 		t.Fatal(err)
 	}
 	return out[0]

@@ -21,8 +21,9 @@ type Store interface {
 	// batch wrote.
 	SaveSink(ctx context.Context, states []featurestore.SinkState) error
 	// LoadLeads reads the state and quota state of Salesforce Leads
-	// (input_format salesforce-cdc).
-	LoadLeads(ctx context.Context, leadIDs []string, out []featurestore.LeadRecord) error
+	// (input_format salesforce-cdc), the state before the last batch of
+	// those whose position redo reports.
+	LoadLeads(ctx context.Context, leadIDs []string, out []featurestore.LeadRecord, redo func(featurestore.InputPosition) bool) error
 	// SaveLeads writes Lead states, each only if unchanged since LoadLeads,
 	// before the commit. It runs while the batch is scored.
 	SaveLeads(ctx context.Context, writes []featurestore.LeadWrite) error
