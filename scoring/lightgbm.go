@@ -11,6 +11,7 @@ import (
 
 	"github.com/dmitryikh/leaves"
 	"github.com/dmitryikh/leaves/transformation"
+	"github.com/dmitryikh/leaves/util"
 )
 
 // lightGBM is a LightGBM text model (formats v2 and v3) evaluated by
@@ -32,6 +33,9 @@ func LoadLightGBM(r io.Reader) (Model, error) {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("lightgbm: reading model: %w", err)
+	}
+	if err := lgCheckTrees(raw); err != nil {
+		return nil, fmt.Errorf("lightgbm: %w", err)
 	}
 	ens, err := lgEnsemble(raw)
 	if err != nil {
@@ -73,6 +77,109 @@ func lgEnsemble(raw []byte) (ens *leaves.Ensemble, err error) {
 		}
 	}()
 	return leaves.LGEnsembleFromReader(bufio.NewReader(bytes.NewReader(raw)), true)
+}
+
+// lgParams is the parameter block leaves' reader returns (its type is
+// unexported).
+type lgParams interface {
+	ToInt(key string) (int, error)
+	ToStrSlice(key string) ([]string, error)
+	ToInt32Slice(key string) ([]int32, error)
+	ToUint32Slice(key string) ([]uint32, error)
+	ToFloat64Slice(key string) ([]float64, error)
+}
+
+// lgCheckTrees reads raw as leaves does (its own parameter reader, the same
+// count of trees) and checks what leaves' Predict relies on and its parser
+// does not: every split names a feature the model has, and every child is a
+// leaf of the tree or an internal node other than the root with no other
+// parent. Without it a split on feature 70 of 30 panics when a row is
+// scored, a node that is the child of two makes leaves' walk loop for ever,
+// and a claimed num_leaves with no nodes behind it makes leaves allocate its
+// size (all found by FuzzLoadLightGBM). It runs before leaves parses.
+func lgCheckTrees(raw []byte) error {
+	rd := bufio.NewReader(bytes.NewReader(raw))
+	header, err := util.ReadParamsUntilBlank(rd)
+	if err != nil {
+		return fmt.Errorf("reading header: %w", err)
+	}
+	maxFeature, err := header.ToInt("max_feature_idx")
+	if err != nil {
+		return err
+	}
+	if maxFeature < 1 {
+		// leaves counts no features at all below 1 and would then index
+		// rows it has not checked.
+		return fmt.Errorf("max_feature_idx: %d; a model needs at least two features", maxFeature)
+	}
+	sizes, err := header.ToStrSlice("tree_sizes")
+	if err != nil {
+		return err
+	}
+	for i := range sizes {
+		tree, err := util.ReadParamsUntilBlank(rd)
+		if err != nil {
+			return fmt.Errorf("reading tree %d: %w", i, err)
+		}
+		if err := lgCheckTree(&tree, maxFeature+1); err != nil {
+			return fmt.Errorf("tree %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func lgCheckTree(p lgParams, nFeatures int) error {
+	leaves, err := p.ToInt("num_leaves")
+	if err != nil {
+		return err
+	}
+	values, err := p.ToFloat64Slice("leaf_value")
+	if err != nil {
+		return err
+	}
+	if leaves < 1 || len(values) != leaves {
+		return fmt.Errorf("num_leaves: %d, with %d leaf values", leaves, len(values))
+	}
+	if leaves == 1 {
+		return nil
+	}
+	nodes := leaves - 1
+	features, err := p.ToUint32Slice("split_feature")
+	if err != nil {
+		return err
+	}
+	left, err := p.ToInt32Slice("left_child")
+	if err != nil {
+		return err
+	}
+	right, err := p.ToInt32Slice("right_child")
+	if err != nil {
+		return err
+	}
+	if len(features) != nodes || len(left) != nodes || len(right) != nodes {
+		return fmt.Errorf("num_leaves: %d leaves need %d nodes; split_feature, left_child and right_child have %d, %d and %d",
+			leaves, nodes, len(features), len(left), len(right))
+	}
+	hasParent := make([]bool, nodes)
+	for i := range nodes {
+		if int64(features[i]) >= int64(nFeatures) {
+			return fmt.Errorf("split_feature: node %d splits on feature %d of %d", i, features[i], nFeatures)
+		}
+		for _, c := range [2]int32{left[i], right[i]} {
+			switch {
+			case c < 0 && int(^c) >= leaves:
+				return fmt.Errorf("left_child, right_child: node %d has leaf %d of %d", i, ^c, leaves)
+			case c < 0:
+			case c == 0 || int(c) >= nodes:
+				return fmt.Errorf("left_child, right_child: node %d has child %d, not a node other than the root of %d", i, c, nodes)
+			case hasParent[c]:
+				return fmt.Errorf("left_child, right_child: node %d is the child of two nodes", c)
+			default:
+				hasParent[c] = true
+			}
+		}
+	}
+	return nil
 }
 
 // lightGBMFeatureNames reads the feature_names line of the model header

@@ -89,12 +89,30 @@ func TestLoadLightGBMRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// tree0 replaces old by new in the model's first tree.
+	tree0 := func(old, new string) string {
+		head, trees, _ := strings.Cut(string(dart), "Tree=0\n")
+		first, rest, _ := strings.Cut(trees, "Tree=1\n")
+		if !strings.Contains(first, old) {
+			t.Fatalf("tree 0 has no %q", old)
+		}
+		return head + "Tree=0\n" + strings.Replace(first, old, new, 1) + "Tree=1\n" + rest
+	}
 	for _, tc := range []struct {
 		name, model, wantErr string
 	}{
 		{"not a LightGBM model", "hello\n", "lightgbm:"},
 		{"unknown format version", strings.Replace(string(dart), "version=v2", "version=v9", 1), "lightgbm:"},
 		{"no feature_names line", strings.Replace(string(dart), "feature_names=", "feature_namez=", 1), "feature_names: missing"},
+		// Each of these loaded before lgCheckTrees; scoring the first panicked
+		// (FuzzLoadLightGBM's finding), the next two could send leaves' walk
+		// round in a loop or past its nodes, the last allocated its claim.
+		{"split on a feature the model lacks", tree0("split_feature=22 27", "split_feature=70 27"), "split_feature: node 0 splits on feature 70 of 30"},
+		{"leaf the tree lacks", tree0("-9 -10\n", "-9 -11\n"), "node 8 has leaf 10 of 10"},
+		{"node with two parents", tree0("8 -6 -1\n", "8 -6 6\n"), "node 6 is the child of two nodes"},
+		{"root as a child", tree0("8 -6 -1\n", "8 -6 0\n"), "node 8 has child 0"},
+		{"fewer than two features", strings.Replace(string(dart), "max_feature_idx=29", "max_feature_idx=0", 1), "max_feature_idx: 0; a model needs at least two features"},
+		{"num_leaves with nothing behind it", tree0("num_leaves=10\n", "num_leaves=1000000000\n"), "num_leaves: 1000000000, with 10 leaf values"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadLightGBM(strings.NewReader(tc.model))
