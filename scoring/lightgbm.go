@@ -83,7 +83,6 @@ func lgEnsemble(raw []byte) (ens *leaves.Ensemble, err error) {
 // unexported).
 type lgParams interface {
 	ToInt(key string) (int, error)
-	ToStrSlice(key string) ([]string, error)
 	ToInt32Slice(key string) ([]int32, error)
 	ToUint32Slice(key string) ([]uint32, error)
 	ToFloat64Slice(key string) ([]float64, error)
@@ -94,9 +93,9 @@ type lgParams interface {
 // does not: every split names a feature the model has, and every child is a
 // leaf of the tree or an internal node other than the root with no other
 // parent. Without it a split on feature 70 of 30 panics when a row is
-// scored, a node that is the child of two makes leaves' walk loop for ever,
-// and a claimed num_leaves with no nodes behind it makes leaves allocate its
-// size (all found by FuzzLoadLightGBM). It runs before leaves parses.
+// scored (found by FuzzLoadLightGBM), a node that is the child of two makes
+// leaves' walk loop for ever, and a claimed num_leaves with no nodes behind
+// it makes leaves allocate its size. It runs before leaves parses.
 func lgCheckTrees(raw []byte) error {
 	rd := bufio.NewReader(bytes.NewReader(raw))
 	header, err := util.ReadParamsUntilBlank(rd)
@@ -110,7 +109,7 @@ func lgCheckTrees(raw []byte) error {
 	if maxFeature < 1 {
 		// leaves counts no features at all below 1 and would then index
 		// rows it has not checked.
-		return fmt.Errorf("max_feature_idx: %d; a model needs at least two features", maxFeature)
+		return fmt.Errorf("max_feature_idx: %d; models of fewer than two features are unsupported", maxFeature)
 	}
 	sizes, err := header.ToStrSlice("tree_sizes")
 	if err != nil {
@@ -129,7 +128,7 @@ func lgCheckTrees(raw []byte) error {
 }
 
 func lgCheckTree(p lgParams, nFeatures int) error {
-	leaves, err := p.ToInt("num_leaves")
+	nLeaves, err := p.ToInt("num_leaves")
 	if err != nil {
 		return err
 	}
@@ -137,13 +136,13 @@ func lgCheckTree(p lgParams, nFeatures int) error {
 	if err != nil {
 		return err
 	}
-	if leaves < 1 || len(values) != leaves {
-		return fmt.Errorf("num_leaves: %d, with %d leaf values", leaves, len(values))
+	if nLeaves < 1 || len(values) != nLeaves {
+		return fmt.Errorf("num_leaves: %d, with %d leaf values", nLeaves, len(values))
 	}
-	if leaves == 1 {
+	if nLeaves == 1 {
 		return nil
 	}
-	nodes := leaves - 1
+	nodes := nLeaves - 1
 	features, err := p.ToUint32Slice("split_feature")
 	if err != nil {
 		return err
@@ -158,7 +157,7 @@ func lgCheckTree(p lgParams, nFeatures int) error {
 	}
 	if len(features) != nodes || len(left) != nodes || len(right) != nodes {
 		return fmt.Errorf("num_leaves: %d leaves need %d nodes; split_feature, left_child and right_child have %d, %d and %d",
-			leaves, nodes, len(features), len(left), len(right))
+			nLeaves, nodes, len(features), len(left), len(right))
 	}
 	hasParent := make([]bool, nodes)
 	for i := range nodes {
@@ -167,8 +166,8 @@ func lgCheckTree(p lgParams, nFeatures int) error {
 		}
 		for _, c := range [2]int32{left[i], right[i]} {
 			switch {
-			case c < 0 && int(^c) >= leaves:
-				return fmt.Errorf("left_child, right_child: node %d has leaf %d of %d", i, ^c, leaves)
+			case c < 0 && int(^c) >= nLeaves:
+				return fmt.Errorf("left_child, right_child: node %d has leaf %d of %d", i, ^c, nLeaves)
 			case c < 0:
 			case c == 0 || int(c) >= nodes:
 				return fmt.Errorf("left_child, right_child: node %d has child %d, not a node other than the root of %d", i, c, nodes)

@@ -111,7 +111,7 @@ func TestLoadLightGBMRefuses(t *testing.T) {
 		{"leaf the tree lacks", tree0("-9 -10\n", "-9 -11\n"), "node 8 has leaf 10 of 10"},
 		{"node with two parents", tree0("8 -6 -1\n", "8 -6 6\n"), "node 6 is the child of two nodes"},
 		{"root as a child", tree0("8 -6 -1\n", "8 -6 0\n"), "node 8 has child 0"},
-		{"fewer than two features", strings.Replace(string(dart), "max_feature_idx=29", "max_feature_idx=0", 1), "max_feature_idx: 0; a model needs at least two features"},
+		{"fewer than two features", strings.Replace(string(dart), "max_feature_idx=29", "max_feature_idx=0", 1), "max_feature_idx: 0; models of fewer than two features are unsupported"},
 		{"num_leaves with nothing behind it", tree0("num_leaves=10\n", "num_leaves=1000000000\n"), "num_leaves: 1000000000, with 10 leaf values"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
