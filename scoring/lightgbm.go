@@ -34,7 +34,8 @@ func LoadLightGBM(r io.Reader) (Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lightgbm: reading model: %w", err)
 	}
-	if err := lgCheckTrees(raw); err != nil {
+	names, err := lgCheckTrees(raw)
+	if err != nil {
 		return nil, fmt.Errorf("lightgbm: %w", err)
 	}
 	ens, err := lgEnsemble(raw)
@@ -44,7 +45,7 @@ func LoadLightGBM(r io.Reader) (Model, error) {
 	if n := ens.NOutputGroups(); n != 1 {
 		return nil, fmt.Errorf("lightgbm: num_class: multi-class models (%d classes) are unsupported", n)
 	}
-	m := &lightGBM{ens: ens.EnsembleWithRawPredictions()}
+	m := &lightGBM{ens: ens.EnsembleWithRawPredictions(), features: names}
 	switch tr := ens.Transformation().Type(); tr {
 	case transformation.Raw:
 		m.transform = func(x float64) float64 { return x }
@@ -54,10 +55,6 @@ func LoadLightGBM(r io.Reader) (Model, error) {
 		m.transform = math.Exp
 	default:
 		return nil, fmt.Errorf("lightgbm: objective: transformation %s is unsupported", tr.Name())
-	}
-	m.features, err = lightGBMFeatureNames(raw)
-	if err != nil {
-		return nil, err
 	}
 	if len(m.features) != ens.NFeatures() {
 		return nil, fmt.Errorf("lightgbm: feature_names: %d names for %d features", len(m.features), ens.NFeatures())
@@ -95,36 +92,41 @@ type lgParams interface {
 // parent. Without it a split on feature 70 of 30 panics when a row is
 // scored (found by FuzzLoadLightGBM), a node that is the child of two makes
 // leaves' walk loop for ever, and a claimed num_leaves with no nodes behind
-// it makes leaves allocate its size. It runs before leaves parses.
-func lgCheckTrees(raw []byte) error {
+// it makes leaves allocate its size. It runs before leaves parses, and
+// returns the feature names of the header.
+func lgCheckTrees(raw []byte) ([]string, error) {
 	rd := bufio.NewReader(bytes.NewReader(raw))
 	header, err := util.ReadParamsUntilBlank(rd)
 	if err != nil {
-		return fmt.Errorf("reading header: %w", err)
+		return nil, fmt.Errorf("reading header: %w", err)
+	}
+	names, err := header.ToString("feature_names")
+	if err != nil {
+		return nil, fmt.Errorf("feature_names: missing from the model header")
 	}
 	maxFeature, err := header.ToInt("max_feature_idx")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if maxFeature < 1 {
 		// leaves counts no features at all below 1 and would then index
 		// rows it has not checked.
-		return fmt.Errorf("max_feature_idx: %d; models of fewer than two features are unsupported", maxFeature)
+		return nil, fmt.Errorf("max_feature_idx: %d; models of fewer than two features are unsupported", maxFeature)
 	}
 	sizes, err := header.ToStrSlice("tree_sizes")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i := range sizes {
 		tree, err := util.ReadParamsUntilBlank(rd)
 		if err != nil {
-			return fmt.Errorf("reading tree %d: %w", i, err)
+			return nil, fmt.Errorf("reading tree %d: %w", i, err)
 		}
 		if err := lgCheckTree(&tree, maxFeature+1); err != nil {
-			return fmt.Errorf("tree %d: %w", i, err)
+			return nil, fmt.Errorf("tree %d: %w", i, err)
 		}
 	}
-	return nil
+	return strings.Fields(names), nil
 }
 
 func lgCheckTree(p lgParams, nFeatures int) error {
@@ -179,26 +181,6 @@ func lgCheckTree(p lgParams, nFeatures int) error {
 		}
 	}
 	return nil
-}
-
-// lightGBMFeatureNames reads the feature_names line of the model header
-// (the lines before the first blank line).
-func lightGBMFeatureNames(raw []byte) ([]string, error) {
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			break
-		}
-		if names, ok := strings.CutPrefix(line, "feature_names="); ok {
-			return strings.Fields(names), nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("lightgbm: reading header: %w", err)
-	}
-	return nil, fmt.Errorf("lightgbm: feature_names: missing from the model header")
 }
 
 func (m *lightGBM) FeatureNames() []string { return m.features }
