@@ -256,6 +256,14 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 		}
 		ceiling = r.eps
 		put("broker_ceiling_eps", r.eps)
+		// What the pass-through's client costs: the floor under the
+		// scorer's CPU per event, which fetches, produces and commits the
+		// same way and writes more records per event.
+		put("broker_ceiling_cpu_us_per_event", r.cpuPerEvent)
+		put("broker_ceiling_machine_cores_busy", r.machineCores)
+		if !math.IsNaN(r.brokerCPUPerEvent) {
+			put("broker_ceiling_broker_cpu_us_per_event", r.brokerCPUPerEvent)
+		}
 		if b.cluster != nil {
 			pr, err := b.kafkaPerf(ctx)
 			if err != nil {
