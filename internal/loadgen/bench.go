@@ -256,9 +256,8 @@ func Bench(ctx context.Context, opts BenchOptions) error {
 		}
 		ceiling = r.eps
 		put("broker_ceiling_eps", r.eps)
-		// What the pass-through's client costs: the floor under the
-		// scorer's CPU per event, which fetches, produces and commits the
-		// same way and writes more records per event.
+		// What the pass-through's client costs: about what Kafka costs
+		// the scorer, which fetches, produces and commits the same way.
 		put("broker_ceiling_cpu_us_per_event", r.cpuPerEvent)
 		put("broker_ceiling_machine_cores_busy", r.machineCores)
 		if !math.IsNaN(r.brokerCPUPerEvent) {
